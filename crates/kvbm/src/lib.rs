@@ -1,0 +1,16 @@
+//! # kvbm — a logical KV-cache block manager
+//!
+//! kvbm decides which KV-cache block a request gets, remembers which blocks
+//! hold which token prefix, hands cached prefixes back to later requests and
+//! evicts cached blocks when memory runs out.
+#![deny(missing_docs)]
+
+pub mod metrics;
+pub mod tokens;
+
+/// Index of a block in its manager's pool (`0..block_count`).
+pub type BlockId = usize;
+
+/// The key blocks are registered and matched under: a block's
+/// [`PositionalLineageHash`](tokens::PositionalLineageHash).
+pub type SequenceHash = tokens::PositionalLineageHash;

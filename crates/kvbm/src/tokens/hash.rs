@@ -1,0 +1,115 @@
+//! The two hash functions every other hash in kvbm is built from.
+//!
+//! Both are xxh3-64 and bit-identical to `dynamo-tokens` 1.6.1, so block and
+//! sequence hashes computed here can be exchanged with Dynamo routers and
+//! workers.
+
+use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
+
+/// A token id as produced by a tokenizer.
+pub type Token = u32;
+
+/// Hash of a salt payload (model name, LoRA adapter, ...); seeds every block hash.
+pub type SaltHash = u64;
+
+/// Hash of one block's tokens alone, independent of what precedes it.
+pub type BlockHash = u64;
+
+/// Hash of a block together with everything before it in its sequence.
+pub type SequenceHash64 = u64;
+
+/// Seed of the chaining step `(parent sequence hash, block hash) → sequence hash`.
+///
+/// Fixed by the wire format shared with Dynamo's router; changing it breaks
+/// interoperability.
+pub const CHAIN_SEED: u64 = 1337;
+
+/// Hashes one block of tokens: xxh3-64 over the tokens' little-endian bytes,
+/// seeded with `salt`.
+///
+/// ```
+/// use kvbm::tokens::compute_block_hash_for_tokens;
+/// assert_eq!(compute_block_hash_for_tokens(&[1, 2, 3, 4], 1337), 14643705804678351452);
+/// ```
+#[inline]
+pub fn compute_block_hash_for_tokens(tokens: &[Token], salt: SaltHash) -> BlockHash {
+    // Encode into a stack buffer rather than reinterpreting the slice: no
+    // `unsafe`, no allocation, and the same bytes on big-endian hosts.
+    const CHUNK_TOKENS: usize = 256;
+    let mut buf = [0u8; CHUNK_TOKENS * 4];
+    if tokens.len() <= CHUNK_TOKENS {
+        let len = encode_le(tokens, &mut buf);
+        return xxh3_64_with_seed(&buf[..len], salt);
+    }
+    // Long blocks stream through the same buffer; streaming xxh3 gives the
+    // same digest as the one-shot function.
+    let mut hasher = Xxh3::with_seed(salt);
+    for chunk in tokens.chunks(CHUNK_TOKENS) {
+        let len = encode_le(chunk, &mut buf);
+        hasher.update(&buf[..len]);
+    }
+    hasher.digest()
+}
+
+#[inline]
+fn encode_le(tokens: &[Token], buf: &mut [u8]) -> usize {
+    for (dst, token) in buf.chunks_exact_mut(4).zip(tokens) {
+        dst.copy_from_slice(&token.to_le_bytes());
+    }
+    tokens.len() * 4
+}
+
+/// Hashes a salt payload into the seed used for block hashes (xxh3-64, seed 0).
+#[inline]
+pub fn compute_salt_hash(payload: &[u8]) -> SaltHash {
+    xxh3_64_with_seed(payload, 0)
+}
+
+/// One step of the sequence-hash chain: xxh3-64 over
+/// `[parent sequence hash LE, block hash LE]` with seed [`CHAIN_SEED`].
+#[inline]
+pub fn compute_next_sequence_hash(parent: SequenceHash64, block: BlockHash) -> SequenceHash64 {
+    let mut buf = [0u8; 16];
+    buf[..8].copy_from_slice(&parent.to_le_bytes());
+    buf[8..].copy_from_slice(&block.to_le_bytes());
+    xxh3_64_with_seed(&buf, CHAIN_SEED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vector() {
+        assert_eq!(
+            compute_block_hash_for_tokens(&[1, 2, 3, 4], 1337),
+            14643705804678351452
+        );
+    }
+
+    #[test]
+    fn long_blocks_stream_to_the_one_shot_digest() {
+        let tokens: Vec<u32> = (0..1000u32).map(|i| i.wrapping_mul(2654435761)).collect();
+        let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+        assert_eq!(
+            compute_block_hash_for_tokens(&tokens, 7),
+            xxh3_64_with_seed(&bytes, 7)
+        );
+    }
+
+    #[test]
+    fn salt_changes_block_hash() {
+        assert_ne!(
+            compute_block_hash_for_tokens(&[1, 2, 3, 4], 0),
+            compute_block_hash_for_tokens(&[1, 2, 3, 4], 1)
+        );
+    }
+
+    #[test]
+    fn chain_depends_on_order() {
+        assert_ne!(
+            compute_next_sequence_hash(1, 2),
+            compute_next_sequence_hash(2, 1)
+        );
+    }
+}
