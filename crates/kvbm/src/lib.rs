@@ -5,6 +5,7 @@
 //! evicts cached blocks when memory runs out.
 #![deny(missing_docs)]
 
+pub mod eviction;
 pub mod metrics;
 pub mod tokens;
 

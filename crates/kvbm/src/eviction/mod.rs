@@ -1,0 +1,63 @@
+//! Eviction policies for cached (inactive) blocks.
+//!
+//! When the last holder of a registered block lets go, the block stays in the
+//! pool as a *cached* block: still matchable by its hash, but free to be
+//! reused. An [`InactiveBackend`] decides the order in which cached blocks are
+//! reused (evicted). The block store owns the blocks and their hash index; a
+//! backend only keeps an order over block ids, usually in arrays indexed by
+//! [`BlockId`] sized once at construction, so steady-state operation does not
+//! allocate.
+//!
+//! Adding a policy means adding one file that implements the trait.
+
+mod lru;
+
+pub use lru::LruBackend;
+
+use crate::{BlockId, SequenceHash};
+
+/// An eviction order over cached blocks.
+///
+/// The store calls these methods under its lock, with these guarantees:
+/// - `insert` is only called for a block that is not in the backend, and
+///   `remove` only for a block that is;
+/// - block ids are below the `capacity` the backend was built with;
+/// - `hash` is the sequence hash the block is registered under, identical in
+///   the `insert` and the matching `remove`.
+///
+/// A backend must return from `pop_victim` only blocks it holds, and must hold
+/// each inserted block until it is removed, popped or drained.
+pub trait InactiveBackend: Send + 'static {
+    /// A short name for logs and reports (`"lru"`, `"lineage"`, …).
+    fn name(&self) -> &'static str;
+
+    /// A block was released by its last holder and is now cached.
+    fn insert(&mut self, block: BlockId, hash: SequenceHash);
+
+    /// A cached block was revived by a match (or otherwise leaves the cache
+    /// without being evicted).
+    fn remove(&mut self, block: BlockId, hash: SequenceHash);
+
+    /// Chooses, removes and returns the next block to evict.
+    fn pop_victim(&mut self) -> Option<BlockId>;
+
+    /// The number of cached blocks held.
+    fn len(&self) -> usize;
+
+    /// Whether no block is cached.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every block, calling `sink` for each.
+    fn drain(&mut self, sink: &mut dyn FnMut(BlockId));
+
+    /// Checks the backend's internal invariants; `Err` describes the first
+    /// violation. Tests call it after every step.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// "No block" in index-linked lists.
+pub(crate) const NIL: u32 = u32::MAX;
