@@ -166,7 +166,7 @@ impl PositionalLineageHash {
 
     /// Rebuilds a lineage hash from its packed value (as read from the wire).
     #[inline]
-    pub fn from_u128(value: u128) -> Self {
+    pub const fn from_u128(value: u128) -> Self {
         Self(value)
     }
 }
