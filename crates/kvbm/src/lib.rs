@@ -7,6 +7,7 @@
 
 pub mod eviction;
 pub mod metrics;
+pub mod tinylfu;
 pub mod tokens;
 
 /// Index of a block in its manager's pool (`0..block_count`).
