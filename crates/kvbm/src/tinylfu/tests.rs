@@ -199,3 +199,37 @@ fn capacity_presets() {
     tracker.touch(3);
     assert_eq!(tracker.count(3), 1);
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The estimate never falls below an exact counter that saturates at
+        /// 15 and is halved whenever the sketch decays — collisions and
+        /// decays included.
+        #[test]
+        fn estimate_bounds_exact_halving_model(
+            width in 16usize..128,
+            sample in 1u64..200,
+            touches in prop::collection::vec(0u64..300, 1..600),
+        ) {
+            let mut sketch = TinyLFUSketch::<u64>::with_sample_size(width, sample);
+            let mut exact: HashMap<u64, u32> = HashMap::new();
+            for key in touches {
+                let decays = sketch.decays();
+                sketch.increment(key);
+                let count = exact.entry(key).or_default();
+                *count = (*count + 1).min(MAX_COUNT);
+                if sketch.decays() != decays {
+                    exact.values_mut().for_each(|c| *c /= 2);
+                }
+                for (&k, &c) in &exact {
+                    prop_assert!(sketch.estimate(k) >= c, "key {} below {}", k, c);
+                }
+                prop_assert!(sketch.estimate(key) <= MAX_COUNT);
+            }
+        }
+    }
+}
