@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pools;
 pub mod registry;
 mod store;
+pub mod tinylfu;
 pub mod tokens;
 
 pub use blocks::{
