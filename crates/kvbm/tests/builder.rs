@@ -40,7 +40,7 @@ fn defaults_and_accepted_sizes() {
     assert_eq!(m.total_blocks(), 3);
     assert_eq!(m.available_blocks(), 3);
     assert_eq!(*m.duplication_policy(), BlockDuplicationPolicy::Allow);
-    assert_eq!(m.eviction_policy(), "lru");
+    assert_eq!(m.eviction_policy(), "lineage", "documented default");
     for size in [1usize, 2, 64, 1024] {
         let m = BlockManager::<Device>::builder()
             .block_count(1)
@@ -75,4 +75,60 @@ fn manager_and_handles_are_send_and_sync() {
     assert_send_sync::<kvbm::WeakBlock<Device>>();
     assert_send_sync::<kvbm::MutableBlock<Device>>();
     assert_send_sync::<kvbm::CompleteBlock<Device>>();
+}
+
+#[test]
+fn each_backend_builds_under_its_name() {
+    use common::{builder, Backend};
+    let names = [
+        (Backend::Lru, "lru"),
+        (Backend::MultiLru, "multi_lru"),
+        (Backend::Lineage, "lineage"),
+        (Backend::Fifo, "fifo"),
+    ];
+    for (backend, name) in names {
+        let m = builder(backend).block_count(4).build().unwrap();
+        assert_eq!(m.eviction_policy(), name);
+        m.validate().unwrap();
+    }
+}
+
+#[test]
+fn multi_lru_needs_a_frequency_tracker() {
+    let err = BlockManager::<Device>::builder()
+        .block_count(4)
+        .with_multi_lru_backend()
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BlockManagerBuilderError::InvalidBackend(_)));
+    assert!(err.to_string().contains("frequency tracker"), "{err}");
+}
+
+#[test]
+fn multi_lru_thresholds_must_increase() {
+    use kvbm::manager::FrequencyTrackingCapacity;
+    use kvbm::registry::BlockRegistry;
+    let with_tracker = || {
+        BlockManager::<Device>::builder().block_count(4).registry(
+            BlockRegistry::builder()
+                .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
+                .build(),
+        )
+    };
+    for (t1, t2, t3) in [(3, 3, 15), (8, 3, 15), (3, 8, 16), (5, 4, 3)] {
+        let err = with_tracker()
+            .with_multi_lru_backend_custom_thresholds(t1, t2, t3)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BlockManagerBuilderError::InvalidBackend(_)),
+            "{err}"
+        );
+    }
+    let ok = with_tracker()
+        .with_multi_lru_backend_custom_thresholds(1, 2, 15)
+        .build()
+        .unwrap();
+    assert_eq!(ok.eviction_policy(), "multi_lru");
+    assert!(ok.block_registry().has_frequency_tracking());
 }

@@ -5,8 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{chain, Device};
-use kvbm::manager::BlockManager;
+use common::{builder, chain, Backend, Device};
 use kvbm::pools::BlockDuplicationPolicy;
 use kvbm::{CompleteBlock, ImmutableBlock, MutableBlock, SequenceHash, WeakBlock};
 use proptest::prelude::*;
@@ -68,6 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
 /// What the pool should look like.
 #[derive(Default)]
 struct Model {
+    /// Parent of each hash in the universe (none for roots).
+    parent: HashMap<SequenceHash, SequenceHash>,
     free: usize,
     /// Cached hashes, least recently released first.
     cached: Vec<SequenceHash>,
@@ -107,6 +108,29 @@ impl Model {
         *self.epoch.entry(h).or_default() += 1;
         h
     }
+
+    /// Accepts a victim chosen by `backend`: for LRU and FIFO it must be the
+    /// oldest release; for lineage a leaf of the cached forest; for
+    /// multi-LRU any cached block (its order depends on access counts).
+    fn evict(&mut self, backend: Backend, h: SequenceHash) -> Result<(), TestCaseError> {
+        let pos = self.cached.iter().position(|c| *c == h);
+        prop_assert!(pos.is_some(), "evicted {:?} was not cached", h);
+        match backend {
+            Backend::Lru | Backend::Fifo => {
+                prop_assert_eq!(pos, Some(0), "not the oldest release");
+            }
+            Backend::Lineage => {
+                let has_cached_child = self.cached.iter().any(|c| self.parent.get(c) == Some(&h));
+                prop_assert!(!has_cached_child, "evicted {:?} has a cached child", h);
+            }
+            Backend::MultiLru => {}
+        }
+        if let Some(pos) = pos {
+            self.cached.remove(pos);
+        }
+        *self.epoch.entry(h).or_default() += 1;
+        Ok(())
+    }
 }
 
 /// The real side: the guards the test holds.
@@ -127,10 +151,10 @@ fn pick<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
     }
 }
 
-fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let (seq_a, seq_b) = universe();
     let all: Vec<SequenceHash> = seq_a.iter().chain(&seq_b[3..]).copied().collect();
-    let m = BlockManager::<Device>::builder()
+    let m = builder(backend)
         .block_count(BLOCKS)
         .block_size(BLOCK_SIZE)
         .duplication_policy(BlockDuplicationPolicy::Reject)
@@ -140,6 +164,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         free: BLOCKS,
         ..Model::default()
     };
+    for seq in [&seq_a, &seq_b] {
+        for pair in seq.windows(2) {
+            model.parent.insert(pair[1], pair[0]);
+        }
+    }
     let mut real = Held::default();
 
     for op in ops {
@@ -150,8 +179,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let (blocks, evicted) = got.expect("model says allocation fits");
                     let from_free = n.min(model.free);
                     model.free -= from_free;
-                    let expected: Vec<_> = (from_free..n).map(|_| model.evict_oldest()).collect();
-                    prop_assert_eq!(evicted, expected);
+                    prop_assert_eq!(evicted.len(), n - from_free);
+                    for h in evicted {
+                        model.evict(backend, h)?;
+                    }
                     prop_assert_eq!(blocks.len(), n);
                     real.mutable.extend(blocks);
                 } else {
@@ -303,7 +334,22 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
-    fn pools_follow_the_model(ops in prop::collection::vec(op(), 1..120)) {
-        run(ops)?;
+    fn pools_follow_the_model_with_lru(ops in prop::collection::vec(op(), 1..120)) {
+        run(Backend::Lru, ops)?;
+    }
+
+    #[test]
+    fn pools_follow_the_model_with_fifo(ops in prop::collection::vec(op(), 1..120)) {
+        run(Backend::Fifo, ops)?;
+    }
+
+    #[test]
+    fn pools_follow_the_model_with_lineage(ops in prop::collection::vec(op(), 1..120)) {
+        run(Backend::Lineage, ops)?;
+    }
+
+    #[test]
+    fn pools_follow_the_model_with_multi_lru(ops in prop::collection::vec(op(), 1..120)) {
+        run(Backend::MultiLru, ops)?;
     }
 }

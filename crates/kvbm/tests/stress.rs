@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::{chain, Device};
+use common::{builder, chain, Backend, Device, ALL_BACKENDS};
 use kvbm::manager::BlockManager;
 use kvbm::pools::BlockDuplicationPolicy;
 use kvbm::{ImmutableBlock, SequenceHash};
@@ -90,9 +90,9 @@ fn worker(m: &BlockManager<Device>, prefixes: &[Vec<SequenceHash>], seed: u64) -
     ops
 }
 
-fn stress(policy: BlockDuplicationPolicy) {
+fn stress(backend: Backend, policy: BlockDuplicationPolicy) {
     let m = Arc::new(
-        BlockManager::<Device>::builder()
+        builder(backend)
             .block_count(BLOCKS)
             .block_size(16)
             .duplication_policy(policy)
@@ -144,10 +144,14 @@ fn stress(policy: BlockDuplicationPolicy) {
 
 #[test]
 fn threads_share_a_manager_with_duplicates_allowed() {
-    stress(BlockDuplicationPolicy::Allow);
+    for backend in ALL_BACKENDS {
+        stress(backend, BlockDuplicationPolicy::Allow);
+    }
 }
 
 #[test]
 fn threads_share_a_manager_with_duplicates_rejected() {
-    stress(BlockDuplicationPolicy::Reject);
+    for backend in ALL_BACKENDS {
+        stress(backend, BlockDuplicationPolicy::Reject);
+    }
 }

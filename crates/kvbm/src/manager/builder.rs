@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use super::BlockManager;
 use crate::blocks::{BlockDuplicationPolicy, BlockMetadata};
-use crate::eviction::{InactiveBackend, LruBackend};
+use crate::eviction::{
+    FifoBackend, InactiveBackend, LineageBackend, LruBackend, MultiLruBackend,
+    DEFAULT_FREQUENCY_THRESHOLDS,
+};
 use crate::metrics::{BlockPoolMetrics, MetricsAggregator};
 use crate::registry::BlockRegistry;
 use crate::store::{Store, StoreConfig};
@@ -21,8 +24,14 @@ pub const MAX_BLOCK_SIZE: usize = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum BackendChoice {
     /// Least recently released first.
-    #[default]
     Lru,
+    /// Four LRU tiers by access frequency.
+    MultiLru([u8; 3]),
+    /// Leaves of the cached prefix tree first, oldest leaf first.
+    #[default]
+    Lineage,
+    /// Release order (kvbm-logical's "hashmap" backend).
+    Fifo,
 }
 
 /// Why a [`BlockManager`] could not be built.
@@ -97,8 +106,8 @@ impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
 }
 
 impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
-    /// A builder with default settings (block size 16, LRU eviction,
-    /// duplicates allowed, a private registry).
+    /// A builder with default settings (block size 16, lineage eviction,
+    /// duplicates allowed, a private registry without frequency tracking).
     pub fn new() -> Self {
         Self::default()
     }
@@ -130,9 +139,41 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         self
     }
 
-    /// Evicts the least recently released cached block first. The default.
+    /// Evicts the least recently released cached block first.
     pub fn with_lru_backend(mut self) -> Self {
         self.backend = BackendChoice::Lru;
+        self
+    }
+
+    /// Evicts from four LRU tiers split by the blocks' TinyLFU access counts
+    /// at thresholds 3, 8 and 15, coldest tier first. Needs a registry with a
+    /// frequency tracker (see
+    /// [`BlockRegistryBuilder::frequency_tracker`](crate::registry::BlockRegistryBuilder::frequency_tracker)).
+    pub fn with_multi_lru_backend(self) -> Self {
+        let [t1, t2, t3] = DEFAULT_FREQUENCY_THRESHOLDS;
+        self.with_multi_lru_backend_custom_thresholds(t1, t2, t3)
+    }
+
+    /// Multi-LRU with custom tier thresholds; they must strictly increase,
+    /// start above 0 and not exceed 15, or [`build`](Self::build) fails.
+    pub fn with_multi_lru_backend_custom_thresholds(mut self, t1: u8, t2: u8, t3: u8) -> Self {
+        self.backend = BackendChoice::MultiLru([t1, t2, t3]);
+        self
+    }
+
+    /// Evicts only leaves of the cached prefix tree — a cached parent stays
+    /// while a cached child depends on it — oldest leaf first. The default:
+    /// a prefix is only useful from its root, so dropping a root while its
+    /// descendants stay cached would waste all of them.
+    pub fn with_lineage_backend(mut self) -> Self {
+        self.backend = BackendChoice::Lineage;
+        self
+    }
+
+    /// Evicts in release order, first released first (kvbm-logical's
+    /// "hashmap" backend with FIFO reuse).
+    pub fn with_hashmap_backend(mut self) -> Self {
+        self.backend = BackendChoice::Fifo;
         self
     }
 
@@ -165,6 +206,18 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
             .map_err(|e| BlockManagerBuilderError::ValidationError(e.to_string()))?;
         let backend: Box<dyn InactiveBackend> = match self.backend {
             BackendChoice::Lru => Box::new(LruBackend::new(block_count)),
+            BackendChoice::Lineage => Box::new(LineageBackend::new(block_count)),
+            BackendChoice::Fifo => Box::new(FifoBackend::new(block_count)),
+            BackendChoice::MultiLru(thresholds) => {
+                let tracker = registry.frequency_tracker().ok_or_else(|| {
+                    BlockManagerBuilderError::InvalidBackend(
+                        "the multi-LRU backend needs a registry with a frequency tracker".into(),
+                    )
+                })?;
+                let backend = MultiLruBackend::new(block_count, thresholds, tracker)
+                    .map_err(|e| BlockManagerBuilderError::InvalidBackend(e.to_string()))?;
+                Box::new(backend)
+            }
         };
         let metrics = Arc::new(BlockPoolMetrics::new(crate::metrics::short_type_name::<T>()));
         if let Some(aggregator) = &self.aggregator {

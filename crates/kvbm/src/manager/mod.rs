@@ -30,6 +30,7 @@ mod builder;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use crate::tinylfu::FrequencyTrackingCapacity;
 pub use builder::{
     BlockManagerBuilderError, BlockManagerConfigBuilder, BlockManagerResetError,
     DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE,
@@ -158,7 +159,7 @@ impl<T: BlockMetadata> BlockManager<T> {
         self.store.metrics()
     }
 
-    /// The name of the eviction policy in use (`"lru"`, …).
+    /// The name of the eviction policy in use (`"lineage"`, `"lru"`, …).
     pub fn eviction_policy(&self) -> &'static str {
         self.store.backend_name()
     }

@@ -20,6 +20,7 @@ pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
 
 use crate::store::fold_hasher::FoldHashMap;
+use crate::tinylfu::FrequencyTracker;
 use crate::SequenceHash;
 
 /// The most storage tiers (distinct block metadata types) one registry serves.
@@ -41,12 +42,14 @@ pub struct BlockRegistry {
 /// Builds a [`BlockRegistry`].
 #[derive(Default)]
 pub struct BlockRegistryBuilder {
-    _private: (),
+    tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
 }
 
 pub(crate) struct RegistryInner {
     shards: Box<[Mutex<FoldHashMap<SequenceHash, Entry>>]>,
     tiers: Mutex<Vec<TypeId>>,
+    /// Counts registrations and hits, for frequency-aware eviction.
+    tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
     /// Back-reference handed to handles so that they can unregister.
     this: Weak<RegistryInner>,
 }
@@ -79,12 +82,21 @@ impl BlockRegistryBuilder {
         Self::default()
     }
 
+    /// Counts how often each hash is registered and matched, for eviction
+    /// policies that weigh frequency (multi-LRU). See
+    /// [`FrequencyTrackingCapacity`](crate::tinylfu::FrequencyTrackingCapacity).
+    pub fn frequency_tracker(mut self, tracker: Arc<dyn FrequencyTracker<u128>>) -> Self {
+        self.tracker = Some(tracker);
+        self
+    }
+
     /// Builds the registry.
     pub fn build(self) -> BlockRegistry {
         BlockRegistry {
             inner: Arc::new_cyclic(|this| RegistryInner {
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
                 tiers: Mutex::new(Vec::new()),
+                tracker: self.tracker,
                 this: this.clone(),
             }),
         }
@@ -116,28 +128,41 @@ impl BlockRegistry {
         Self::builder().build()
     }
 
-    /// Registers `seq_hash` (if it is not already) and returns its handle.
+    /// Registers `seq_hash` (if it is not already) and returns its handle;
+    /// counts an access for frequency tracking.
     ///
     /// The registration lasts while the handle, or a block holding the hash,
     /// is alive.
     pub fn register_sequence_hash(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
+        let handle = self.handle_for(seq_hash);
+        self.touch(seq_hash);
+        handle
+    }
+
+    /// The handle of `seq_hash`, registering it if needed, without counting
+    /// an access.
+    pub(crate) fn handle_for(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
         let mut shard = self.inner.shard(seq_hash).lock();
         let entry = shard.entry(seq_hash).or_default();
         self.inner.handle_of(seq_hash, entry)
     }
 
-    /// The handle of `seq_hash` if it is registered.
-    ///
-    /// `touch` is accepted for API compatibility; frequency tracking, where
-    /// configured, counts the lookup when it is `true`.
+    /// The handle of `seq_hash` if it is registered; with `touch`, a hit is
+    /// counted by the frequency tracker.
     pub fn match_sequence_hash(
         &self,
         seq_hash: SequenceHash,
-        _touch: bool,
+        touch: bool,
     ) -> Option<BlockRegistrationHandle> {
-        let mut shard = self.inner.shard(seq_hash).lock();
-        let entry = shard.get_mut(&seq_hash)?;
-        Some(self.inner.handle_of(seq_hash, entry))
+        let handle = {
+            let mut shard = self.inner.shard(seq_hash).lock();
+            let entry = shard.get_mut(&seq_hash)?;
+            self.inner.handle_of(seq_hash, entry)
+        };
+        if touch {
+            self.touch(seq_hash);
+        }
+        Some(handle)
     }
 
     /// Whether `seq_hash` is registered (held by a block or a live handle).
@@ -150,11 +175,51 @@ impl BlockRegistry {
         self.inner.shards.iter().map(|s| s.lock().len()).sum()
     }
 
-    /// Counts hits for frequency tracking, when the registry has a tracker.
+    /// Whether the registry counts access frequency.
+    pub fn has_frequency_tracking(&self) -> bool {
+        self.inner.tracker.is_some()
+    }
+
+    /// The frequency tracker, if one is configured.
+    pub fn frequency_tracker(&self) -> Option<Arc<dyn FrequencyTracker<u128>>> {
+        self.inner.tracker.clone()
+    }
+
+    /// Counts one access to `seq_hash` (no-op without a tracker).
+    pub fn touch(&self, seq_hash: SequenceHash) {
+        if let Some(tracker) = &self.inner.tracker {
+            tracker.touch(seq_hash.as_u128());
+        }
+    }
+
+    /// The estimated access count of `seq_hash` (0 without a tracker).
+    pub fn count(&self, seq_hash: SequenceHash) -> u32 {
+        self.inner
+            .tracker
+            .as_ref()
+            .map_or(0, |t| t.count(seq_hash.as_u128()))
+    }
+
+    /// Counts accesses to many hashes, taking the tracker's lock once per
+    /// batch of up to 64 without allocating.
     #[inline]
     pub(crate) fn touch_many(&self, hashes: impl Iterator<Item = SequenceHash>) {
-        // No tracker configured yet: nothing to count.
-        let _ = hashes;
+        let Some(tracker) = &self.inner.tracker else {
+            return;
+        };
+        let mut batch = [0u128; 64];
+        let mut n = 0;
+        for hash in hashes {
+            batch[n] = hash.as_u128();
+            n += 1;
+            if n == batch.len() {
+                tracker.touch_many(&batch);
+                n = 0;
+            }
+        }
+        if n > 0 {
+            tracker.touch_many(&batch[..n]);
+        }
     }
 
     /// The tier index of block metadata type `T`, assigned on first use.

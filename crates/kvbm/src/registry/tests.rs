@@ -19,7 +19,10 @@ fn a_handle_keeps_its_registration_alive() {
     assert!(r.is_registered(h(1)));
     assert_eq!(r.registered_count(), 1);
     let again = r.register_sequence_hash(h(1));
-    assert!(Arc::ptr_eq(&handle.inner, &again.inner), "one handle per hash");
+    assert!(
+        Arc::ptr_eq(&handle.inner, &again.inner),
+        "one handle per hash"
+    );
     assert_eq!(r.match_sequence_hash(h(1), true).unwrap().seq_hash(), h(1));
     assert!(r.match_sequence_hash(h(2), true).is_none());
     drop((handle, again));
@@ -44,7 +47,10 @@ fn presence_is_counted_per_tier() {
     assert!(!handle.has_block::<G1>());
     drop(handle);
     assert!(r.is_registered(h(5)));
-    assert!(r.remove_presence(h(5), t2).is_some(), "the kept handle comes back");
+    assert!(
+        r.remove_presence(h(5), t2).is_some(),
+        "the kept handle comes back"
+    );
     assert!(!r.is_registered(h(5)));
 }
 
@@ -64,7 +70,10 @@ fn handles_from_blocks_survive_while_blocks_hold_the_hash() {
     let first = r.register_sequence_hash(h(9));
     let weak = Arc::downgrade(&first.inner);
     drop(first);
-    assert!(weak.upgrade().is_some(), "the registry keeps it for the block");
+    assert!(
+        weak.upgrade().is_some(),
+        "the registry keeps it for the block"
+    );
     let kept = r.remove_presence(h(9), t).expect("kept handle");
     // Only the registry's own copy was left, so the registration ends now;
     // the copy is handed back to be dropped outside the caller's locks.

@@ -26,9 +26,45 @@ pub fn chain(seed: u64, n: usize) -> Vec<SequenceHash> {
     out
 }
 
-/// A manager of `blocks` blocks of 4 tokens with the default settings.
+/// The eviction backends a manager can be built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Lru,
+    MultiLru,
+    Lineage,
+    Fifo,
+}
+
+pub const ALL_BACKENDS: [Backend; 4] = [
+    Backend::Lru,
+    Backend::MultiLru,
+    Backend::Lineage,
+    Backend::Fifo,
+];
+
+/// A builder preset with `backend` (and, for multi-LRU, a registry with a
+/// frequency tracker).
+pub fn builder(backend: Backend) -> kvbm::manager::BlockManagerConfigBuilder<Device> {
+    use kvbm::manager::FrequencyTrackingCapacity;
+    use kvbm::registry::BlockRegistry;
+    let b = BlockManager::<Device>::builder();
+    match backend {
+        Backend::Lru => b.with_lru_backend(),
+        Backend::Lineage => b.with_lineage_backend(),
+        Backend::Fifo => b.with_hashmap_backend(),
+        Backend::MultiLru => b
+            .registry(
+                BlockRegistry::builder()
+                    .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
+                    .build(),
+            )
+            .with_multi_lru_backend(),
+    }
+}
+
+/// A manager of `blocks` blocks of 4 tokens with LRU eviction.
 pub fn manager(blocks: usize) -> BlockManager<Device> {
-    BlockManager::<Device>::builder()
+    builder(Backend::Lru)
         .block_count(blocks)
         .block_size(4)
         .build()
