@@ -84,13 +84,7 @@ impl<T: BlockMetadata> BlockManager<T> {
     /// block and frees this one, `Allow` keeps this one as a duplicate. A
     /// block always registers with the manager that allocated it.
     pub fn register_block(&self, block: CompleteBlock<T>) -> ImmutableBlock<T> {
-        let mut out = Vec::with_capacity(1);
-        Store::register_blocks([block], &mut out);
-        match out.pop() {
-            Some(block) => block,
-            // register_blocks pushes exactly one handle per block.
-            None => unreachable!("registration produced no block"),
-        }
+        Store::register_block(block)
     }
 
     /// Registers staged blocks in order; see

@@ -216,9 +216,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             let start = out.len();
             {
                 let mut st = store.state.lock();
-                store.register_locked(&mut st, first, out);
+                out.push(store.register_locked(&mut st, first));
                 while let Some(next) = blocks.next_if(|b| Arc::ptr_eq(b.store(), &store)) {
-                    store.register_locked(&mut st, next, out);
+                    out.push(store.register_locked(&mut st, next));
                 }
                 store.publish_gauges(&st);
             }
@@ -228,12 +228,26 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         }
     }
 
+    /// Registers one staged block in its own store.
+    pub(crate) fn register_block(block: CompleteBlock<T>) -> ImmutableBlock<T> {
+        let store = Arc::clone(block.store());
+        let registered = {
+            let mut st = store.state.lock();
+            let registered = store.register_locked(&mut st, block);
+            store.publish_gauges(&st);
+            registered
+        };
+        store
+            .registry
+            .touch_many(std::iter::once(registered.sequence_hash()));
+        registered
+    }
+
     fn register_locked(
         self: &Arc<Self>,
         st: &mut State,
         block: CompleteBlock<T>,
-        out: &mut Vec<ImmutableBlock<T>>,
-    ) {
+    ) -> ImmutableBlock<T> {
         let (id, hash) = block.into_parts();
         self.metrics.inc_registrations();
         st.checked_out -= 1;
@@ -266,7 +280,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 (id, hash)
             }
         };
-        out.push(ImmutableBlock::adopt(Arc::clone(self), id, hash));
+        ImmutableBlock::adopt(Arc::clone(self), id, hash)
     }
 
     /// Takes one more handle on a registered primary, reviving it from the
