@@ -51,7 +51,11 @@ fn request(m: &kvbm::BlockManager<common::Device>, hashes: &[kvbm::SequenceHash]
 }
 
 fn allocations_per_request(backend: Backend) -> f64 {
-    let m = builder(backend).block_count(256).block_size(16).build().unwrap();
+    let m = builder(backend)
+        .block_count(256)
+        .block_size(16)
+        .build()
+        .unwrap();
     // 64 distinct sequences sharing an 8-block prefix: far more blocks than
     // the pool holds, so every request evicts.
     let shared = chain(1, 8);
