@@ -8,16 +8,27 @@
 //! sequence hash, and only allocates a [`BlockRegistrationHandle`] when one
 //! is asked for, so registering and evicting blocks costs a map update, not
 //! an allocation.
+//!
+//! Handles carry the registry's extension points: typed attachments
+//! ([`BlockRegistrationHandle::attach`], [`TypedAttachments`]) that live as
+//! long as the registration, and touch callbacks
+//! ([`BlockRegistrationHandle::on_touch`]).
 
+mod attachments;
+mod extras;
 mod handle;
+mod presence;
+mod typed;
 
 use std::any::TypeId;
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+pub use attachments::AttachmentError;
 pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
+pub use typed::TypedAttachments;
 
 use crate::store::fold_hasher::FoldHashMap;
 use crate::SequenceHash;
@@ -29,6 +40,10 @@ const SHARDS: usize = 16;
 
 /// Index of a tier inside one registry.
 pub(crate) type TierId = usize;
+
+/// A set of tiers: bit `i` stands for tier `i`.
+type TierMask = u32;
+const _: () = assert!(MAX_TIERS <= TierMask::BITS as usize);
 
 /// Registry of sequence hashes shared by block managers.
 ///
@@ -65,6 +80,13 @@ struct Entry {
 impl Entry {
     fn held_by_blocks(&self) -> bool {
         self.present.iter().any(|&n| n > 0)
+    }
+
+    fn present_in_any(&self, tiers: TierMask) -> bool {
+        self.present
+            .iter()
+            .enumerate()
+            .any(|(tier, &n)| n > 0 && tiers & (1 << tier) != 0)
     }
 }
 
@@ -128,16 +150,23 @@ impl BlockRegistry {
 
     /// The handle of `seq_hash` if it is registered.
     ///
-    /// `touch` is accepted for API compatibility; frequency tracking, where
-    /// configured, counts the lookup when it is `true`.
+    /// When `touch` is `true`, frequency tracking (where configured) counts
+    /// a successful lookup. Touch callbacks are not run; see
+    /// [`BlockRegistrationHandle::touch`].
     pub fn match_sequence_hash(
         &self,
         seq_hash: SequenceHash,
-        _touch: bool,
+        touch: bool,
     ) -> Option<BlockRegistrationHandle> {
-        let mut shard = self.inner.shard(seq_hash).lock();
-        let entry = shard.get_mut(&seq_hash)?;
-        Some(self.inner.handle_of(seq_hash, entry))
+        let handle = {
+            let mut shard = self.inner.shard(seq_hash).lock();
+            let entry = shard.get_mut(&seq_hash)?;
+            self.inner.handle_of(seq_hash, entry)
+        };
+        if touch {
+            self.inner.touch_hash(seq_hash);
+        }
+        Some(handle)
     }
 
     /// Whether `seq_hash` is registered (held by a block or a live handle).
@@ -153,8 +182,9 @@ impl BlockRegistry {
     /// Counts hits for frequency tracking, when the registry has a tracker.
     #[inline]
     pub(crate) fn touch_many(&self, hashes: impl Iterator<Item = SequenceHash>) {
-        // No tracker configured yet: nothing to count.
-        let _ = hashes;
+        for seq_hash in hashes {
+            self.inner.touch_hash(seq_hash);
+        }
     }
 
     /// The tier index of block metadata type `T`, assigned on first use.
@@ -221,10 +251,7 @@ impl RegistryInner {
         if let Some(inner) = entry.weak.upgrade() {
             return BlockRegistrationHandle { inner };
         }
-        let inner = Arc::new(HandleInner {
-            seq_hash,
-            registry: self.this.clone(),
-        });
+        let inner = Arc::new(HandleInner::new(seq_hash, self.this.clone()));
         entry.weak = Arc::downgrade(&inner);
         if entry.held_by_blocks() {
             entry.strong = Some(inner.clone());
@@ -232,15 +259,34 @@ impl RegistryInner {
         BlockRegistrationHandle { inner }
     }
 
-    fn tier_of(&self, ty: TypeId) -> Option<TierId> {
-        self.tiers.lock().iter().position(|t| *t == ty)
+    /// Counts one use of `seq_hash` for frequency tracking. Every touch —
+    /// handle touches, touching lookups, matches and registrations — goes
+    /// through here; it is called with no registry or store lock held.
+    #[inline]
+    pub(crate) fn touch_hash(&self, seq_hash: SequenceHash) {
+        // No frequency tracker exists yet; this is where one gets the hash.
+        let _ = seq_hash;
     }
 
-    fn present_in(&self, seq_hash: SequenceHash, tier: TierId) -> bool {
+    /// The set of tiers among `types`, as a bit mask; types that no manager
+    /// of this registry uses are left out.
+    fn tier_mask(&self, types: &[TypeId]) -> TierMask {
+        let tiers = self.tiers.lock();
+        types
+            .iter()
+            .filter_map(|ty| tiers.iter().position(|t| t == ty))
+            .fold(0, |mask, tier| mask | 1 << tier)
+    }
+
+    /// Whether a block of any tier in `tiers` holds `seq_hash`.
+    fn present_in_any(&self, seq_hash: SequenceHash, tiers: TierMask) -> bool {
+        if tiers == 0 {
+            return false;
+        }
         self.shard(seq_hash)
             .lock()
             .get(&seq_hash)
-            .is_some_and(|e| e.present[tier] > 0)
+            .is_some_and(|e| e.present_in_any(tiers))
     }
 
     /// Called when the last handle of `seq_hash` dropped.
