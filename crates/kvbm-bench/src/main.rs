@@ -156,6 +156,7 @@ fn main() {
     let mut log_sum = 0.0;
     let mut count = 0;
     let mut slowest: Option<(f64, String)> = None;
+    let mut notes = Vec::new();
     for spec in &specs {
         let mut ours = Runner::new::<Kvbm>(spec, options.run_time);
         let mut theirs = Runner::new::<Logical>(spec, options.run_time);
@@ -182,6 +183,9 @@ fn main() {
             format_time(b),
             speedup
         );
+        if let (Some(x), Some(y)) = (ours.workload.summary(), theirs.workload.summary()) {
+            notes.push(format!("{}: kvbm {x}; kvbm-logical {y}", spec.name()));
+        }
     }
     if count > 0 {
         println!(
@@ -191,5 +195,8 @@ fn main() {
     }
     if let Some((s, name)) = slowest {
         println!("smallest speedup: {name} ({s:.2}x)");
+    }
+    for note in notes {
+        println!("{note}");
     }
 }

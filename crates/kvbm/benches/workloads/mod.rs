@@ -96,6 +96,12 @@ pub trait Pool: Send + Sync + Sized + 'static {
 pub trait Workload {
     /// Runs `iters` iterations; returns the time they took.
     fn run(&mut self, iters: u64) -> Duration;
+
+    /// What the runs did, to check that two libraries did the same work
+    /// (e.g. how many blocks a churn reused from the cache).
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A deterministic generator (SplitMix64), so that every library and every
@@ -285,6 +291,10 @@ pub struct ChurnClient<P: Pool> {
     next: usize,
     in_flight: VecDeque<Vec<P::Held>>,
     depth: usize,
+    /// Blocks reused from a prefix match, over every step.
+    pub reused: u64,
+    /// Blocks allocated and registered, over every step.
+    pub filled: u64,
 }
 
 impl<P: Pool> ChurnClient<P> {
@@ -296,6 +306,8 @@ impl<P: Pool> ChurnClient<P> {
             next: 0,
             in_flight: VecDeque::with_capacity(depth),
             depth,
+            reused: 0,
+            filled: 0,
         }
     }
 
@@ -309,6 +321,8 @@ impl<P: Pool> ChurnClient<P> {
         let hashes = &self.requests[self.next];
         self.next = (self.next + 1) % self.requests.len();
         let mut held = pool.match_prefix(hashes);
+        self.reused += held.len() as u64;
+        self.filled += (hashes.len() - held.len()) as u64;
         if held.len() < hashes.len() {
             let filled = pool
                 .fill(&hashes[held.len()..])
@@ -324,6 +338,20 @@ impl<P: Pool> ChurnClient<P> {
             self.step(pool);
         }
     }
+}
+
+/// The share of requested blocks found in the cache by `clients`.
+fn reuse_summary<'a, P: Pool>(clients: impl IntoIterator<Item = &'a ChurnClient<P>>) -> String {
+    let (mut reused, mut filled) = (0, 0);
+    for c in clients {
+        reused += c.reused;
+        filled += c.filled;
+    }
+    format!(
+        "{:.1}% of {} blocks reused",
+        100.0 * reused as f64 / (reused + filled).max(1) as f64,
+        reused + filled
+    )
 }
 
 /// The churn mix on one thread: [`CHURN_IN_FLIGHT`] requests in flight on a
@@ -346,6 +374,10 @@ impl<P: Pool> Churn<P> {
 impl<P: Pool> Workload for Churn<P> {
     fn run(&mut self, iters: u64) -> Duration {
         time_loop(iters, || self.client.step(&self.pool))
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(reuse_summary([&self.client]))
     }
 }
 
@@ -394,6 +426,10 @@ impl<P: Pool> Workload for ChurnThreads<P> {
             start
         })
         .elapsed()
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(reuse_summary(&self.clients))
     }
 }
 
