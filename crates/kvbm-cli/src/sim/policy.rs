@@ -1,0 +1,129 @@
+//! Policy names and construction.
+
+use crate::error::{CliError, Result};
+use crate::sim::belady::BeladyOrder;
+use crate::sim::prefix_cache::{LruOrder, PrefixCache};
+use crate::sim::{CachePolicy, ReleaseOrder};
+use crate::workload::Workload;
+
+/// A policy the simulator can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// The simulator's own array-based LRU, a reference model.
+    SimLru,
+    /// Belady's offline optimum.
+    Belady,
+    /// A cache that never evicts: the trace's maximum.
+    Unbounded,
+}
+
+impl PolicyKind {
+    /// The policy's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::SimLru => "sim-lru",
+            PolicyKind::Belady => "belady",
+            PolicyKind::Unbounded => "unbounded",
+        }
+    }
+
+    /// Every named policy, in report order.
+    pub fn known() -> Vec<PolicyKind> {
+        vec![
+            PolicyKind::SimLru,
+            PolicyKind::Belady,
+            PolicyKind::Unbounded,
+        ]
+    }
+
+    /// The policies `all` stands for (the unbounded reference is added to
+    /// every report anyway).
+    pub fn all() -> Vec<PolicyKind> {
+        vec![PolicyKind::SimLru, PolicyKind::Belady]
+    }
+}
+
+/// Parses a comma-separated policy list; `all` expands to every policy.
+pub fn parse_policies(spec: &str) -> Result<Vec<PolicyKind>> {
+    let mut out = Vec::new();
+    for name in spec.split(',').map(str::trim) {
+        let kinds = if name.eq_ignore_ascii_case("all") {
+            PolicyKind::all()
+        } else {
+            let found = PolicyKind::known()
+                .into_iter()
+                .find(|k| k.name().eq_ignore_ascii_case(name));
+            match found {
+                Some(k) => vec![k],
+                None => {
+                    let mut known: Vec<&str> =
+                        PolicyKind::known().iter().map(|k| k.name()).collect();
+                    known.push("all");
+                    return Err(CliError::UnknownPolicy {
+                        name: name.to_string(),
+                        known: known.join(", "),
+                    });
+                }
+            }
+        };
+        for k in kinds {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Builds a policy with `capacity` blocks for a workload.
+pub fn build(
+    kind: PolicyKind,
+    w: &Workload,
+    capacity: usize,
+    release: ReleaseOrder,
+) -> Result<Box<dyn CachePolicy>> {
+    let keys = w.key_count();
+    Ok(match kind {
+        PolicyKind::SimLru => Box::new(PrefixCache::new(
+            kind.name(),
+            capacity,
+            keys,
+            LruOrder::new(keys),
+            release,
+        )),
+        PolicyKind::Belady => Box::new(PrefixCache::new(
+            kind.name(),
+            capacity,
+            keys,
+            BeladyOrder::new(w),
+            release,
+        )),
+        PolicyKind::Unbounded => Box::new(PrefixCache::new(
+            kind.name(),
+            keys.max(1),
+            keys,
+            LruOrder::new(keys),
+            release,
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists_and_all() {
+        assert_eq!(parse_policies("belady").unwrap(), vec![PolicyKind::Belady]);
+        assert_eq!(parse_policies("all").unwrap(), PolicyKind::all());
+        assert_eq!(
+            parse_policies("Belady, belady,unbounded").unwrap(),
+            vec![PolicyKind::Belady, PolicyKind::Unbounded]
+        );
+        let err = parse_policies("lfu").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown policy `lfu`") && err.contains("belady"),
+            "{err}"
+        );
+    }
+}
