@@ -179,7 +179,7 @@ mod tests {
         gz.write_all(MOONCAKE.as_bytes()).unwrap();
         let zipped = tmp("m.jsonl.gz", &gz.finish().unwrap());
         let a = load(&[plain], &opts()).unwrap();
-        let b = load(&[zipped.clone()], &opts()).unwrap();
+        let b = load(std::slice::from_ref(&zipped), &opts()).unwrap();
         assert_eq!(a.requests, b.requests);
         assert_eq!(a.format, "mooncake");
         assert_eq!(a.requests.len(), 2);
@@ -193,7 +193,7 @@ mod tests {
             "bad.jsonl",
             format!("{MOONCAKE}{{\"timestamp\": 1, \"input_length\": 3}}\n").as_bytes(),
         );
-        let err = load(&[p.clone()], &opts()).unwrap_err().to_string();
+        let err = load(std::slice::from_ref(&p), &opts()).unwrap_err().to_string();
         assert!(err.contains("bad.jsonl:4:"), "{err}");
         assert!(err.contains("missing field `output_length`"), "{err}");
         let skipping = TraceOptions {
@@ -240,7 +240,7 @@ mod tests {
             block_size: 256,
             ..opts()
         };
-        let w = load(&[p.clone()], &o).unwrap();
+        let w = load(std::slice::from_ref(&p), &o).unwrap();
         assert_eq!(w.requests[0].blocks.len(), 4);
         assert_eq!(w.requests[1].blocks.len(), 6);
         assert_eq!(w.requests[1].blocks[..4], w.requests[0].blocks[..]);
