@@ -6,7 +6,14 @@
 //! [`report`] (tables, JSON, CSV), [`plot`] (sweep charts), [`http`]
 //! (the Prometheus endpoint) and [`commands`] (the subcommands).
 
+pub mod capacity;
+pub mod commands;
 pub mod error;
+pub mod http;
+pub mod plot;
+pub mod progress;
+pub mod replay_metrics;
+pub mod report;
 pub mod rng;
 pub mod sim;
 pub mod trace;

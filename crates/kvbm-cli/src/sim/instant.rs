@@ -20,6 +20,7 @@ pub fn run(w: &Workload, policy: &mut dyn CachePolicy, observer: &mut dyn Observ
     let mut c = Counters::default();
     let capacity = policy.capacity();
     for (r, req) in w.requests.iter().enumerate() {
+        observer.pace(req.arrival_ms);
         let n = req.blocks.len();
         c.requests += 1;
         c.input_tokens += req.input_tokens;

@@ -212,6 +212,9 @@ impl SimResult {
 /// Receives progress while a simulation runs (progress bar, pacing,
 /// metrics). Called once per processed request / event batch.
 pub trait Observer {
+    /// Called before the simulator handles whatever happens at simulated
+    /// (trace) time `sim_ms`; a paced replay sleeps here.
+    fn pace(&mut self, _sim_ms: u64) {}
     /// `done` requests of the workload are finished; `sim_ms` is the
     /// simulated (or trace) time in milliseconds.
     fn progress(

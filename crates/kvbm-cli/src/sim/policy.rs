@@ -98,9 +98,11 @@ pub fn build(
             BeladyOrder::new(w),
             release,
         )),
+        // Room for every block of every request at once: never evicts, even
+        // with requests in flight under serve timing.
         PolicyKind::Unbounded => Box::new(PrefixCache::new(
             kind.name(),
-            keys.max(1),
+            usize::MAX / 4,
             keys,
             LruOrder::new(keys),
             release,

@@ -135,6 +135,9 @@ pub fn run(
     loop {
         let arrival_at = w.requests.get(next_arrival).map(|r| r.arrival_ms * 1000);
         let event_at = sim.events.peek().map(|Reverse((t, _, _))| *t);
+        if let Some(t) = arrival_at.into_iter().chain(event_at).min() {
+            observer.pace(t / 1000);
+        }
         let now = match (arrival_at, event_at) {
             (None, None) => break,
             (Some(a), e) if e.is_none_or(|e| a < e) => {

@@ -193,7 +193,9 @@ mod tests {
             "bad.jsonl",
             format!("{MOONCAKE}{{\"timestamp\": 1, \"input_length\": 3}}\n").as_bytes(),
         );
-        let err = load(std::slice::from_ref(&p), &opts()).unwrap_err().to_string();
+        let err = load(std::slice::from_ref(&p), &opts())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.jsonl:4:"), "{err}");
         assert!(err.contains("missing field `output_length`"), "{err}");
         let skipping = TraceOptions {
