@@ -5,9 +5,22 @@
 //! evicts cached blocks when memory runs out.
 #![deny(missing_docs)]
 
+pub mod blocks;
 pub mod eviction;
+pub mod manager;
 pub mod metrics;
+pub mod pools;
+pub mod registry;
+mod store;
+pub mod tinylfu;
 pub mod tokens;
+
+pub use blocks::{
+    BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, MutableBlock, WeakBlock,
+};
+pub use manager::BlockManager;
+pub use registry::BlockRegistry;
+pub use store::InvariantViolation;
 
 /// Index of a block in its manager's pool (`0..block_count`).
 pub type BlockId = usize;

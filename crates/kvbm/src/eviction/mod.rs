@@ -10,9 +10,16 @@
 //!
 //! Adding a policy means adding one file that implements the trait.
 
+mod fifo;
+mod lineage;
+mod list;
 mod lru;
+mod multi_lru;
 
+pub use fifo::FifoBackend;
+pub use lineage::LineageBackend;
 pub use lru::LruBackend;
+pub use multi_lru::{MultiLruBackend, MultiLruConfigError, DEFAULT_FREQUENCY_THRESHOLDS};
 
 use crate::{BlockId, SequenceHash};
 

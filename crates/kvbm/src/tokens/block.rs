@@ -2,12 +2,34 @@
 
 use super::hash::{compute_block_hash_for_tokens, BlockHash, SaltHash, SequenceHash64, Token};
 use super::lineage::{LineagePositionError, PositionalLineageHash};
+use super::partial::PartialTokenBlock;
+use super::token_vec::Tokens;
 
 /// A full block of tokens at a known position, with its block hash, its
 /// chained sequence hash and its lineage hash.
+///
+/// Blocks are normally produced by a
+/// [`TokenBlockSequence`](super::TokenBlockSequence); [`TokenBlock::new`]
+/// builds one directly from its parent.
+///
+/// ```
+/// use kvbm::tokens::{compute_next_sequence_hash, TokenBlock};
+///
+/// let first = TokenBlock::new(vec![1, 2, 3, 4], 1337, None).unwrap();
+/// assert_eq!(first.block_hash(), 14643705804678351452);
+/// assert_eq!(first.sequence_hash(), first.block_hash());
+///
+/// let second = TokenBlock::new(vec![5, 6, 7, 8], 1337, Some(&first)).unwrap();
+/// assert_eq!(second.position(), 1);
+/// assert_eq!(second.parent_sequence_hash(), Some(first.sequence_hash()));
+/// assert_eq!(
+///     second.sequence_hash(),
+///     compute_next_sequence_hash(first.sequence_hash(), second.block_hash())
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenBlock {
-    tokens: Vec<Token>,
+    tokens: Tokens,
     salt_hash: SaltHash,
     block_hash: BlockHash,
     lineage: PositionalLineageHash,
@@ -24,22 +46,52 @@ impl TokenBlock {
         salt_hash: SaltHash,
         parent: Option<&TokenBlock>,
     ) -> Result<Self, LineagePositionError> {
+        Self::after(tokens.into(), salt_hash, parent.map(|p| p.lineage))
+    }
+
+    /// Hashes `tokens` as the block that follows the block whose lineage hash
+    /// is `parent`; this is all a child needs to know about its parent.
+    pub(crate) fn after(
+        tokens: Tokens,
+        salt_hash: SaltHash,
+        parent: Option<PositionalLineageHash>,
+    ) -> Result<Self, LineagePositionError> {
         let block_hash = compute_block_hash_for_tokens(&tokens, salt_hash);
         let lineage = match parent {
             None => PositionalLineageHash::root(block_hash),
-            Some(p) => p.lineage.try_extend(block_hash)?,
+            Some(p) => p.try_extend(block_hash)?,
         };
         Ok(Self {
             tokens,
             salt_hash,
             block_hash,
             lineage,
-            parent_sequence_hash: parent.map(|p| p.sequence_hash()),
+            parent_sequence_hash: parent.map(|p| p.current_sequence_hash()),
         })
     }
 
+    /// An empty [`PartialTokenBlock`] for the block that follows this one:
+    /// same size and salt, parented on this block.
+    ///
+    /// ```
+    /// use kvbm::tokens::TokenBlock;
+    ///
+    /// let block = TokenBlock::new(vec![1, 2], 0, None).unwrap();
+    /// let mut next = block.next_block();
+    /// next.push_token(3).unwrap();
+    /// next.push_token(4).unwrap();
+    /// let child = next.commit().unwrap();
+    /// assert_eq!(child, TokenBlock::new(vec![3, 4], 0, Some(&block)).unwrap());
+    /// ```
+    pub fn next_block(&self) -> PartialTokenBlock {
+        // A block holds at most u32::MAX tokens when it comes from a
+        // sequence; a hand-built oversized block saturates instead.
+        let block_size = u32::try_from(self.tokens.len()).unwrap_or(u32::MAX);
+        PartialTokenBlock::after(block_size, self.salt_hash, Some(self.lineage))
+    }
+
     /// The block's tokens.
-    pub fn tokens(&self) -> &[Token] {
+    pub fn tokens(&self) -> &Tokens {
         &self.tokens
     }
 
@@ -76,5 +128,56 @@ impl TokenBlock {
     /// The number of tokens in the block.
     pub fn block_size(&self) -> usize {
         self.tokens.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::{compute_next_sequence_hash, MAX_LINEAGE_POSITION};
+
+    #[test]
+    fn chained_blocks_link_hashes_and_positions() {
+        let a = TokenBlock::new(vec![1, 2, 3, 4], 1337, None).unwrap();
+        assert_eq!(a.block_hash(), 14643705804678351452);
+        assert_eq!(a.sequence_hash(), a.block_hash());
+        assert_eq!(a.parent_sequence_hash(), None);
+        assert_eq!(
+            a.positional_lineage_hash(),
+            PositionalLineageHash::root(a.block_hash())
+        );
+        assert_eq!((a.position(), a.block_size(), a.salt_hash()), (0, 4, 1337));
+        assert_eq!(a.tokens(), &[1, 2, 3, 4]);
+
+        let b = TokenBlock::new(vec![5, 6, 7, 8], 1337, Some(&a)).unwrap();
+        assert_eq!(b.block_hash(), 16777012769546811212);
+        assert_eq!(b.sequence_hash(), 4945711292740353085);
+        assert_eq!(
+            b.sequence_hash(),
+            compute_next_sequence_hash(a.sequence_hash(), b.block_hash())
+        );
+        assert_eq!(b.parent_sequence_hash(), Some(a.sequence_hash()));
+        assert_eq!(b.position(), 1);
+    }
+
+    #[test]
+    fn next_block_inherits_size_salt_and_parent() {
+        let a = TokenBlock::new(vec![1, 2, 3], 9, None).unwrap();
+        let next = a.next_block();
+        assert!(next.is_empty());
+        assert_eq!((next.block_size(), next.salt_hash()), (3, 9));
+        assert_eq!(next.position(), 1);
+        assert_eq!(next.parent_sequence_hash(), Some(a.sequence_hash()));
+    }
+
+    #[test]
+    fn child_past_the_position_limit_is_an_error() {
+        let parent = PositionalLineageHash::new(5, Some(6), MAX_LINEAGE_POSITION - 1);
+        assert_eq!(
+            TokenBlock::after(vec![1].into(), 0, Some(parent)),
+            Err(LineagePositionError {
+                position: MAX_LINEAGE_POSITION
+            })
+        );
     }
 }

@@ -121,22 +121,25 @@ impl PositionalLineageHash {
         Self::try_new(child, Some(parent), self.position() + 1)
     }
 
+    /// The encoding mode: 0 for positions below 2^8, 1 below 2^16, 2 below
+    /// 2^24. It decides how many bits the position and the parent fragment
+    /// get.
     #[inline]
-    fn mode(&self) -> u32 {
-        (self.0 >> 126) as u32
+    pub fn mode(&self) -> u8 {
+        (self.0 >> 126) as u8
     }
 
     /// The block's position in its sequence (0 for the first block).
     #[inline]
     pub fn position(&self) -> u64 {
-        let (position_bits, parent_bits) = layout(self.mode());
+        let (position_bits, parent_bits) = layout(self.mode() as u32);
         ((self.0 >> (64 + parent_bits)) & ((1u128 << position_bits) - 1)) as u64
     }
 
     /// The block's full 64-bit sequence hash.
     #[inline]
     pub fn current_sequence_hash(&self) -> SequenceHash64 {
-        let (_, parent_bits) = layout(self.mode());
+        let (_, parent_bits) = layout(self.mode() as u32);
         (self.0 >> parent_bits) as u64
     }
 
@@ -144,7 +147,7 @@ impl PositionalLineageHash {
     /// (54, 46 or 38 of them, by position); 0 at a root.
     #[inline]
     pub fn parent_hash_fragment(&self) -> u64 {
-        let (_, parent_bits) = layout(self.mode());
+        let (_, parent_bits) = layout(self.mode() as u32);
         (self.0 & ((1u128 << parent_bits) - 1)) as u64
     }
 
@@ -166,7 +169,7 @@ impl PositionalLineageHash {
 
     /// Rebuilds a lineage hash from its packed value (as read from the wire).
     #[inline]
-    pub fn from_u128(value: u128) -> Self {
+    pub const fn from_u128(value: u128) -> Self {
         Self(value)
     }
 }
@@ -265,6 +268,7 @@ mod tests {
             let parent = 0xFFFF_FFFF_FFFF_FFFF;
             let h = PositionalLineageHash::new(current, Some(parent), position);
             assert_eq!(h.position(), position);
+            assert_eq!(h.mode() as u32, mode_for(position));
             assert_eq!(h.current_sequence_hash(), current);
             let bits = layout(mode_for(position)).1;
             assert_eq!(h.parent_hash_fragment(), parent & ((1 << bits) - 1));

@@ -1,0 +1,494 @@
+//! Leaf-only eviction over the prefix tree of cached blocks.
+//!
+//! Cached blocks form a forest: the parent of a block at position `p > 0` is
+//! the cached block at position `p - 1` whose sequence hash, cut to the
+//! fragment width of position `p`, equals the block's parent fragment. Only
+//! *leaves* — cached blocks without cached children — are evicted, so a
+//! cached prefix is never torn out from under a cached continuation and the
+//! cache keeps whole prefixes rather than prefixes with holes.
+//!
+//! # Which leaf goes first
+//!
+//! The leaf that has been a leaf the longest. A block becomes a leaf when it
+//! is released without cached children, or when its last cached child
+//! leaves the cache (evicted or revived); it then queues behind every leaf
+//! already waiting. A block whose parent is not cached is a root and is
+//! evicted like any other leaf once it has no cached children.
+//!
+//! # Structure
+//!
+//! Relations are never stored as links between blocks: both directions are
+//! resolved through one map keyed by `(position, fragment)`. A block is
+//! filed under its own key — its position and its hash cut to the fragment
+//! width its children carry — and counted as a child under its parent's key.
+//! A map entry holds the block filed there (if cached) and the number of
+//! cached blocks naming that key as parent, so parents and children may be
+//! inserted and removed in any order: a parent released after its children
+//! finds them already counted, and children of a revived parent simply
+//! become roots. An entry lives while it has a block or a child, so the map
+//! holds at most two entries per cached block.
+//!
+//! # Collisions
+//!
+//! If a block's own key is already taken by another cached block (a
+//! duplicate of the same hash, or a fragment collision) it becomes a
+//! *shadow*: it still counts as its parent's child, but children resolve to
+//! the block that holds the key, and a shadow is always a leaf. Shadows are
+//! not promoted when the key's holder leaves; the holder's children then
+//! become roots. Either way no state is corrupted and every block stays
+//! evictable.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+use super::list::IndexLists;
+use super::{InactiveBackend, NIL};
+use crate::{BlockId, SequenceHash};
+
+/// `position << 64 | fragment`.
+type NodeKey = u128;
+
+/// The key a block is filed under: children look for it by their parent
+/// fragment, so the fragment is cut to the width a child at `position + 1`
+/// stores.
+#[inline]
+fn own_key(hash: SequenceHash) -> NodeKey {
+    let position = hash.position();
+    (u128::from(position) << 64) | u128::from(hash.parent_fragment_for_child_position(position + 1))
+}
+
+/// The key of the block's parent, `None` at position 0.
+#[inline]
+fn parent_key(hash: SequenceHash) -> Option<NodeKey> {
+    let position = hash.position().checked_sub(1)?;
+    Some((u128::from(position) << 64) | u128::from(hash.parent_hash_fragment()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    /// The cached block filed under this key, or `NIL`.
+    node: u32,
+    /// Cached blocks (filed or shadow) whose parent key is this key.
+    children: u32,
+}
+
+const VACANT: Entry = Entry {
+    node: NIL,
+    children: 0,
+};
+
+/// Per-block state.
+const ABSENT: u8 = 0;
+const FILED: u8 = 1;
+const SHADOW: u8 = 2;
+
+const LEAVES: usize = 0;
+
+/// A cheap hasher for [`NodeKey`]s. The fragment is already a well-mixed hash
+/// fragment and the position a small integer, so one multiply spreads them
+/// over the high bits the map uses for its tag; SipHash would be wasted work
+/// on the hot path.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+const KEY_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write_u128(&mut self, key: u128) {
+        let fragment = key as u64;
+        let position = (key >> 64) as u64;
+        self.0 = (self.0 ^ fragment ^ position.wrapping_mul(KEY_MIX)).wrapping_mul(KEY_MIX);
+    }
+
+    /// Only reached if a key type other than `u128` is ever used; folds
+    /// 8-byte words the same way.
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(KEY_MIX);
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct BuildKeyHasher;
+
+impl BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher::default()
+    }
+}
+
+/// Evicts only leaves of the cached prefix tree, longest-waiting leaf first.
+///
+/// ```
+/// use kvbm::eviction::{InactiveBackend, LineageBackend};
+/// use kvbm::SequenceHash;
+///
+/// let root = SequenceHash::root(10);
+/// let child = root.extend(11);
+/// let mut lineage = LineageBackend::new(4);
+/// lineage.insert(0, root);
+/// lineage.insert(1, child);
+/// // The root was released first, but its child depends on it.
+/// assert_eq!(lineage.pop_victim(), Some(1));
+/// assert_eq!(lineage.pop_victim(), Some(0));
+/// ```
+#[derive(Debug, Clone)]
+pub struct LineageBackend {
+    entries: HashMap<NodeKey, Entry, BuildKeyHasher>,
+    hashes: Vec<SequenceHash>,
+    states: Vec<u8>,
+    leaves: IndexLists<1>,
+    len: usize,
+}
+
+impl LineageBackend {
+    /// An empty backend for block ids below `capacity`.
+    ///
+    /// The key map is sized for `capacity` entries; it can grow once, up to
+    /// twice that, when many cached blocks have uncached parents, and then
+    /// never again.
+    ///
+    /// # Panics
+    /// If `capacity` ≥ `u32::MAX`.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::with_capacity_and_hasher(capacity, BuildKeyHasher),
+            hashes: vec![SequenceHash::default(); capacity],
+            states: vec![ABSENT; capacity],
+            leaves: IndexLists::new(capacity),
+            len: 0,
+        }
+    }
+
+    /// How many cached blocks are leaves (evictable now).
+    pub fn leaf_count(&self) -> usize {
+        self.leaves.len(LEAVES)
+    }
+
+    /// Takes a cached block out of the tree and promotes its parent to a
+    /// leaf if this was the parent's last cached child.
+    fn detach(&mut self, id: u32) {
+        let state = self.states[id as usize];
+        let hash = self.hashes[id as usize];
+        self.leaves.remove(id);
+        self.states[id as usize] = ABSENT;
+        self.len -= 1;
+        if state == FILED {
+            let key = own_key(hash);
+            if let Some(entry) = self.entries.get_mut(&key) {
+                debug_assert_eq!(entry.node, id, "entry does not hold its block");
+                entry.node = NIL;
+                if entry.children == 0 {
+                    self.entries.remove(&key);
+                }
+            }
+        }
+        let Some(key) = parent_key(hash) else {
+            return;
+        };
+        let Some(parent) = self.entries.get_mut(&key) else {
+            debug_assert!(false, "child of an unknown parent key");
+            return;
+        };
+        parent.children -= 1;
+        if parent.children == 0 {
+            match parent.node {
+                NIL => {
+                    self.entries.remove(&key);
+                }
+                node => self.leaves.push_back(LEAVES, node),
+            }
+        }
+    }
+
+    /// Recomputes the expected map from the cached blocks and compares.
+    fn validate_entries(&self) -> Result<(), String> {
+        let mut expected: HashMap<NodeKey, Entry> = HashMap::new();
+        for (id, &state) in self.states.iter().enumerate() {
+            if state == ABSENT {
+                continue;
+            }
+            let hash = self.hashes[id];
+            if state == FILED {
+                let entry = expected.entry(own_key(hash)).or_insert(VACANT);
+                if entry.node != NIL {
+                    return Err(format!(
+                        "lineage: blocks {} and {id} share a key",
+                        entry.node
+                    ));
+                }
+                entry.node = id as u32;
+            }
+            if let Some(key) = parent_key(hash) {
+                expected.entry(key).or_insert(VACANT).children += 1;
+            }
+        }
+        if expected.len() != self.entries.len() {
+            return Err(format!(
+                "lineage: {} map entries, expected {}",
+                self.entries.len(),
+                expected.len()
+            ));
+        }
+        for (key, want) in &expected {
+            match self.entries.get(key) {
+                Some(have) if have == want => {}
+                have => {
+                    return Err(format!(
+                        "lineage: entry {key:x} is {have:?}, expected {want:?}"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl InactiveBackend for LineageBackend {
+    fn name(&self) -> &'static str {
+        "lineage"
+    }
+
+    fn insert(&mut self, block: BlockId, hash: SequenceHash) {
+        let id = block as u32;
+        if self.states[block] != ABSENT {
+            debug_assert!(false, "block {block} inserted twice");
+            return;
+        }
+        self.hashes[block] = hash;
+        self.len += 1;
+        let entry = self.entries.entry(own_key(hash)).or_insert(VACANT);
+        let is_leaf = if entry.node == NIL {
+            entry.node = id;
+            self.states[block] = FILED;
+            entry.children == 0
+        } else {
+            self.states[block] = SHADOW;
+            true
+        };
+        if let Some(key) = parent_key(hash) {
+            let parent = self.entries.entry(key).or_insert(VACANT);
+            parent.children += 1;
+            if parent.children == 1 && parent.node != NIL {
+                let was_leaf = self.leaves.remove(parent.node);
+                debug_assert!(was_leaf.is_some(), "childless parent was not a leaf");
+            }
+        }
+        if is_leaf {
+            self.leaves.push_back(LEAVES, id);
+        }
+    }
+
+    fn remove(&mut self, block: BlockId, hash: SequenceHash) {
+        if self.states[block] == ABSENT {
+            debug_assert!(false, "block {block} removed but not cached");
+            return;
+        }
+        debug_assert_eq!(
+            self.hashes[block], hash,
+            "block {block} removed under another hash"
+        );
+        self.detach(block as u32);
+    }
+
+    fn pop_victim(&mut self) -> Option<BlockId> {
+        let id = self.leaves.front(LEAVES)?;
+        self.detach(id);
+        Some(id as BlockId)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn drain(&mut self, sink: &mut dyn FnMut(BlockId)) {
+        while let Some(id) = self.pop_victim() {
+            sink(id);
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.leaves.validate("lineage leaves")?;
+        let cached = self.states.iter().filter(|&&s| s != ABSENT).count();
+        if cached != self.len {
+            return Err(format!("lineage: len {} but {cached} cached", self.len));
+        }
+        if self.states.iter().any(|&s| s > SHADOW) {
+            return Err("lineage: unknown block state".into());
+        }
+        self.validate_entries()?;
+        for (id, &state) in self.states.iter().enumerate() {
+            let listed = self.leaves.contains(id as u32);
+            let should_list = match state {
+                ABSENT => false,
+                SHADOW => true,
+                _ => self
+                    .entries
+                    .get(&own_key(self.hashes[id]))
+                    .is_some_and(|e| e.children == 0),
+            };
+            if listed != should_list {
+                return Err(format!(
+                    "lineage: block {id} (state {state}) listed as leaf: {listed}, expected {should_list}"
+                ));
+            }
+        }
+        if cached > 0 && self.leaves.len(LEAVES) == 0 {
+            return Err("lineage: blocks cached but no leaf".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain root → … of `n` blocks built from `seed`.
+    fn chain(seed: u64, n: usize) -> Vec<SequenceHash> {
+        let mut hashes = vec![SequenceHash::root(seed)];
+        for i in 1..n {
+            let next = hashes[i - 1].extend(seed * 100 + i as u64);
+            hashes.push(next);
+        }
+        hashes
+    }
+
+    fn pop_all(backend: &mut LineageBackend) -> Vec<BlockId> {
+        let mut order = Vec::new();
+        while let Some(id) = backend.pop_victim() {
+            backend.validate().unwrap();
+            order.push(id);
+        }
+        order
+    }
+
+    #[test]
+    fn chain_evicts_from_the_tip() {
+        let hashes = chain(1, 4);
+        let mut backend = LineageBackend::new(8);
+        for (id, &h) in hashes.iter().enumerate() {
+            backend.insert(id, h);
+            backend.validate().unwrap();
+        }
+        assert_eq!(backend.leaf_count(), 1);
+        assert_eq!(pop_all(&mut backend), vec![3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn child_before_parent_and_revived_parent() {
+        let hashes = chain(2, 3);
+        let mut backend = LineageBackend::new(4);
+        backend.insert(2, hashes[2]);
+        backend.insert(0, hashes[0]);
+        // Block 1 missing: 0 and 2 are both leaves, 2 waited longer.
+        assert_eq!(backend.leaf_count(), 2);
+        backend.insert(1, hashes[1]);
+        backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 1, "1 links 0 and 2 into one chain");
+        // Reviving the middle block splits the chain: 0 becomes a leaf.
+        backend.remove(1, hashes[1]);
+        backend.validate().unwrap();
+        assert_eq!(pop_all(&mut backend), vec![2, 0]);
+    }
+
+    #[test]
+    fn branches_wait_for_all_children() {
+        let root = SequenceHash::root(9);
+        let (a, b) = (root.extend(1), root.extend(2));
+        let mut backend = LineageBackend::new(4);
+        backend.insert(0, root);
+        backend.insert(1, a);
+        backend.insert(2, b);
+        assert_eq!(backend.pop_victim(), Some(1));
+        backend.insert(3, a.extend(5));
+        // Root still has child 2; 3 became a leaf after 2.
+        assert_eq!(pop_all(&mut backend), vec![2, 3, 0]);
+    }
+
+    #[test]
+    fn parent_relinks_after_its_child_left() {
+        let hashes = chain(3, 2);
+        let mut backend = LineageBackend::new(4);
+        backend.insert(0, hashes[0]);
+        backend.insert(1, hashes[1]);
+        backend.remove(1, hashes[1]);
+        backend.insert(2, SequenceHash::root(77));
+        // 0 re-became a leaf before 2 was released.
+        assert_eq!(pop_all(&mut backend), vec![0, 2]);
+    }
+
+    #[test]
+    fn duplicate_hash_becomes_an_evictable_shadow() {
+        let hashes = chain(4, 2);
+        let mut backend = LineageBackend::new(4);
+        backend.insert(0, hashes[0]);
+        backend.insert(2, hashes[0]);
+        backend.insert(1, hashes[1]);
+        backend.validate().unwrap();
+        // 0 holds the key and has a child; the duplicate 2 is a leaf.
+        assert_eq!(backend.pop_victim(), Some(2));
+        backend.insert(2, hashes[0]);
+        // Reviving the holder leaves the shadow unpromoted; 1 is a root.
+        backend.remove(0, hashes[0]);
+        backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 2);
+        backend.insert(0, hashes[0]);
+        backend.validate().unwrap();
+        assert_eq!(pop_all(&mut backend), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn fragment_widths_across_position_modes() {
+        // Parent at 255 with hash bits above 46 set; the child at 256 keeps
+        // only 46 bits of it.
+        let parent = SequenceHash::new(0xFFFF_0000_1234_5678, Some(1), 255);
+        let child = parent.extend(3);
+        let grandchild = child.extend(4);
+        assert_eq!(child.position(), 256);
+        let mut backend = LineageBackend::new(4);
+        backend.insert(2, grandchild);
+        backend.insert(0, parent);
+        backend.insert(1, child);
+        backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 1);
+        assert_eq!(pop_all(&mut backend), vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn drain_and_name() {
+        let hashes = chain(5, 3);
+        let mut backend = LineageBackend::new(3);
+        for (id, &h) in hashes.iter().enumerate() {
+            backend.insert(id, h);
+        }
+        let mut drained = Vec::new();
+        backend.drain(&mut |id| drained.push(id));
+        assert_eq!(drained, vec![2, 1, 0]);
+        assert!(backend.is_empty());
+        assert!(backend.entries.is_empty());
+        backend.validate().unwrap();
+        assert_eq!(backend.name(), "lineage");
+    }
+
+    #[test]
+    fn key_hasher_spreads_high_bits() {
+        let build = BuildKeyHasher;
+        let tags: std::collections::HashSet<u64> = (0..64u128)
+            .map(|fragment| build.hash_one((3u128 << 64) | fragment) >> 57)
+            .collect();
+        assert!(tags.len() > 32, "only {} distinct tags", tags.len());
+    }
+}

@@ -1,0 +1,239 @@
+//! [`BlockManagerConfigBuilder`]: validated construction of a manager.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::BlockManager;
+use crate::blocks::{BlockDuplicationPolicy, BlockMetadata};
+use crate::eviction::{
+    FifoBackend, InactiveBackend, LineageBackend, LruBackend, MultiLruBackend,
+    DEFAULT_FREQUENCY_THRESHOLDS,
+};
+use crate::metrics::{BlockPoolMetrics, MetricsAggregator};
+use crate::registry::BlockRegistry;
+use crate::store::{Store, StoreConfig};
+
+/// Block size used when none is set.
+pub const DEFAULT_BLOCK_SIZE: usize = 16;
+
+/// Largest supported block size in tokens.
+pub const MAX_BLOCK_SIZE: usize = 1024;
+
+/// Which eviction policy orders the cached blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum BackendChoice {
+    /// Least recently released first.
+    Lru,
+    /// Four LRU tiers by access frequency.
+    MultiLru([u8; 3]),
+    /// Leaves of the cached prefix tree first, oldest leaf first.
+    #[default]
+    Lineage,
+    /// Release order (kvbm-logical's "hashmap" backend).
+    Fifo,
+}
+
+/// Why a [`BlockManager`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockManagerBuilderError {
+    /// `block_count` was not set or was zero.
+    #[error("block count must be set and greater than 0")]
+    InvalidBlockCount,
+    /// `block_size` was zero, above 1024 or not a power of two.
+    #[error("invalid block size {size}: must be a power of two between 1 and {MAX_BLOCK_SIZE}")]
+    InvalidBlockSize {
+        /// The rejected size.
+        size: usize,
+    },
+    /// Two settings disagree on the block size.
+    #[error("block size mismatch: expected {expected} tokens, got {actual}")]
+    BlockSizeMismatch {
+        /// The size configured.
+        expected: usize,
+        /// The conflicting size.
+        actual: usize,
+    },
+    /// The eviction backend cannot be built as configured.
+    #[error("invalid inactive backend configuration: {0}")]
+    InvalidBackend(String),
+    /// Any other invalid setting.
+    #[error("invalid configuration: {0}")]
+    ValidationError(String),
+}
+
+/// Why [`BlockManager::reset_inactive_pool`] did not get every block back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockManagerResetError {
+    /// Blocks are still held (or being filled) after the cache was emptied.
+    #[error(
+        "after emptying the cache {actual} of {expected} blocks are free; the rest are still held"
+    )]
+    BlockCountMismatch {
+        /// Blocks in the pool.
+        expected: usize,
+        /// Blocks free after the reset.
+        actual: usize,
+    },
+}
+
+/// Builder for a [`BlockManager`]; start from [`BlockManager::builder`].
+///
+/// Every setting is checked in [`build`](Self::build), which reports bad
+/// values as errors rather than panicking.
+pub struct BlockManagerConfigBuilder<T: BlockMetadata> {
+    block_count: Option<usize>,
+    block_size: usize,
+    registry: Option<BlockRegistry>,
+    duplication_policy: BlockDuplicationPolicy,
+    backend: BackendChoice,
+    aggregator: Option<MetricsAggregator>,
+    _tier: PhantomData<fn() -> T>,
+}
+
+impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
+    fn default() -> Self {
+        Self {
+            block_count: None,
+            block_size: DEFAULT_BLOCK_SIZE,
+            registry: None,
+            duplication_policy: BlockDuplicationPolicy::default(),
+            backend: BackendChoice::default(),
+            aggregator: None,
+            _tier: PhantomData,
+        }
+    }
+}
+
+impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
+    /// A builder with default settings (block size 16, lineage eviction,
+    /// duplicates allowed, a private registry without frequency tracking).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of blocks in the pool (required, > 0).
+    pub fn block_count(mut self, count: usize) -> Self {
+        self.block_count = Some(count);
+        self
+    }
+
+    /// Tokens per block: a power of two in 1..=1024 (default 16). A bad
+    /// value makes [`build`](Self::build) fail.
+    pub fn block_size(mut self, size: usize) -> Self {
+        self.block_size = size;
+        self
+    }
+
+    /// What registering an already registered hash does (default
+    /// [`BlockDuplicationPolicy::Allow`]).
+    pub fn duplication_policy(mut self, policy: BlockDuplicationPolicy) -> Self {
+        self.duplication_policy = policy;
+        self
+    }
+
+    /// The registry to report hashes to, for sharing one between the
+    /// managers of several tiers. Without it the manager gets its own.
+    pub fn registry(mut self, registry: BlockRegistry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Evicts the least recently released cached block first.
+    pub fn with_lru_backend(mut self) -> Self {
+        self.backend = BackendChoice::Lru;
+        self
+    }
+
+    /// Evicts from four LRU tiers split by the blocks' TinyLFU access counts
+    /// at thresholds 3, 8 and 15, coldest tier first. Needs a registry with a
+    /// frequency tracker (see
+    /// [`BlockRegistryBuilder::frequency_tracker`](crate::registry::BlockRegistryBuilder::frequency_tracker)).
+    pub fn with_multi_lru_backend(self) -> Self {
+        let [t1, t2, t3] = DEFAULT_FREQUENCY_THRESHOLDS;
+        self.with_multi_lru_backend_custom_thresholds(t1, t2, t3)
+    }
+
+    /// Multi-LRU with custom tier thresholds; they must strictly increase,
+    /// start above 0 and not exceed 15, or [`build`](Self::build) fails.
+    pub fn with_multi_lru_backend_custom_thresholds(mut self, t1: u8, t2: u8, t3: u8) -> Self {
+        self.backend = BackendChoice::MultiLru([t1, t2, t3]);
+        self
+    }
+
+    /// Evicts only leaves of the cached prefix tree — a cached parent stays
+    /// while a cached child depends on it — oldest leaf first. The default:
+    /// a prefix is only useful from its root, so dropping a root while its
+    /// descendants stay cached would waste all of them.
+    pub fn with_lineage_backend(mut self) -> Self {
+        self.backend = BackendChoice::Lineage;
+        self
+    }
+
+    /// Evicts in release order, first released first (kvbm-logical's
+    /// "hashmap" backend with FIFO reuse).
+    pub fn with_hashmap_backend(mut self) -> Self {
+        self.backend = BackendChoice::Fifo;
+        self
+    }
+
+    /// Registers the manager's metrics with `aggregator` for Prometheus
+    /// export.
+    pub fn aggregator(mut self, aggregator: MetricsAggregator) -> Self {
+        self.aggregator = Some(aggregator);
+        self
+    }
+
+    /// Checks the settings and builds the manager.
+    pub fn build(self) -> Result<BlockManager<T>, BlockManagerBuilderError> {
+        let block_count = match self.block_count {
+            Some(n) if n > 0 => n,
+            _ => return Err(BlockManagerBuilderError::InvalidBlockCount),
+        };
+        if block_count >= u32::MAX as usize {
+            return Err(BlockManagerBuilderError::ValidationError(format!(
+                "block count {block_count} exceeds the supported maximum of {}",
+                u32::MAX - 1
+            )));
+        }
+        let size = self.block_size;
+        if !(1..=MAX_BLOCK_SIZE).contains(&size) || !size.is_power_of_two() {
+            return Err(BlockManagerBuilderError::InvalidBlockSize { size });
+        }
+        let registry = self.registry.unwrap_or_default();
+        let tier = registry
+            .tier_for(TypeId::of::<T>())
+            .map_err(|e| BlockManagerBuilderError::ValidationError(e.to_string()))?;
+        let backend: Box<dyn InactiveBackend> = match self.backend {
+            BackendChoice::Lru => Box::new(LruBackend::new(block_count)),
+            BackendChoice::Lineage => Box::new(LineageBackend::new(block_count)),
+            BackendChoice::Fifo => Box::new(FifoBackend::new(block_count)),
+            BackendChoice::MultiLru(thresholds) => {
+                let tracker = registry.frequency_tracker().ok_or_else(|| {
+                    BlockManagerBuilderError::InvalidBackend(
+                        "the multi-LRU backend needs a registry with a frequency tracker".into(),
+                    )
+                })?;
+                let backend = MultiLruBackend::new(block_count, thresholds, tracker)
+                    .map_err(|e| BlockManagerBuilderError::InvalidBackend(e.to_string()))?;
+                Box::new(backend)
+            }
+        };
+        let metrics = Arc::new(BlockPoolMetrics::new(crate::metrics::short_type_name::<T>()));
+        if let Some(aggregator) = &self.aggregator {
+            aggregator.register_source(Arc::clone(&metrics));
+        }
+        let store = Store::new(StoreConfig {
+            block_count,
+            block_size: size,
+            duplication_policy: self.duplication_policy,
+            backend,
+            registry,
+            tier,
+            metrics,
+        });
+        Ok(BlockManager {
+            store: Arc::new(store),
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! [`BlockManager`]: the facade users hold.
+//!
+//! ```
+//! use kvbm::manager::BlockManager;
+//! use kvbm::tokens::TokenBlock;
+//!
+//! #[derive(Clone)]
+//! struct Device;
+//!
+//! let manager = BlockManager::<Device>::builder()
+//!     .block_count(8)
+//!     .block_size(4)
+//!     .build()?;
+//!
+//! // Fill a block, register it, let it go: it stays cached.
+//! let tokens = TokenBlock::new(vec![1, 2, 3, 4], 0, None)?;
+//! let block = manager.allocate_blocks(1).expect("8 blocks are free");
+//! let complete = block.into_iter().next().unwrap().complete(&tokens)?;
+//! let held = manager.register_block(complete);
+//! drop(held);
+//!
+//! // A later request with the same prefix gets the cached block back.
+//! let hits = manager.match_blocks(&[tokens.positional_lineage_hash()]);
+//! assert_eq!(hits.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod builder;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use crate::tinylfu::FrequencyTrackingCapacity;
+pub use builder::{
+    BlockManagerBuilderError, BlockManagerConfigBuilder, BlockManagerResetError,
+    DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE,
+};
+
+use crate::blocks::{
+    BlockDuplicationPolicy, BlockMetadata, CompleteBlock, ImmutableBlock, MutableBlock,
+};
+use crate::metrics::BlockPoolMetrics;
+use crate::registry::BlockRegistry;
+use crate::store::{InvariantViolation, Store};
+use crate::SequenceHash;
+
+/// A pool of KV-cache blocks of one storage tier `T`: allocation, prefix
+/// registration, prefix matching and eviction of cached blocks.
+///
+/// Share it between threads by reference or in an `Arc`; every operation
+/// takes the pool's lock once.
+pub struct BlockManager<T: BlockMetadata> {
+    store: Arc<Store<T>>,
+}
+
+impl<T: BlockMetadata> BlockManager<T> {
+    /// A builder for a manager.
+    pub fn builder() -> BlockManagerConfigBuilder<T> {
+        BlockManagerConfigBuilder::new()
+    }
+
+    /// Allocates `count` blocks, from the free pool first and then by
+    /// evicting cached blocks; `None` (and nothing allocated) when fewer than
+    /// `count` blocks are free or cached.
+    pub fn allocate_blocks(&self, count: usize) -> Option<Vec<MutableBlock<T>>> {
+        self.store.allocate(count, None)
+    }
+
+    /// Like [`allocate_blocks`](Self::allocate_blocks), and also returns the
+    /// hashes of the cached blocks evicted to make room.
+    pub fn allocate_blocks_with_evictions(
+        &self,
+        count: usize,
+    ) -> Option<(Vec<MutableBlock<T>>, Vec<SequenceHash>)> {
+        let mut evicted = Vec::new();
+        let blocks = self.store.allocate(count, Some(&mut evicted))?;
+        Some((blocks, evicted))
+    }
+
+    /// Registers a staged block under its sequence hash.
+    ///
+    /// If the hash is already registered, the
+    /// [`BlockDuplicationPolicy`] decides: `Reject` returns the existing
+    /// block and frees this one, `Allow` keeps this one as a duplicate. A
+    /// block always registers with the manager that allocated it.
+    pub fn register_block(&self, block: CompleteBlock<T>) -> ImmutableBlock<T> {
+        Store::register_block(block)
+    }
+
+    /// Registers staged blocks in order; see
+    /// [`register_block`](Self::register_block).
+    pub fn register_blocks(&self, blocks: Vec<CompleteBlock<T>>) -> Vec<ImmutableBlock<T>> {
+        let mut out = Vec::with_capacity(blocks.len());
+        Store::register_blocks(blocks, &mut out);
+        out
+    }
+
+    /// The longest prefix of `seq_hash` whose blocks are registered, held or
+    /// cached; stops at the first miss. Cached blocks are revived (taken out
+    /// of the eviction order) for as long as the returned handles live.
+    pub fn match_blocks(&self, seq_hash: &[SequenceHash]) -> Vec<ImmutableBlock<T>> {
+        self.store.match_prefix(seq_hash)
+    }
+
+    /// Every block among `seq_hashes` that is registered, at any position.
+    /// `touch` counts the hits for frequency tracking.
+    pub fn scan_matches(
+        &self,
+        seq_hashes: &[SequenceHash],
+        touch: bool,
+    ) -> HashMap<SequenceHash, ImmutableBlock<T>> {
+        self.store.scan(seq_hashes, touch)
+    }
+
+    /// Empties the cache into the free pool, then checks that every block
+    /// is back (none held or being filled).
+    pub fn reset_inactive_pool(&self) -> Result<(), BlockManagerResetError> {
+        self.store.reset_inactive().map_err(|(expected, actual)| {
+            BlockManagerResetError::BlockCountMismatch { expected, actual }
+        })
+    }
+
+    /// The number of blocks in the pool.
+    pub fn total_blocks(&self) -> usize {
+        self.store.block_count()
+    }
+
+    /// Blocks that an allocation can get now: free plus cached.
+    pub fn available_blocks(&self) -> usize {
+        self.store.available()
+    }
+
+    /// Tokens per block.
+    pub fn block_size(&self) -> usize {
+        self.store.block_size()
+    }
+
+    /// What registering an already registered hash does.
+    pub fn duplication_policy(&self) -> &BlockDuplicationPolicy {
+        match self.store.duplication_policy() {
+            BlockDuplicationPolicy::Allow => &BlockDuplicationPolicy::Allow,
+            BlockDuplicationPolicy::Reject => &BlockDuplicationPolicy::Reject,
+        }
+    }
+
+    /// The registry the manager reports its hashes to.
+    pub fn block_registry(&self) -> &BlockRegistry {
+        self.store.registry()
+    }
+
+    /// The manager's counters and gauges.
+    pub fn metrics(&self) -> &Arc<BlockPoolMetrics> {
+        self.store.metrics()
+    }
+
+    /// The name of the eviction policy in use (`"lineage"`, `"lru"`, …).
+    pub fn eviction_policy(&self) -> &'static str {
+        self.store.backend_name()
+    }
+
+    /// Checks every internal invariant (free + cached + held = total, the
+    /// hash index, the eviction order, the gauges). O(blocks); meant for
+    /// tests and debugging.
+    pub fn validate(&self) -> Result<(), InvariantViolation> {
+        self.store.validate()
+    }
+}
+
+impl<T: BlockMetadata> std::fmt::Debug for BlockManager<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockManager")
+            .field("total_blocks", &self.total_blocks())
+            .field("block_size", &self.block_size())
+            .finish()
+    }
+}

@@ -1,0 +1,323 @@
+//! The block registry: which sequence hashes are held by which storage tier.
+//!
+//! One registry can be shared by the managers of several tiers (device,
+//! host, disk, …); each manager reports the hashes its blocks hold, and
+//! anyone can ask whether — and where — a hash is present.
+//!
+//! The registry keeps counts in sharded maps keyed by the (already hashed)
+//! sequence hash, and only allocates a [`BlockRegistrationHandle`] when one
+//! is asked for, so registering and evicting blocks costs a map update, not
+//! an allocation.
+
+mod handle;
+
+use std::any::TypeId;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+pub use handle::BlockRegistrationHandle;
+use handle::HandleInner;
+
+use crate::store::fold_hasher::FoldHashMap;
+use crate::tinylfu::FrequencyTracker;
+use crate::SequenceHash;
+
+/// The most storage tiers (distinct block metadata types) one registry serves.
+pub const MAX_TIERS: usize = 8;
+
+const SHARDS: usize = 16;
+
+/// Index of a tier inside one registry.
+pub(crate) type TierId = usize;
+
+/// Registry of sequence hashes shared by block managers.
+///
+/// Cloning is cheap and yields a view of the same registry.
+#[derive(Clone)]
+pub struct BlockRegistry {
+    pub(crate) inner: Arc<RegistryInner>,
+}
+
+/// Builds a [`BlockRegistry`].
+#[derive(Default)]
+pub struct BlockRegistryBuilder {
+    tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
+}
+
+pub(crate) struct RegistryInner {
+    shards: Box<[Mutex<FoldHashMap<SequenceHash, Entry>>]>,
+    tiers: Mutex<Vec<TypeId>>,
+    /// Counts registrations and hits, for frequency-aware eviction.
+    tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
+    /// Back-reference handed to handles so that they can unregister.
+    this: Weak<RegistryInner>,
+}
+
+#[derive(Default)]
+struct Entry {
+    /// Primary blocks holding the hash, per tier.
+    present: [u32; MAX_TIERS],
+    /// Kept while a block holds the hash, so attachments live as long as
+    /// the data they describe.
+    strong: Option<Arc<HandleInner>>,
+    /// Whatever handle is alive, held by callers or by `strong`.
+    weak: Weak<HandleInner>,
+}
+
+impl Entry {
+    fn held_by_blocks(&self) -> bool {
+        self.present.iter().any(|&n| n > 0)
+    }
+}
+
+/// A registry that cannot take another tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a block registry serves at most {MAX_TIERS} tiers")]
+pub struct TooManyTiers;
+
+impl BlockRegistryBuilder {
+    /// A builder with default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts how often each hash is registered and matched, for eviction
+    /// policies that weigh frequency (multi-LRU). See
+    /// [`FrequencyTrackingCapacity`](crate::tinylfu::FrequencyTrackingCapacity).
+    pub fn frequency_tracker(mut self, tracker: Arc<dyn FrequencyTracker<u128>>) -> Self {
+        self.tracker = Some(tracker);
+        self
+    }
+
+    /// Builds the registry.
+    pub fn build(self) -> BlockRegistry {
+        BlockRegistry {
+            inner: Arc::new_cyclic(|this| RegistryInner {
+                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                tiers: Mutex::new(Vec::new()),
+                tracker: self.tracker,
+                this: this.clone(),
+            }),
+        }
+    }
+}
+
+impl Default for BlockRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for BlockRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockRegistry")
+            .field("registered", &self.registered_count())
+            .finish()
+    }
+}
+
+impl BlockRegistry {
+    /// A builder for a registry.
+    pub fn builder() -> BlockRegistryBuilder {
+        BlockRegistryBuilder::new()
+    }
+
+    /// A registry with default settings.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Registers `seq_hash` (if it is not already) and returns its handle;
+    /// counts an access for frequency tracking.
+    ///
+    /// The registration lasts while the handle, or a block holding the hash,
+    /// is alive.
+    pub fn register_sequence_hash(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
+        let handle = self.handle_for(seq_hash);
+        self.touch(seq_hash);
+        handle
+    }
+
+    /// The handle of `seq_hash`, registering it if needed, without counting
+    /// an access.
+    pub(crate) fn handle_for(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
+        let mut shard = self.inner.shard(seq_hash).lock();
+        let entry = shard.entry(seq_hash).or_default();
+        self.inner.handle_of(seq_hash, entry)
+    }
+
+    /// The handle of `seq_hash` if it is registered; with `touch`, a hit is
+    /// counted by the frequency tracker.
+    pub fn match_sequence_hash(
+        &self,
+        seq_hash: SequenceHash,
+        touch: bool,
+    ) -> Option<BlockRegistrationHandle> {
+        let handle = {
+            let mut shard = self.inner.shard(seq_hash).lock();
+            let entry = shard.get_mut(&seq_hash)?;
+            self.inner.handle_of(seq_hash, entry)
+        };
+        if touch {
+            self.touch(seq_hash);
+        }
+        Some(handle)
+    }
+
+    /// Whether `seq_hash` is registered (held by a block or a live handle).
+    pub fn is_registered(&self, seq_hash: SequenceHash) -> bool {
+        self.inner.shard(seq_hash).lock().contains_key(&seq_hash)
+    }
+
+    /// The number of registered hashes.
+    pub fn registered_count(&self) -> usize {
+        self.inner.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Whether the registry counts access frequency.
+    pub fn has_frequency_tracking(&self) -> bool {
+        self.inner.tracker.is_some()
+    }
+
+    /// The frequency tracker, if one is configured.
+    pub fn frequency_tracker(&self) -> Option<Arc<dyn FrequencyTracker<u128>>> {
+        self.inner.tracker.clone()
+    }
+
+    /// Counts one access to `seq_hash` (no-op without a tracker).
+    pub fn touch(&self, seq_hash: SequenceHash) {
+        if let Some(tracker) = &self.inner.tracker {
+            tracker.touch(seq_hash.as_u128());
+        }
+    }
+
+    /// The estimated access count of `seq_hash` (0 without a tracker).
+    pub fn count(&self, seq_hash: SequenceHash) -> u32 {
+        self.inner
+            .tracker
+            .as_ref()
+            .map_or(0, |t| t.count(seq_hash.as_u128()))
+    }
+
+    /// Counts accesses to many hashes, taking the tracker's lock once per
+    /// batch of up to 64 without allocating.
+    #[inline]
+    pub(crate) fn touch_many(&self, hashes: impl Iterator<Item = SequenceHash>) {
+        let Some(tracker) = &self.inner.tracker else {
+            return;
+        };
+        let mut batch = [0u128; 64];
+        let mut n = 0;
+        for hash in hashes {
+            batch[n] = hash.as_u128();
+            n += 1;
+            if n == batch.len() {
+                tracker.touch_many(&batch);
+                n = 0;
+            }
+        }
+        if n > 0 {
+            tracker.touch_many(&batch[..n]);
+        }
+    }
+
+    /// The tier index of block metadata type `T`, assigned on first use.
+    pub(crate) fn tier_for(&self, ty: TypeId) -> Result<TierId, TooManyTiers> {
+        let mut tiers = self.inner.tiers.lock();
+        if let Some(i) = tiers.iter().position(|t| *t == ty) {
+            return Ok(i);
+        }
+        if tiers.len() == MAX_TIERS {
+            return Err(TooManyTiers);
+        }
+        tiers.push(ty);
+        Ok(tiers.len() - 1)
+    }
+
+    /// A block of `tier` now holds `seq_hash` as its primary.
+    #[inline]
+    pub(crate) fn add_presence(&self, seq_hash: SequenceHash, tier: TierId) {
+        let mut shard = self.inner.shard(seq_hash).lock();
+        let entry = shard.entry(seq_hash).or_default();
+        entry.present[tier] += 1;
+        if entry.strong.is_none() {
+            entry.strong = entry.weak.upgrade();
+        }
+    }
+
+    /// A block of `tier` no longer holds `seq_hash`.
+    ///
+    /// Returns the handle the registry kept for the blocks, if any; the
+    /// caller drops it outside its own locks, since dropping the last
+    /// handle re-enters the registry.
+    #[inline]
+    #[must_use]
+    pub(crate) fn remove_presence(
+        &self,
+        seq_hash: SequenceHash,
+        tier: TierId,
+    ) -> Option<BlockRegistrationHandle> {
+        let mut shard = self.inner.shard(seq_hash).lock();
+        let entry = shard.get_mut(&seq_hash)?;
+        entry.present[tier] = entry.present[tier].saturating_sub(1);
+        if entry.held_by_blocks() {
+            return None;
+        }
+        let kept = entry.strong.take();
+        if entry.weak.strong_count() == 0 || kept.is_some() && entry.weak.strong_count() == 1 {
+            // Nobody outside holds a handle: the registration ends now.
+            shard.remove(&seq_hash);
+        }
+        kept.map(|inner| BlockRegistrationHandle { inner })
+    }
+}
+
+impl RegistryInner {
+    #[inline]
+    fn shard(&self, seq_hash: SequenceHash) -> &Mutex<FoldHashMap<SequenceHash, Entry>> {
+        // High bits of the block's own sequence hash: independent of the
+        // bits the per-shard table uses.
+        let i = (seq_hash.current_sequence_hash() >> 60) as usize % SHARDS;
+        &self.shards[i]
+    }
+
+    fn handle_of(&self, seq_hash: SequenceHash, entry: &mut Entry) -> BlockRegistrationHandle {
+        if let Some(inner) = entry.weak.upgrade() {
+            return BlockRegistrationHandle { inner };
+        }
+        let inner = Arc::new(HandleInner {
+            seq_hash,
+            registry: self.this.clone(),
+        });
+        entry.weak = Arc::downgrade(&inner);
+        if entry.held_by_blocks() {
+            entry.strong = Some(inner.clone());
+        }
+        BlockRegistrationHandle { inner }
+    }
+
+    fn tier_of(&self, ty: TypeId) -> Option<TierId> {
+        self.tiers.lock().iter().position(|t| *t == ty)
+    }
+
+    fn present_in(&self, seq_hash: SequenceHash, tier: TierId) -> bool {
+        self.shard(seq_hash)
+            .lock()
+            .get(&seq_hash)
+            .is_some_and(|e| e.present[tier] > 0)
+    }
+
+    /// Called when the last handle of `seq_hash` dropped.
+    fn forget_if_unused(&self, seq_hash: SequenceHash) {
+        let mut shard = self.shard(seq_hash).lock();
+        if let Some(entry) = shard.get(&seq_hash) {
+            if !entry.held_by_blocks() && entry.weak.strong_count() == 0 {
+                shard.remove(&seq_hash);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

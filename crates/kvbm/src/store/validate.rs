@@ -1,0 +1,128 @@
+//! The store's invariant checker.
+
+use std::sync::atomic::Ordering;
+
+use super::{SlotState, State, Store};
+
+/// A broken store invariant, described.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("block store invariant violated: {0}")]
+pub struct InvariantViolation(pub String);
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(InvariantViolation(format!($($fmt)*)));
+        }
+    };
+}
+
+impl<T: crate::blocks::BlockMetadata> Store<T> {
+    /// Checks every invariant of the store:
+    /// - free + cached + checked out + held = total, and each count matches
+    ///   the slots' states;
+    /// - the free list holds each free block exactly once;
+    /// - the hash index points at exactly the registered primaries, under
+    ///   their own hashes;
+    /// - the backend holds exactly the cached blocks and is internally
+    ///   consistent;
+    /// - handle counts are zero for blocks nobody can hold;
+    /// - the metrics gauges equal the counts.
+    ///
+    /// Meant for tests and debugging; it is O(blocks).
+    pub(crate) fn validate(&self) -> Result<(), InvariantViolation> {
+        let st = self.state.lock();
+        self.validate_locked(&st)
+    }
+
+    fn validate_locked(&self, st: &State) -> Result<(), InvariantViolation> {
+        let total = st.slots.len();
+        let mut counts = [0usize; 5];
+        for (id, slot) in st.slots.iter().enumerate() {
+            let handles = self.handles[id].load(Ordering::Acquire);
+            let k = match slot.state {
+                SlotState::Free => 0,
+                SlotState::CheckedOut => 1,
+                SlotState::Held => 2,
+                SlotState::Cached => 3,
+                SlotState::Duplicate => 4,
+            };
+            counts[k] += 1;
+            match slot.state {
+                SlotState::Held | SlotState::Cached => ensure!(
+                    st.index.get(&slot.hash) == Some(&(id as u32)),
+                    "registered block {id} is not indexed under its hash {:?}",
+                    slot.hash
+                ),
+                _ => {}
+            }
+            if matches!(
+                slot.state,
+                SlotState::Free | SlotState::CheckedOut | SlotState::Cached
+            ) {
+                ensure!(
+                    handles == 0,
+                    "block {id} in state {:?} has {handles} handles",
+                    slot.state
+                );
+            }
+        }
+        let [free, checked_out, held, cached, duplicate] = counts;
+        ensure!(
+            free + checked_out + held + cached + duplicate == total,
+            "states do not add up to {total}"
+        );
+        ensure!(
+            st.free.len() == free,
+            "free list has {} entries, {free} blocks are free",
+            st.free.len()
+        );
+        let mut seen = vec![false; total];
+        for &id in &st.free {
+            let id = id as usize;
+            ensure!(id < total, "free list holds unknown block {id}");
+            ensure!(!seen[id], "block {id} is in the free list twice");
+            seen[id] = true;
+            ensure!(
+                st.slots[id].state == SlotState::Free,
+                "free-listed block {id} is {:?}",
+                st.slots[id].state
+            );
+        }
+        ensure!(
+            st.index.len() == held + cached,
+            "index has {} entries for {} registered primaries",
+            st.index.len(),
+            held + cached
+        );
+        ensure!(
+            st.backend.len() == cached,
+            "backend holds {} blocks, {cached} are cached",
+            st.backend.len()
+        );
+        st.backend
+            .validate()
+            .map_err(|e| InvariantViolation(format!("backend: {e}")))?;
+        ensure!(
+            st.checked_out == checked_out,
+            "checked-out count {} but {checked_out} blocks are out",
+            st.checked_out
+        );
+        ensure!(
+            st.held == held + duplicate,
+            "held count {} but {} blocks are held",
+            st.held,
+            held + duplicate
+        );
+        let m = self.metrics.snapshot();
+        ensure!(
+            m.reset_pool_size == free as i64
+                && m.inactive_pool_size == cached as i64
+                && m.inflight_mutable == checked_out as i64
+                && m.inflight_immutable == (held + duplicate) as i64,
+            "gauges {m:?} disagree with free {free}, cached {cached}, checked out {checked_out}, held {}",
+            held + duplicate
+        );
+        Ok(())
+    }
+}

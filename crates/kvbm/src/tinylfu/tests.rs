@@ -1,0 +1,235 @@
+use std::collections::HashMap;
+
+use super::*;
+
+/// Deterministic well-mixed test keys (splitmix64).
+fn keys(seed: u64, n: usize) -> Vec<u64> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+        .collect()
+}
+
+#[test]
+fn counts_exactly_at_low_load() {
+    let mut sketch = TinyLFUSketch::<u64>::new(1024);
+    for i in 0..5 {
+        for _ in 0..=i {
+            sketch.increment(i);
+        }
+    }
+    for i in 0..5 {
+        assert_eq!(sketch.estimate(i), i as u32 + 1);
+    }
+    assert_eq!(sketch.estimate(99), 0);
+    assert_eq!(sketch.decays(), 0);
+}
+
+#[test]
+fn saturates_at_fifteen_without_advancing_the_clock() {
+    let mut sketch = TinyLFUSketch::<u128>::with_sample_size(64, 20);
+    for _ in 0..15 {
+        sketch.increment(42);
+    }
+    assert_eq!(sketch.estimate(42), MAX_COUNT);
+    for _ in 0..100 {
+        sketch.increment(42);
+    }
+    assert_eq!(sketch.estimate(42), MAX_COUNT);
+    assert_eq!(sketch.decays(), 0, "saturated increments must not decay");
+}
+
+#[test]
+fn decay_halves_every_counter() {
+    let mut sketch = TinyLFUSketch::<u64>::with_sample_size(256, 20);
+    for _ in 0..13 {
+        sketch.increment(1);
+    }
+    for _ in 0..6 {
+        sketch.increment(2);
+    }
+    assert_eq!((sketch.estimate(1), sketch.estimate(2)), (13, 6));
+    // The 20th increment triggers the decay.
+    sketch.increment(3);
+    assert_eq!(sketch.decays(), 1);
+    assert_eq!(sketch.estimate(1), 6);
+    assert_eq!(sketch.estimate(2), 3);
+    assert_eq!(sketch.estimate(3), 0);
+    // The clock was halved too: 10 more increments reach the next decay.
+    for _ in 0..9 {
+        sketch.increment(4);
+    }
+    assert_eq!(sketch.decays(), 1);
+    sketch.increment(5);
+    assert_eq!(sketch.decays(), 2);
+    assert_eq!(sketch.estimate(1), 3);
+}
+
+#[test]
+fn manual_decay_of_saturated_counters() {
+    let mut sketch = TinyLFUSketch::<u64>::new(64);
+    for _ in 0..20 {
+        sketch.increment(7);
+    }
+    sketch.decay();
+    assert_eq!(sketch.estimate(7), 7);
+}
+
+#[test]
+fn default_sample_size_is_ten_times_capacity() {
+    let sketch = TinyLFUSketch::<u64>::new(1000);
+    assert_eq!(sketch.sample_size(), 10_000);
+    assert_eq!(sketch.width(), 1024);
+    assert_eq!(TinyLFUSketch::<u64>::new(0).width(), 16);
+}
+
+#[test]
+fn never_undercounts_before_a_decay() {
+    let mut sketch = TinyLFUSketch::<u64>::new(512);
+    let keys = keys(1, 600);
+    let mut truth: HashMap<u64, u32> = HashMap::new();
+    // Skewed: key i is touched (i % 7) + 1 times, well past the width.
+    for (i, &k) in keys.iter().enumerate() {
+        for _ in 0..(i % 7) + 1 {
+            sketch.increment(k);
+            *truth.entry(k).or_default() += 1;
+        }
+    }
+    assert_eq!(sketch.decays(), 0);
+    for (&k, &n) in &truth {
+        assert!(
+            sketch.estimate(k) >= n.min(MAX_COUNT),
+            "key {k:x} undercounted"
+        );
+    }
+}
+
+#[test]
+fn distinct_keys_rarely_interfere_at_low_load() {
+    let mut sketch = TinyLFUSketch::<u128>::new(4096);
+    let seen = keys(2, 1000);
+    for &k in &seen {
+        sketch.increment(k as u128);
+    }
+    let wrong = seen
+        .iter()
+        .filter(|&&k| sketch.estimate(k as u128) != 1)
+        .count();
+    let phantom = keys(3, 10_000)
+        .iter()
+        .filter(|&&k| sketch.estimate(k as u128) != 0)
+        .count();
+    assert!(wrong <= 10, "{wrong} of 1000 touched keys misestimated");
+    assert!(phantom <= 100, "{phantom} of 10000 untouched keys nonzero");
+}
+
+#[test]
+fn sequential_keys_spread_too() {
+    let mut sketch = TinyLFUSketch::<u64>::new(4096);
+    for k in 0..1000u64 {
+        sketch.increment(k);
+    }
+    let phantom = (1_000_000..1_010_000u64)
+        .filter(|&k| sketch.estimate(k) != 0)
+        .count();
+    let high_bit_keys = (0..1000u64)
+        .filter(|&k| sketch.estimate(k << 40) != 0)
+        .count();
+    assert!(phantom <= 100, "{phantom} of 10000 untouched keys nonzero");
+    assert!(high_bit_keys <= 10, "{high_bit_keys} shifted keys nonzero");
+}
+
+#[test]
+fn tracker_batches_and_agrees_across_key_types() {
+    let tracker = TinyLFUTracker::<u128>::new(256);
+    let hash = SequenceHash::root(77);
+    tracker.touch(hash.as_u128());
+    tracker.touch_many(&[hash.as_u128(), 5, 5]);
+    assert_eq!(tracker.count(hash.as_u128()), 2);
+    assert_eq!(tracker.count(5), 2);
+    assert_eq!(tracker.decays(), 0);
+    assert_eq!(hash.sketch_bits(), hash.as_u128().sketch_bits());
+
+    let typed = TinyLFUTracker::<SequenceHash>::new(256);
+    typed.touch(hash);
+    assert_eq!(typed.count(hash), 1);
+}
+
+#[test]
+fn tracker_is_shareable_as_trait_object() {
+    let tracker: Arc<dyn FrequencyTracker<u128>> = Arc::new(TinyLFUTracker::from_sketch(
+        TinyLFUSketch::with_sample_size(64, 4),
+    ));
+    std::thread::scope(|s| {
+        for t in 0..2u128 {
+            let tracker = &tracker;
+            s.spawn(move || tracker.touch_many(&[t, t]));
+        }
+    });
+    // Four increments reached the sample size of 4: one decay halved both.
+    assert_eq!(tracker.count(0), 1);
+    assert_eq!(tracker.count(1), 1);
+}
+
+#[test]
+fn noop_counts_nothing() {
+    let tracker = NoOpTracker::<u64>::default();
+    tracker.touch(1);
+    tracker.touch_many(&[1, 1]);
+    assert_eq!(tracker.count(1), 0);
+    assert_eq!(format!("{:?}", NoOpTracker::<u128>::new()), "NoOpTracker");
+}
+
+#[test]
+fn capacity_presets() {
+    assert_eq!(
+        FrequencyTrackingCapacity::default(),
+        FrequencyTrackingCapacity::Medium
+    );
+    assert_eq!(FrequencyTrackingCapacity::Small.size(), 1 << 18);
+    assert_eq!(FrequencyTrackingCapacity::Medium.size(), 1 << 21);
+    assert_eq!(FrequencyTrackingCapacity::Large.size(), 1 << 24);
+    let tracker = FrequencyTrackingCapacity::Small.create_tracker();
+    tracker.touch(3);
+    assert_eq!(tracker.count(3), 1);
+}
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The estimate never falls below an exact counter that saturates at
+        /// 15 and is halved whenever the sketch decays — collisions and
+        /// decays included.
+        #[test]
+        fn estimate_bounds_exact_halving_model(
+            width in 16usize..128,
+            sample in 1u64..200,
+            touches in prop::collection::vec(0u64..300, 1..600),
+        ) {
+            let mut sketch = TinyLFUSketch::<u64>::with_sample_size(width, sample);
+            let mut exact: HashMap<u64, u32> = HashMap::new();
+            for key in touches {
+                let decays = sketch.decays();
+                sketch.increment(key);
+                let count = exact.entry(key).or_default();
+                *count = (*count + 1).min(MAX_COUNT);
+                if sketch.decays() != decays {
+                    exact.values_mut().for_each(|c| *c /= 2);
+                }
+                for (&k, &c) in &exact {
+                    prop_assert!(sketch.estimate(k) >= c, "key {} below {}", k, c);
+                }
+                prop_assert!(sketch.estimate(key) <= MAX_COUNT);
+            }
+        }
+    }
+}
