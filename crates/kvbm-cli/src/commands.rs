@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kvbm::metrics::{MetricsAggregator, StatsCollector, StatsConfig};
 
 use crate::capacity::{log_spaced, CapacitySpec};
 use crate::error::{CliError, Result};
@@ -219,7 +220,7 @@ pub struct ReplayArgs {
     pub sim: SimArgs,
     /// Policies, comma-separated, or `all`. The unbounded cache is always
     /// reported as well.
-    #[arg(long, default_value = "sim-lru")]
+    #[arg(long, default_value = "lru")]
     pub policy: String,
     /// Cache size in blocks (default: a tenth of the unique prompt blocks).
     #[arg(long, conflicts_with = "capacity_tokens", value_name = "N")]
@@ -291,7 +292,22 @@ struct CommandObserver<'a> {
     progress: &'a mut Progress,
     pacer: Option<Pacer>,
     metrics: Option<&'a ReplayMetrics>,
+    stats: Option<StatsCollector>,
+    last_sample: Instant,
     calls: u32,
+}
+
+impl CommandObserver<'_> {
+    /// Samples the manager's StatsCollector and publishes it.
+    fn sample(&mut self, policy: &dyn CachePolicy) {
+        if let (Some(stats), Some(m)) = (&self.stats, self.metrics) {
+            stats.sample();
+            if let Some(s) = stats.latest() {
+                m.update_stats(policy.name(), &s);
+            }
+        }
+        self.last_sample = Instant::now();
+    }
 }
 
 impl Observer for CommandObserver<'_> {
@@ -308,10 +324,16 @@ impl Observer for CommandObserver<'_> {
             // Cheap enough per request when paced; every 64 otherwise.
             if self.pacer.is_some() || self.calls % 64 == 0 {
                 m.update(counters, policy);
+                if self.last_sample.elapsed() >= STATS_INTERVAL {
+                    self.sample(policy);
+                }
             }
         }
     }
 }
+
+/// How often the manager's StatsCollector is sampled during a replay.
+const STATS_INTERVAL: Duration = Duration::from_millis(250);
 
 fn with_unbounded(mut kinds: Vec<PolicyKind>) -> Vec<PolicyKind> {
     kinds.retain(|k| *k != PolicyKind::Unbounded);
@@ -354,11 +376,16 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
     let registry = prometheus::Registry::new();
     let mut server = None;
     let mut metrics = None;
+    let mut aggregator = None;
     if let Some(addr) = &args.metrics_addr {
-        metrics = Some(ReplayMetrics::new(&registry).map_err(|e| CliError::Http {
+        let prom_err = |e: prometheus::Error| CliError::Http {
             addr: addr.clone(),
             source: std::io::Error::other(e.to_string()),
-        })?);
+        };
+        metrics = Some(ReplayMetrics::new(&registry).map_err(prom_err)?);
+        let agg = MetricsAggregator::new();
+        agg.register_with(&registry).map_err(prom_err)?;
+        aggregator = Some(agg);
         let s = MetricsServer::start(addr, registry.clone())?;
         eprintln!("serving Prometheus metrics at http://{}/metrics", s.addr());
         server = Some(s);
@@ -368,7 +395,22 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
     let mut results = Vec::new();
     for kind in kinds {
         progress.begin_run(kind.name());
-        let mut policy = build(kind, &w, capacity as usize, args.sim.release())?;
+        let mut policy = build(
+            kind,
+            &w,
+            capacity as usize,
+            args.sim.release(),
+            aggregator.as_ref(),
+        )?;
+        let stats = match (&metrics, policy.pool_metrics()) {
+            (Some(_), Some(pool)) => {
+                let s = StatsCollector::new(pool, StatsConfig::default());
+                s.set_enabled(true);
+                s.sample();
+                Some(s)
+            }
+            _ => None,
+        };
         let mut observer = CommandObserver {
             progress: &mut progress,
             pacer: args.pace.map(|factor| Pacer {
@@ -377,9 +419,12 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
                 sim_start_ms: None,
             }),
             metrics: metrics.as_ref(),
+            stats,
+            last_sample: Instant::now(),
             calls: 0,
         };
         let result = sim::run(&w, policy.as_mut(), timing, &mut observer);
+        observer.sample(policy.as_ref());
         if let Some(m) = &metrics {
             let c = Counters {
                 requests: result.requests,
@@ -450,11 +495,13 @@ pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     let mut progress = Progress::new(args.sim.quiet, runs, w.requests.len() as u64);
     let run_one = |kind: PolicyKind, capacity: u64, progress: &mut Progress| -> Result<_> {
         progress.begin_run(&format!("{} @ {capacity} blocks", kind.name()));
-        let mut policy = build(kind, &w, capacity as usize, args.sim.release())?;
+        let mut policy = build(kind, &w, capacity as usize, args.sim.release(), None)?;
         let mut observer = CommandObserver {
             progress,
             pacer: None,
             metrics: None,
+            stats: None,
+            last_sample: Instant::now(),
             calls: 0,
         };
         let r = sim::run(&w, policy.as_mut(), timing, &mut observer);

@@ -12,6 +12,7 @@
 
 pub mod belady;
 pub mod instant;
+pub mod manager;
 pub mod policy;
 pub mod prefix_cache;
 pub mod serve;
@@ -42,6 +43,10 @@ pub trait CachePolicy {
     fn release(&mut self, r: usize);
     /// Cached blocks evicted so far.
     fn evictions(&self) -> u64;
+    /// The block manager's metrics, for policies backed by one.
+    fn pool_metrics(&self) -> Option<std::sync::Arc<kvbm::metrics::BlockPoolMetrics>> {
+        None
+    }
 }
 
 /// The order in which a finished request's blocks are released, which is

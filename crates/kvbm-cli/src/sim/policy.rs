@@ -1,7 +1,10 @@
 //! Policy names and construction.
 
+use kvbm::metrics::MetricsAggregator;
+
 use crate::error::{CliError, Result};
 use crate::sim::belady::BeladyOrder;
+use crate::sim::manager::{self, Backend};
 use crate::sim::prefix_cache::{LruOrder, PrefixCache};
 use crate::sim::{CachePolicy, ReleaseOrder};
 use crate::workload::Workload;
@@ -9,6 +12,8 @@ use crate::workload::Workload;
 /// A policy the simulator can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
+    /// The block manager with one of its inactive backends.
+    Manager(Backend),
     /// The simulator's own array-based LRU, a reference model.
     SimLru,
     /// Belady's offline optimum.
@@ -21,6 +26,7 @@ impl PolicyKind {
     /// The policy's name.
     pub fn name(self) -> &'static str {
         match self {
+            PolicyKind::Manager(b) => b.name(),
             PolicyKind::SimLru => "sim-lru",
             PolicyKind::Belady => "belady",
             PolicyKind::Unbounded => "unbounded",
@@ -29,17 +35,21 @@ impl PolicyKind {
 
     /// Every named policy, in report order.
     pub fn known() -> Vec<PolicyKind> {
-        vec![
-            PolicyKind::SimLru,
+        let mut v: Vec<PolicyKind> = Backend::ALL.into_iter().map(PolicyKind::Manager).collect();
+        v.extend([
             PolicyKind::Belady,
+            PolicyKind::SimLru,
             PolicyKind::Unbounded,
-        ]
+        ]);
+        v
     }
 
-    /// The policies `all` stands for (the unbounded reference is added to
-    /// every report anyway).
+    /// The policies `all` stands for: every manager backend and Belady (the
+    /// unbounded reference is added to every report anyway).
     pub fn all() -> Vec<PolicyKind> {
-        vec![PolicyKind::SimLru, PolicyKind::Belady]
+        let mut v: Vec<PolicyKind> = Backend::ALL.into_iter().map(PolicyKind::Manager).collect();
+        v.push(PolicyKind::Belady);
+        v
     }
 }
 
@@ -75,15 +85,27 @@ pub fn parse_policies(spec: &str) -> Result<Vec<PolicyKind>> {
     Ok(out)
 }
 
-/// Builds a policy with `capacity` blocks for a workload.
-pub fn build(
+/// Builds a policy with `capacity` blocks for a workload. Manager-backed
+/// policies report their metrics to `aggregator` when one is given.
+pub fn build<'w>(
     kind: PolicyKind,
-    w: &Workload,
+    w: &'w Workload,
     capacity: usize,
     release: ReleaseOrder,
-) -> Result<Box<dyn CachePolicy>> {
+    aggregator: Option<&MetricsAggregator>,
+) -> Result<Box<dyn CachePolicy + 'w>> {
     let keys = w.key_count();
     Ok(match kind {
+        PolicyKind::Manager(backend) => {
+            return manager::build(
+                backend,
+                capacity,
+                w.block_tokens,
+                &w.hashes,
+                release,
+                aggregator,
+            )
+        }
         PolicyKind::SimLru => Box::new(PrefixCache::new(
             kind.name(),
             capacity,
