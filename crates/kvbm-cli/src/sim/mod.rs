@@ -16,6 +16,8 @@ pub mod manager;
 pub mod policy;
 pub mod prefix_cache;
 pub mod serve;
+#[cfg(test)]
+mod tests;
 
 use serde::Serialize;
 

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use kvbm::tokens::{compute_block_hash_for_tokens, PositionalLineageHash};
+use kvbm::tokens::TokenBlockSequence;
 
 use crate::rng::mix64;
 use crate::trace::TraceOptions;
@@ -177,17 +177,13 @@ impl Record {
                 tokens,
                 output_length,
             } => {
-                let mut chain = Vec::with_capacity(tokens.len() / opts.block_size as usize);
-                let mut last: Option<PositionalLineageHash> = None;
-                for block in tokens.chunks_exact(opts.block_size as usize) {
-                    let h = compute_block_hash_for_tokens(block, 0);
-                    let next = match last {
-                        None => PositionalLineageHash::root(h),
-                        Some(p) => p.try_extend(h).map_err(|e| e.to_string())?,
-                    };
-                    chain.push(next);
-                    last = Some(next);
-                }
+                let sequence = TokenBlockSequence::try_from_slice(&tokens, opts.block_size, None)
+                    .map_err(|e| format!("cannot hash the tokens: {e}"))?;
+                let chain = sequence
+                    .blocks()
+                    .iter()
+                    .map(|b| b.positional_lineage_hash())
+                    .collect();
                 builder.push_hashes(
                     timestamp_ms,
                     tokens.len() as u64,
@@ -197,5 +193,73 @@ impl Record {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvbm::tokens::{compute_block_hash_for_tokens, PositionalLineageHash};
+
+    #[test]
+    fn token_records_hash_like_a_manual_chain() {
+        let tokens: Vec<u32> = (0..10).collect();
+        let mut b = WorkloadBuilder::new(4);
+        let opts = TraceOptions {
+            trace_block_tokens: 512,
+            block_size: 4,
+            skip_bad_lines: false,
+        };
+        Record::Tokens {
+            timestamp_ms: 0,
+            tokens: tokens.clone(),
+            output_length: 0,
+        }
+        .push_into(&mut b, &opts)
+        .unwrap();
+        let w = b.finish("t".into(), "tokens", 0);
+        let root = PositionalLineageHash::root(compute_block_hash_for_tokens(&tokens[..4], 0));
+        let second = root.extend(compute_block_hash_for_tokens(&tokens[4..8], 0));
+        let got: Vec<_> = w.requests[0]
+            .blocks
+            .iter()
+            .map(|&k| w.hashes[k as usize])
+            .collect();
+        assert_eq!(got, vec![root, second]);
+    }
+
+    #[test]
+    fn format_detection_and_mismatch() {
+        assert!(matches!(
+            parse_line(
+                r#"{"timestamp": 1, "tokens": [1], "output_length": 0}"#,
+                None
+            ),
+            Ok(Record::Tokens { .. })
+        ));
+        let err = parse_line(
+            r#"{"timestamp": 1, "tokens": [1], "output_length": 0}"#,
+            Some(Format::Mooncake),
+        )
+        .unwrap_err();
+        assert!(err.contains("missing field"), "{err}");
+        assert!(parse_line("[1, 2]", None)
+            .unwrap_err()
+            .contains("not a JSON object"));
+        assert!(parse_line(r#"{"a": 1}"#, None)
+            .unwrap_err()
+            .contains("unknown record format"));
+        let neg = parse_line(
+            r#"{"timestamp": -5, "input_length": 1, "output_length": 0, "hash_ids": [1]}"#,
+            None,
+        )
+        .unwrap_err();
+        assert!(neg.contains("timestamp"), "{neg}");
+        let big = parse_line(
+            r#"{"timestamp": 0, "input_length": 1, "output_length": 0, "hash_ids": [-1]}"#,
+            None,
+        )
+        .unwrap_err();
+        assert!(big.contains("invalid Mooncake record"), "{big}");
     }
 }
