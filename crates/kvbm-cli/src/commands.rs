@@ -400,6 +400,7 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
             &w,
             capacity as usize,
             args.sim.release(),
+            timing,
             aggregator.as_ref(),
         )?;
         let stats = match (&metrics, policy.pool_metrics()) {
@@ -495,7 +496,14 @@ pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     let mut progress = Progress::new(args.sim.quiet, runs, w.requests.len() as u64);
     let run_one = |kind: PolicyKind, capacity: u64, progress: &mut Progress| -> Result<_> {
         progress.begin_run(&format!("{} @ {capacity} blocks", kind.name()));
-        let mut policy = build(kind, &w, capacity as usize, args.sim.release(), None)?;
+        let mut policy = build(
+            kind,
+            &w,
+            capacity as usize,
+            args.sim.release(),
+            timing,
+            None,
+        )?;
         let mut observer = CommandObserver {
             progress,
             pacer: None,

@@ -6,13 +6,17 @@
 //! contains a block also contains that block's parent, so a parent's next use
 //! never comes after its child's; ties are broken deepest block first, so the
 //! cache stays prefix-closed and no block is ever kept without its parent.
+//! Requests too large for the whole cache never touch it and are not uses.
 //! That makes farthest-next-use an exact bound for the hit rate of any
-//! eviction policy under the same timing model.
+//! eviction policy under the instant timing model (a property test checks
+//! it against every backend); under serve timing, where requests overlap, it
+//! is the same rule applied online, a near-optimal reference rather than a
+//! proven bound.
 
 use std::collections::BinaryHeap;
 
 use crate::sim::prefix_cache::EvictionOrder;
-use crate::workload::{BlockKey, Workload};
+use crate::workload::{BlockKey, Request, Workload};
 
 /// For each block key, the ascending indices of the requests whose prompt
 /// contains it (compressed rows).
@@ -23,11 +27,12 @@ pub struct NextUse {
 }
 
 impl NextUse {
-    /// Indexes a workload's prompt blocks.
-    pub fn new(w: &Workload) -> Self {
+    /// Indexes a workload's prompt blocks. Requests for which `skip` is true
+    /// never touch the cache (they are oversized) and are not uses.
+    pub fn new(w: &Workload, skip: impl Fn(&Request) -> bool) -> Self {
         let keys = w.key_count();
         let mut count = vec![0u32; keys + 1];
-        for r in &w.requests {
+        for r in w.requests.iter().filter(|r| !skip(r)) {
             for &b in &r.blocks {
                 count[b as usize + 1] += 1;
             }
@@ -38,7 +43,7 @@ impl NextUse {
         let start = count.clone();
         let mut fill = count;
         let mut uses = vec![0u32; *start.last().unwrap_or(&0) as usize];
-        for (i, r) in w.requests.iter().enumerate() {
+        for (i, r) in w.requests.iter().enumerate().filter(|(_, r)| !skip(r)) {
             for &b in &r.blocks {
                 uses[fill[b as usize] as usize] = i as u32;
                 fill[b as usize] += 1;
@@ -68,11 +73,22 @@ pub struct BeladyOrder {
 }
 
 impl BeladyOrder {
-    /// An empty order for a workload.
-    pub fn new(w: &Workload) -> Self {
+    /// An empty order for a workload replayed with a cache of `capacity`
+    /// blocks; `with_output` when requests also need blocks for their output
+    /// (serve timing), which makes more requests oversized.
+    pub fn new(w: &Workload, capacity: usize, with_output: bool) -> Self {
         let keys = w.key_count();
+        let oversized = |r: &Request| {
+            r.blocks.len()
+                + if with_output {
+                    r.output_blocks.len()
+                } else {
+                    0
+                }
+                > capacity
+        };
         Self {
-            next_use: NextUse::new(w),
+            next_use: NextUse::new(w, oversized),
             position: w.hashes.iter().map(|h| h.position() as u32).collect(),
             generation: vec![0; keys],
             active: vec![false; keys],
@@ -125,7 +141,7 @@ mod tests {
         b.push_block_ids(1, 4, 0, &[7], None).unwrap();
         b.push_block_ids(2, 8, 0, &[1, 3], None).unwrap();
         let w = b.finish("t".into(), "mooncake", 0);
-        let nu = NextUse::new(&w);
+        let nu = NextUse::new(&w, |_| false);
         let root = w.requests[0].blocks[0];
         assert_eq!(nu.after(root, 0), 2);
         assert_eq!(nu.after(root, 2), u32::MAX);
@@ -140,7 +156,7 @@ mod tests {
         b.push_block_ids(2, 4, 0, &[5], None).unwrap(); // r2
         b.push_block_ids(3, 8, 0, &[1, 2], None).unwrap(); // r3
         let w = b.finish("t".into(), "mooncake", 0);
-        let mut o = BeladyOrder::new(&w);
+        let mut o = BeladyOrder::new(&w, 100, false);
         let (a, c) = (w.requests[0].blocks[0], w.requests[0].blocks[1]);
         let x = w.requests[1].blocks[0];
         o.insert(a, 0);

@@ -6,7 +6,7 @@ use crate::error::{CliError, Result};
 use crate::sim::belady::BeladyOrder;
 use crate::sim::manager::{self, Backend};
 use crate::sim::prefix_cache::{LruOrder, PrefixCache};
-use crate::sim::{CachePolicy, ReleaseOrder};
+use crate::sim::{CachePolicy, ReleaseOrder, Timing};
 use crate::workload::Workload;
 
 /// A policy the simulator can run.
@@ -92,6 +92,7 @@ pub fn build<'w>(
     w: &'w Workload,
     capacity: usize,
     release: ReleaseOrder,
+    timing: Timing,
     aggregator: Option<&MetricsAggregator>,
 ) -> Result<Box<dyn CachePolicy + 'w>> {
     let keys = w.key_count();
@@ -117,7 +118,7 @@ pub fn build<'w>(
             kind.name(),
             capacity,
             keys,
-            BeladyOrder::new(w),
+            BeladyOrder::new(w, capacity, matches!(timing, Timing::Serve(_))),
             release,
         )),
         // Room for every block of every request at once: never evicts, even

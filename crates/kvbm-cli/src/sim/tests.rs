@@ -36,7 +36,7 @@ fn workload_strategy() -> impl Strategy<Value = Workload> {
 }
 
 fn run(w: &Workload, kind: PolicyKind, capacity: usize, release: ReleaseOrder) -> SimResult {
-    let mut p = build(kind, w, capacity, release, None).unwrap();
+    let mut p = build(kind, w, capacity, release, Timing::Instant, None).unwrap();
     sim::run(w, p.as_mut(), Timing::Instant, &mut NoObserver)
 }
 
@@ -48,7 +48,7 @@ fn others() -> Vec<PolicyKind> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn belady_bounds_every_policy(w in workload_strategy(), capacity in 1usize..40) {
@@ -93,8 +93,8 @@ proptest! {
     fn serve_timing_conserves_blocks(w in workload_strategy(), capacity in 1usize..40) {
         // Every block is released at the end: nothing leaks, whatever queued.
         for kind in PolicyKind::all().into_iter().chain([PolicyKind::SimLru]) {
-            let mut p = build(kind, &w, capacity, ReleaseOrder::RootFirst, None).unwrap();
             let cfg = ServeConfig { prefill_tps: 100.0, decode_tps: 10.0 };
+            let mut p = build(kind, &w, capacity, ReleaseOrder::RootFirst, Timing::Serve(cfg), None).unwrap();
             let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver);
             prop_assert_eq!(p.available(), capacity, "{}", r.policy);
             prop_assert_eq!(r.requests, w.requests.len() as u64);
@@ -115,7 +115,15 @@ fn oversized_requests_are_counted_not_fatal() {
         assert_eq!(r.oversized_requests, 1, "{}", r.policy);
         assert_eq!(r.hits, 0);
         assert_eq!(r.misses, 12);
-        let mut p = build(kind, &w, 4, ReleaseOrder::RootFirst, None).unwrap();
+        let mut p = build(
+            kind,
+            &w,
+            4,
+            ReleaseOrder::RootFirst,
+            Timing::Serve(ServeConfig::default()),
+            None,
+        )
+        .unwrap();
         let s = sim::run(
             &w,
             p.as_mut(),
@@ -142,11 +150,19 @@ fn serve_timing_queues_when_memory_is_short() {
         .unwrap();
     }
     let w = b.finish("t".into(), "generated", 0);
-    let mut p = build(PolicyKind::SimLru, &w, 10, ReleaseOrder::RootFirst, None).unwrap();
     let cfg = ServeConfig {
         prefill_tps: 64.0,
         decode_tps: 16.0,
     };
+    let mut p = build(
+        PolicyKind::SimLru,
+        &w,
+        10,
+        ReleaseOrder::RootFirst,
+        Timing::Serve(cfg),
+        None,
+    )
+    .unwrap();
     let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver);
     let s = r.serve.expect("serve stats");
     assert_eq!(s.queued_requests, 1);
@@ -165,7 +181,15 @@ fn serve_timing_reuses_generated_blocks() {
         .unwrap();
     let w = b.finish("t".into(), "generated", 0);
     let serve = {
-        let mut p = build(PolicyKind::SimLru, &w, 100, ReleaseOrder::RootFirst, None).unwrap();
+        let mut p = build(
+            PolicyKind::SimLru,
+            &w,
+            100,
+            ReleaseOrder::RootFirst,
+            Timing::Serve(ServeConfig::default()),
+            None,
+        )
+        .unwrap();
         sim::run(
             &w,
             p.as_mut(),
