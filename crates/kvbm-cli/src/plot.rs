@@ -131,7 +131,14 @@ fn draw<DB: DrawingBackend>(
             color_index += 1;
             (Palette99::pick(color_index).to_rgba(), false)
         };
-        let style = color.stroke_width(2);
+        // Earlier lines are drawn wider, so a line that another one covers
+        // exactly (LRU and FIFO coincide under instant timing) stays visible.
+        let width = if dashed {
+            2
+        } else {
+            5u32.saturating_sub(i as u32).max(2)
+        };
+        let style = color.stroke_width(width);
         let anno = if dashed {
             chart
                 .draw_series(DashedLineSeries::new(pts.clone(), 8, 5, style))
@@ -147,7 +154,7 @@ fn draw<DB: DrawingBackend>(
             name.clone()
         };
         anno.label(label).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
+            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(width))
         });
         chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
@@ -167,7 +174,7 @@ fn draw<DB: DrawingBackend>(
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], grey.stroke_width(2)));
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
