@@ -285,6 +285,31 @@ fn user_errors_are_clear_and_never_panic() {
 }
 
 #[test]
+fn huge_capacity_is_fine() {
+    let v = json(&[
+        "replay",
+        "--requests",
+        "200",
+        "--capacity-blocks",
+        "100000000000",
+        "--policy",
+        "all",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(v["capacity_blocks"], 100_000_000_000u64);
+    let max = v["workload"]["max_prefix_ratio"].as_f64().unwrap();
+    for r in v["results"].as_array().unwrap() {
+        assert_eq!(
+            r["block_hit_rate"].as_f64().unwrap(),
+            max,
+            "{}",
+            r["policy"]
+        );
+    }
+}
+
+#[test]
 fn oversized_requests_are_reported() {
     let dir = tmpdir("oversized");
     let p = dir.join("big.jsonl");

@@ -96,6 +96,15 @@ pub fn build<'w>(
     aggregator: Option<&MetricsAggregator>,
 ) -> Result<Box<dyn CachePolicy + 'w>> {
     let keys = w.key_count();
+    // A cache larger than every block of every request can never fill up;
+    // building it smaller gives identical results without allocating
+    // memory for blocks that would never be used.
+    let all_blocks: usize = w
+        .requests
+        .iter()
+        .map(|r| r.blocks.len() + r.output_blocks.len())
+        .sum();
+    let capacity = capacity.min(all_blocks.max(1));
     Ok(match kind {
         PolicyKind::Manager(backend) => {
             return manager::build(
