@@ -5,8 +5,8 @@
 //! it ranks blocks exactly as [`LruBackend`](super::LruBackend) does; it is a
 //! separate policy so configurations and reports can name it.
 
-use super::list::IndexLists;
 use super::InactiveBackend;
+use super::LruBackend;
 use crate::{BlockId, SequenceHash};
 
 /// Evicts cached blocks in the order they were released.
@@ -24,9 +24,7 @@ use crate::{BlockId, SequenceHash};
 /// assert_eq!(fifo.pop_victim(), Some(5));
 /// ```
 #[derive(Debug, Clone)]
-pub struct FifoBackend {
-    queue: IndexLists<1>,
-}
+pub struct FifoBackend(LruBackend);
 
 impl FifoBackend {
     /// An empty queue for block ids below `capacity`.
@@ -34,42 +32,40 @@ impl FifoBackend {
     /// # Panics
     /// If `capacity` ≥ `u32::MAX`.
     pub fn new(capacity: usize) -> Self {
-        Self {
-            queue: IndexLists::new(capacity),
-        }
+        Self(LruBackend::new(capacity))
     }
 }
 
+// Release order is exactly the LRU order here (a revived block leaves the
+// cache and re-enters at the back on release), so FIFO reuses the LRU list
+// under its own name.
 impl InactiveBackend for FifoBackend {
     fn name(&self) -> &'static str {
         "fifo"
     }
 
-    fn insert(&mut self, block: BlockId, _hash: SequenceHash) {
-        self.queue.push_back(0, block as u32);
+    fn insert(&mut self, block: BlockId, hash: SequenceHash) {
+        self.0.insert(block, hash);
     }
 
-    fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
-        let was_queued = self.queue.remove(block as u32);
-        debug_assert!(was_queued.is_some(), "block {block} removed but not cached");
+    fn remove(&mut self, block: BlockId, hash: SequenceHash) {
+        self.0.remove(block, hash);
     }
 
     fn pop_victim(&mut self) -> Option<BlockId> {
-        self.queue.pop_front(0).map(|id| id as BlockId)
+        self.0.pop_victim()
     }
 
     fn len(&self) -> usize {
-        self.queue.len(0)
+        self.0.len()
     }
 
     fn drain(&mut self, sink: &mut dyn FnMut(BlockId)) {
-        while let Some(id) = self.queue.pop_front(0) {
-            sink(id as BlockId);
-        }
+        self.0.drain(sink);
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.queue.validate("fifo")
+        self.0.validate()
     }
 }
 

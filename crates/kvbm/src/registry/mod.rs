@@ -8,16 +8,27 @@
 //! sequence hash, and only allocates a [`BlockRegistrationHandle`] when one
 //! is asked for, so registering and evicting blocks costs a map update, not
 //! an allocation.
+//!
+//! Handles carry the registry's extension points: typed attachments
+//! ([`BlockRegistrationHandle::attach`], [`TypedAttachments`]) that live as
+//! long as the registration, and touch callbacks
+//! ([`BlockRegistrationHandle::on_touch`]).
 
+mod attachments;
+mod extras;
 mod handle;
+mod presence;
+mod typed;
 
 use std::any::TypeId;
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+pub use attachments::AttachmentError;
 pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
+pub use typed::TypedAttachments;
 
 use crate::store::fold_hasher::FoldHashMap;
 use crate::tinylfu::FrequencyTracker;
@@ -30,6 +41,10 @@ const SHARDS: usize = 16;
 
 /// Index of a tier inside one registry.
 pub(crate) type TierId = usize;
+
+/// A set of tiers: bit `i` stands for tier `i`.
+type TierMask = u32;
+const _: () = assert!(MAX_TIERS <= TierMask::BITS as usize);
 
 /// Registry of sequence hashes shared by block managers.
 ///
@@ -68,6 +83,13 @@ struct Entry {
 impl Entry {
     fn held_by_blocks(&self) -> bool {
         self.present.iter().any(|&n| n > 0)
+    }
+
+    fn present_in_any(&self, tiers: TierMask) -> bool {
+        self.present
+            .iter()
+            .enumerate()
+            .any(|(tier, &n)| n > 0 && tiers & (1 << tier) != 0)
     }
 }
 
@@ -147,8 +169,11 @@ impl BlockRegistry {
         self.inner.handle_of(seq_hash, entry)
     }
 
-    /// The handle of `seq_hash` if it is registered; with `touch`, a hit is
-    /// counted by the frequency tracker.
+    /// The handle of `seq_hash` if it is registered.
+    ///
+    /// When `touch` is `true`, frequency tracking (where configured) counts
+    /// a successful lookup. Touch callbacks are not run; see
+    /// [`BlockRegistrationHandle::touch`].
     pub fn match_sequence_hash(
         &self,
         seq_hash: SequenceHash,
@@ -187,9 +212,7 @@ impl BlockRegistry {
 
     /// Counts one access to `seq_hash` (no-op without a tracker).
     pub fn touch(&self, seq_hash: SequenceHash) {
-        if let Some(tracker) = &self.inner.tracker {
-            tracker.touch(seq_hash.as_u128());
-        }
+        self.inner.touch_hash(seq_hash);
     }
 
     /// The estimated access count of `seq_hash` (0 without a tracker).
@@ -286,10 +309,7 @@ impl RegistryInner {
         if let Some(inner) = entry.weak.upgrade() {
             return BlockRegistrationHandle { inner };
         }
-        let inner = Arc::new(HandleInner {
-            seq_hash,
-            registry: self.this.clone(),
-        });
+        let inner = Arc::new(HandleInner::new(seq_hash, self.this.clone()));
         entry.weak = Arc::downgrade(&inner);
         if entry.held_by_blocks() {
             entry.strong = Some(inner.clone());
@@ -297,15 +317,35 @@ impl RegistryInner {
         BlockRegistrationHandle { inner }
     }
 
-    fn tier_of(&self, ty: TypeId) -> Option<TierId> {
-        self.tiers.lock().iter().position(|t| *t == ty)
+    /// Counts one use of `seq_hash` for frequency tracking. Every touch —
+    /// handle touches, touching lookups, matches and registrations — goes
+    /// through here; it is called with no registry or store lock held.
+    #[inline]
+    pub(crate) fn touch_hash(&self, seq_hash: SequenceHash) {
+        if let Some(tracker) = &self.tracker {
+            tracker.touch(seq_hash.as_u128());
+        }
     }
 
-    fn present_in(&self, seq_hash: SequenceHash, tier: TierId) -> bool {
+    /// The set of tiers among `types`, as a bit mask; types that no manager
+    /// of this registry uses are left out.
+    fn tier_mask(&self, types: &[TypeId]) -> TierMask {
+        let tiers = self.tiers.lock();
+        types
+            .iter()
+            .filter_map(|ty| tiers.iter().position(|t| t == ty))
+            .fold(0, |mask, tier| mask | 1 << tier)
+    }
+
+    /// Whether a block of any tier in `tiers` holds `seq_hash`.
+    fn present_in_any(&self, seq_hash: SequenceHash, tiers: TierMask) -> bool {
+        if tiers == 0 {
+            return false;
+        }
         self.shard(seq_hash)
             .lock()
             .get(&seq_hash)
-            .is_some_and(|e| e.present[tier] > 0)
+            .is_some_and(|e| e.present_in_any(tiers))
     }
 
     /// Called when the last handle of `seq_hash` dropped.

@@ -89,3 +89,486 @@ fn removing_an_unknown_hash_is_harmless() {
     assert!(r.remove_presence(h(1), 0).is_none());
     assert_eq!(r.registered_count(), 0);
 }
+
+// ---- attachments -------------------------------------------------------
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn flag() -> (Arc<AtomicBool>, DropFlag) {
+    let f = Arc::new(AtomicBool::new(false));
+    (f.clone(), DropFlag(f))
+}
+
+fn dropped(f: &AtomicBool) -> bool {
+    f.load(Ordering::SeqCst)
+}
+
+#[test]
+fn a_second_unique_value_is_refused_and_the_first_kept() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    assert_eq!(handle.attach_unique(1_u32), Ok(()));
+    assert_eq!(
+        handle.attach_unique(2_u32),
+        Err(AttachmentError::TypeAlreadyRegisteredAsUnique(
+            TypeId::of::<u32>()
+        ))
+    );
+    assert_eq!(handle.get::<u32>().with_unique(|v| *v), Some(1));
+
+    // The refused value is dropped at once, not stored.
+    let (gone, value) = flag();
+    let (kept, first) = flag();
+    handle.attach_unique(first).unwrap();
+    assert!(handle.attach_unique(value).is_err());
+    assert!(dropped(&gone));
+    assert!(!dropped(&kept));
+}
+
+#[test]
+fn a_type_holds_values_in_one_mode_only() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    handle.attach_unique(String::from("one")).unwrap();
+    assert_eq!(
+        handle.attach(String::from("two")),
+        Err(AttachmentError::TypeAlreadyRegisteredAsUnique(
+            TypeId::of::<String>()
+        ))
+    );
+    handle.attach(1_i64).unwrap();
+    handle.attach(2_i64).unwrap();
+    assert_eq!(
+        handle.attach_unique(3_i64),
+        Err(AttachmentError::TypeAlreadyRegisteredAsMultiple(
+            TypeId::of::<i64>()
+        ))
+    );
+    // Failures change nothing.
+    assert_eq!(handle.get::<String>().with_multiple(|v| v.len()), 0);
+    assert_eq!(handle.get::<i64>().with_unique(|v| *v), None);
+    assert_eq!(handle.get::<i64>().with_multiple(|v| v.len()), 2);
+}
+
+#[test]
+fn attachment_errors_describe_themselves() {
+    let multiple = AttachmentError::TypeAlreadyRegisteredAsMultiple(TypeId::of::<u8>());
+    let unique = AttachmentError::TypeAlreadyRegisteredAsUnique(TypeId::of::<u8>());
+    assert!(multiple.to_string().contains("multiple"));
+    assert!(unique.to_string().contains("unique"));
+    let as_error: &dyn std::error::Error = &unique;
+    assert!(as_error.source().is_none());
+}
+
+#[test]
+fn accessors_see_each_mode() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    handle.attach_unique(10_u32).unwrap();
+    handle.attach(1_u64).unwrap();
+    handle.attach(2_u64).unwrap();
+
+    let unique = handle.get::<u32>();
+    assert_eq!(unique.with_unique(|v| *v), Some(10));
+    assert_eq!(unique.with_multiple(|v| v.len()), 0);
+    assert_eq!(unique.with_all(|u, m| (u.copied(), m.len())), (Some(10), 0));
+
+    let many = handle.get::<u64>();
+    assert_eq!(many.with_unique(|v| *v), None);
+    assert_eq!(many.with_unique_mut(|v| *v), None);
+    assert_eq!(
+        many.with_multiple(|v| v.iter().map(|x| **x).sum::<u64>()),
+        3
+    );
+    assert_eq!(
+        many.with_all(|u, m| (u.is_some(), m.iter().map(|x| **x).collect::<Vec<_>>())),
+        (false, vec![1, 2])
+    );
+
+    let absent = handle.get::<i8>();
+    assert_eq!(absent.with_unique(|v| *v), None);
+    assert_eq!(absent.with_multiple(|v| v.len()), 0);
+    assert_eq!(absent.with_all(|u, m| (u.is_none(), m.len())), (true, 0));
+    assert_eq!(
+        absent.with_all_mut(|u, m| (u.is_none(), m.len())),
+        (true, 0)
+    );
+    assert_eq!(absent.with_multiple_mut(|m| m.len()), 0);
+    assert!(format!("{absent:?}").contains("i8"));
+}
+
+#[test]
+fn mutable_accessors_update_values_in_place() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    handle.attach_unique(vec![1_u8]).unwrap();
+    handle.attach(10_u32).unwrap();
+    handle.attach(20_u32).unwrap();
+
+    assert_eq!(
+        handle.get::<Vec<u8>>().with_unique_mut(|v| {
+            v.push(2);
+            v.len()
+        }),
+        Some(2)
+    );
+    handle
+        .get::<u32>()
+        .with_multiple_mut(|m| m.iter_mut().for_each(|x| **x += 1));
+    handle.get::<Vec<u8>>().with_all_mut(|u, m| {
+        assert!(m.is_empty());
+        u.expect("unique value").push(3);
+    });
+    handle.get::<u32>().with_all_mut(|u, m| {
+        assert!(u.is_none());
+        *m[1] *= 2;
+    });
+
+    assert_eq!(
+        handle.get::<Vec<u8>>().with_unique(|v| v.clone()),
+        Some(vec![1, 2, 3])
+    );
+    assert_eq!(
+        handle
+            .get::<u32>()
+            .with_multiple(|m| m.iter().map(|x| **x).collect::<Vec<_>>()),
+        vec![11, 42]
+    );
+}
+
+#[test]
+fn every_handle_of_a_hash_sees_the_same_attachments() {
+    let r = BlockRegistry::new();
+    let a = r.register_sequence_hash(h(1));
+    let b = r.register_sequence_hash(h(1));
+    let c = r.match_sequence_hash(h(1), false).unwrap();
+    a.attach("from a").unwrap();
+    b.clone().attach("from b").unwrap();
+    assert_eq!(c.get::<&str>().with_multiple(|v| v.len()), 2);
+    let other = r.register_sequence_hash(h(2));
+    assert_eq!(other.get::<&str>().with_multiple(|v| v.len()), 0);
+}
+
+#[test]
+fn reading_attachments_allocates_nothing() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    assert_eq!(handle.get::<u8>().with_unique(|v| *v), None);
+    handle.get::<u8>().with_all(|_, _| ());
+    handle.touch();
+    assert!(handle.inner.extras.attachments().is_none());
+    handle.attach(1_u8).unwrap();
+    assert!(handle.inner.extras.attachments().is_some());
+}
+
+#[test]
+fn attachments_live_while_a_block_holds_the_hash() {
+    let r = BlockRegistry::new();
+    let t = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let (gone, value) = flag();
+    r.add_presence(h(1), t);
+    r.register_sequence_hash(h(1)).attach_unique(value).unwrap();
+    assert!(
+        !dropped(&gone),
+        "the registry keeps the handle for the block"
+    );
+    let again = r.match_sequence_hash(h(1), false).unwrap();
+    assert_eq!(again.get::<DropFlag>().with_unique(|_| ()), Some(()));
+    drop(again);
+
+    let kept = r.remove_presence(h(1), t).expect("the kept handle");
+    assert!(!r.is_registered(h(1)));
+    assert!(!dropped(&gone), "dropped by the caller, outside its locks");
+    drop(kept);
+    assert!(dropped(&gone));
+
+    let fresh = r.register_sequence_hash(h(1));
+    assert_eq!(fresh.get::<DropFlag>().with_unique(|_| ()), None);
+}
+
+#[test]
+fn attachments_live_while_a_caller_holds_a_handle() {
+    let r = BlockRegistry::new();
+    let t = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let (gone, value) = flag();
+    r.add_presence(h(1), t);
+    let handle = r.register_sequence_hash(h(1));
+    handle.attach(value).unwrap();
+    drop(r.remove_presence(h(1), t));
+    assert!(!dropped(&gone));
+    assert!(r.is_registered(h(1)));
+    assert!(!handle.has_block::<G1>());
+    drop(handle);
+    assert!(dropped(&gone));
+    assert!(!r.is_registered(h(1)));
+
+    // Without any block, the caller's handle is all that keeps them.
+    let (gone, value) = flag();
+    r.register_sequence_hash(h(2)).attach(value).unwrap();
+    assert!(dropped(&gone));
+    assert!(!r.is_registered(h(2)));
+}
+
+#[test]
+fn attachments_live_while_any_tier_holds_the_hash() {
+    let r = BlockRegistry::new();
+    let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
+    let (gone, value) = flag();
+    r.add_presence(h(1), t1);
+    r.register_sequence_hash(h(1)).attach(value).unwrap();
+    r.add_presence(h(1), t2);
+    assert!(r.remove_presence(h(1), t1).is_none());
+    assert!(!dropped(&gone));
+    r.add_presence(h(1), t1);
+    r.add_presence(h(1), t1);
+    assert!(r.remove_presence(h(1), t2).is_none());
+    assert!(r.remove_presence(h(1), t1).is_none());
+    assert!(!dropped(&gone));
+    drop(r.remove_presence(h(1), t1));
+    assert!(dropped(&gone));
+    assert_eq!(r.registered_count(), 0);
+}
+
+/// Uses the registry from its `Drop`.
+struct Reentrant {
+    registry: BlockRegistry,
+    seq_hash: SequenceHash,
+    seen: Arc<AtomicUsize>,
+}
+
+impl Drop for Reentrant {
+    fn drop(&mut self) {
+        assert!(!self.registry.is_registered(self.seq_hash));
+        let handle = self.registry.register_sequence_hash(h(99));
+        drop(handle);
+        self.seen
+            .store(self.registry.registered_count() + 1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_attachment_may_use_the_registry_when_dropped() {
+    let r = BlockRegistry::new();
+    let t = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    r.add_presence(h(1), t);
+    r.register_sequence_hash(h(1))
+        .attach_unique(Reentrant {
+            registry: r.clone(),
+            seq_hash: h(1),
+            seen: seen.clone(),
+        })
+        .unwrap();
+    drop(r.remove_presence(h(1), t));
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "ran, and saw an empty registry"
+    );
+}
+
+#[test]
+fn closures_may_use_the_registry_and_other_handles() {
+    let r = BlockRegistry::new();
+    let a = r.register_sequence_hash(h(1));
+    a.attach_unique(5_u32).unwrap();
+    let n = a.get::<u32>().with_unique(|v| {
+        let b = r.register_sequence_hash(h(2));
+        b.attach(*v).unwrap();
+        assert!(r.is_registered(h(1)));
+        r.registered_count()
+    });
+    assert_eq!(n, Some(2));
+}
+
+#[test]
+fn concurrent_attaches_all_land() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    std::thread::scope(|s| {
+        for t in 0..4_u32 {
+            let handle = handle.clone();
+            s.spawn(move || {
+                for i in 0..100 {
+                    handle.attach(t * 1000 + i).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(handle.get::<u32>().with_multiple(|v| v.len()), 400);
+}
+
+// ---- touch -------------------------------------------------------------
+
+type Log = Arc<Mutex<Vec<SequenceHash>>>;
+type Callback = Arc<dyn Fn(SequenceHash) + Send + Sync>;
+
+fn recorder() -> (Log, Callback) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    (log, Arc::new(move |hash| sink.lock().push(hash)))
+}
+
+#[test]
+fn touch_runs_each_callback_once_with_the_hash() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(7));
+    handle.touch(); // no callbacks yet: nothing to run
+    let (log, callback) = recorder();
+    handle.on_touch(callback);
+    handle.touch();
+    assert_eq!(*log.lock(), vec![h(7)]);
+    handle.touch();
+    assert_eq!(*log.lock(), vec![h(7), h(7)]);
+    // Other hashes have their own callbacks.
+    r.register_sequence_hash(h(8)).touch();
+    assert_eq!(log.lock().len(), 2);
+}
+
+#[test]
+fn callbacks_run_in_registration_order_from_any_handle() {
+    let r = BlockRegistry::new();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let a = r.register_sequence_hash(h(1));
+    for i in 0..3 {
+        let order = order.clone();
+        a.on_touch(Arc::new(move |_| order.lock().push(i)));
+    }
+    let b = r.match_sequence_hash(h(1), true).unwrap();
+    b.touch();
+    assert_eq!(*order.lock(), vec![0, 1, 2]);
+    // Lookups, even touching ones, do not run callbacks.
+    let _ = r.match_sequence_hash(h(1), true);
+    assert_eq!(order.lock().len(), 3);
+}
+
+#[test]
+fn callbacks_run_without_locks_held() {
+    let r = BlockRegistry::new();
+    let t = r.tier_for(TypeId::of::<G1>()).unwrap();
+    r.add_presence(h(1), t);
+    let handle = r.register_sequence_hash(h(1));
+    handle.attach_unique(3_u32).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (registry, seen, me) = (r.clone(), calls.clone(), handle.clone());
+    handle.on_touch(Arc::new(move |hash| {
+        assert!(registry.is_registered(hash));
+        let again = registry.match_sequence_hash(hash, true).unwrap();
+        assert!(again.has_block::<G1>());
+        assert_eq!(registry.check_presence::<G1>(&[hash]), vec![(hash, true)]);
+        assert_eq!(me.get::<u32>().with_unique(|v| *v), Some(3));
+        me.attach(hash).unwrap();
+        // Registering more callbacks while touching is allowed too.
+        me.on_touch(Arc::new(|_| ()));
+        seen.fetch_add(1, Ordering::SeqCst);
+    }));
+    handle.touch();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(handle.get::<SequenceHash>().with_multiple(|v| v.len()), 1);
+    // `me` inside the callback is a cycle (handle → callback → handle);
+    // the test does not care that it leaks.
+    drop(r.remove_presence(h(1), t));
+}
+
+#[test]
+fn callbacks_run_after_the_registry_is_gone() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    let (log, callback) = recorder();
+    handle.on_touch(callback);
+    drop(r);
+    handle.touch();
+    assert_eq!(*log.lock(), vec![h(1)]);
+    assert!(!handle.has_block::<G1>());
+}
+
+#[test]
+fn concurrent_touches_are_each_seen_once() {
+    let r = BlockRegistry::new();
+    let handle = r.register_sequence_hash(h(1));
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    handle.on_touch(Arc::new(move |_| {
+        c.fetch_add(1, Ordering::Relaxed);
+    }));
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let handle = handle.clone();
+            s.spawn(move || (0..250).for_each(|_| handle.touch()));
+        }
+    });
+    assert_eq!(count.load(Ordering::Relaxed), 1000);
+}
+
+// ---- presence ----------------------------------------------------------
+
+#[test]
+fn presence_is_checked_per_tier_in_batches() {
+    let r = BlockRegistry::new();
+    let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
+    r.add_presence(h(1), t1);
+    r.add_presence(h(2), t2);
+    r.add_presence(h(3), t1);
+    r.add_presence(h(3), t2);
+    let _only_a_handle = r.register_sequence_hash(h(4));
+    let all = [h(1), h(2), h(3), h(4), h(5), h(1)];
+
+    let g1 = r.check_presence::<G1>(&all);
+    let g2 = r.check_presence::<G2>(&all);
+    let flags = |v: &[(SequenceHash, bool)]| v.iter().map(|p| p.1).collect::<Vec<_>>();
+    assert!(g1.iter().zip(&all).all(|(p, h)| p.0 == *h), "input order");
+    assert_eq!(flags(&g1), [true, false, true, false, false, true]);
+    assert_eq!(flags(&g2), [false, true, true, false, false, false]);
+
+    let both = [TypeId::of::<G1>(), TypeId::of::<G2>()];
+    let any = r.check_presence_any(&all, &both);
+    assert_eq!(flags(&any), [true, true, true, false, false, true]);
+    let with_unknown = r.check_presence_any(&all, &[TypeId::of::<u8>(), TypeId::of::<G2>()]);
+    assert_eq!(flags(&with_unknown), flags(&g2));
+    assert_eq!(
+        flags(&r.check_presence_any(&all, &[])),
+        [false; 6],
+        "no tiers"
+    );
+    assert_eq!(flags(&r.check_presence::<u8>(&all)), [false; 6]);
+    assert!(r.check_presence::<G1>(&[]).is_empty());
+
+    assert!(r.remove_presence(h(3), t1).is_none());
+    assert_eq!(r.check_presence::<G1>(&[h(3)]), vec![(h(3), false)]);
+    assert_eq!(r.check_presence::<G2>(&[h(3)]), vec![(h(3), true)]);
+    assert_eq!(r.registered_count(), 4, "checks create no entries");
+}
+
+#[test]
+fn handles_report_presence_across_tiers() {
+    let r = BlockRegistry::new();
+    let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
+    let handle = r.register_sequence_hash(h(1));
+    let both = [TypeId::of::<G1>(), TypeId::of::<G2>()];
+    assert!(!handle.has_any_block(&both));
+    assert!(!handle.has_any_block(&[]));
+    r.add_presence(h(1), t2);
+    assert!(!handle.has_block::<G1>() && handle.has_block::<G2>());
+    assert!(handle.has_any_block(&both));
+    r.add_presence(h(1), t1);
+    assert!(r.remove_presence(h(1), t2).is_none());
+    assert!(handle.has_block::<G1>() && !handle.has_block::<G2>());
+    assert!(handle.has_any_block(&[TypeId::of::<G1>()]));
+    assert!(!handle.has_any_block(&[TypeId::of::<G2>(), TypeId::of::<u8>()]));
+    // The registry's own copy comes back; the caller's keeps the entry.
+    assert!(r.remove_presence(h(1), t1).is_some());
+    assert!(r.is_registered(h(1)));
+    assert!(!handle.has_any_block(&both));
+}
