@@ -1,0 +1,148 @@
+//! Cache sizes as the user writes them: `12%` of the workload's unique
+//! prompt blocks, a token count (`3000000`, `3M`, `512k`) or a block count
+//! (`5859b`).
+
+use crate::error::{CliError, Result};
+
+/// A cache size before it is resolved against a workload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CapacitySpec {
+    /// A fraction of the unique prompt blocks.
+    Fraction(f64),
+    /// Tokens (rounded down to whole blocks).
+    Tokens(u64),
+    /// Blocks.
+    Blocks(u64),
+}
+
+impl CapacitySpec {
+    /// Parses `N%`, `N`, `Nk`, `NM`, `NG` (tokens) or `Nb` (blocks).
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || {
+            CliError::InvalidArgument(format!(
+                "invalid capacity `{s}`: expected a percentage of the unique blocks (`10%`), tokens (`3000000`, `3M`) or blocks (`5859b`)"
+            ))
+        };
+        let t = s.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            let v: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !v.is_finite() || v <= 0.0 {
+                return Err(bad());
+            }
+            return Ok(Self::Fraction(v / 100.0));
+        }
+        if let Some(b) = t.strip_suffix('b') {
+            return Ok(Self::Blocks(b.trim().parse().map_err(|_| bad())?));
+        }
+        let (num, mult) = match t.chars().last() {
+            Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+            Some('M' | 'm') => (&t[..t.len() - 1], 1e6),
+            Some('G' | 'g') => (&t[..t.len() - 1], 1e9),
+            _ => (t, 1.0),
+        };
+        if mult == 1.0 {
+            return Ok(Self::Tokens(num.parse().map_err(|_| bad())?));
+        }
+        let v: f64 = num.trim().parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(bad());
+        }
+        Ok(Self::Tokens((v * mult).round() as u64))
+    }
+
+    /// The size in blocks for a workload with `unique_blocks` distinct prompt
+    /// blocks of `block_tokens` tokens. Zero is an error.
+    pub fn blocks(self, unique_blocks: u64, block_tokens: u32) -> Result<u64> {
+        let n = match self {
+            Self::Fraction(f) => (f * unique_blocks as f64).round() as u64,
+            Self::Tokens(t) => t / block_tokens.max(1) as u64,
+            Self::Blocks(b) => b,
+        };
+        if n == 0 {
+            return Err(CliError::InvalidArgument(format!(
+                "cache capacity {self} is zero blocks (blocks hold {block_tokens} tokens); it must be at least one block"
+            )));
+        }
+        Ok(n)
+    }
+}
+
+impl std::fmt::Display for CapacitySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fraction(x) => write!(f, "{}%", x * 100.0),
+            Self::Tokens(t) => write!(f, "{t} tokens"),
+            Self::Blocks(b) => write!(f, "{b} blocks"),
+        }
+    }
+}
+
+/// `points` block counts spaced evenly on a log scale from `from` to `to`
+/// (inclusive, deduplicated, ascending).
+pub fn log_spaced(from: u64, to: u64, points: usize) -> Vec<u64> {
+    let (lo, hi) = (from.min(to).max(1), from.max(to).max(1));
+    if points <= 1 || lo == hi {
+        return vec![lo];
+    }
+    let (a, b) = ((lo as f64).ln(), (hi as f64).ln());
+    let mut out: Vec<u64> = (0..points)
+        .map(|i| (a + (b - a) * i as f64 / (points - 1) as f64).exp().round() as u64)
+        .map(|x| x.clamp(lo, hi))
+        .collect();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_forms() {
+        assert_eq!(
+            CapacitySpec::parse("10%").unwrap(),
+            CapacitySpec::Fraction(0.1)
+        );
+        assert_eq!(
+            CapacitySpec::parse("3M").unwrap(),
+            CapacitySpec::Tokens(3_000_000)
+        );
+        assert_eq!(
+            CapacitySpec::parse("1.5k").unwrap(),
+            CapacitySpec::Tokens(1500)
+        );
+        assert_eq!(
+            CapacitySpec::parse("3000000").unwrap(),
+            CapacitySpec::Tokens(3_000_000)
+        );
+        assert_eq!(
+            CapacitySpec::parse("5859b").unwrap(),
+            CapacitySpec::Blocks(5859)
+        );
+        for bad in ["", "x", "-1%", "0%", "1.5", "abcM", "%"] {
+            assert!(CapacitySpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn resolves_to_blocks() {
+        assert_eq!(
+            CapacitySpec::Tokens(3_000_000).blocks(0, 512).unwrap(),
+            5859
+        );
+        assert_eq!(CapacitySpec::Fraction(0.5).blocks(101, 512).unwrap(), 51);
+        let err = CapacitySpec::Tokens(100)
+            .blocks(10, 512)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("zero blocks"), "{err}");
+        assert!(CapacitySpec::Blocks(0).blocks(10, 512).is_err());
+    }
+
+    #[test]
+    fn log_spacing() {
+        assert_eq!(log_spaced(1, 1000, 4), vec![1, 10, 100, 1000]);
+        assert_eq!(log_spaced(5, 5, 3), vec![5]);
+        assert_eq!(log_spaced(1, 3, 10), vec![1, 2, 3]);
+    }
+}

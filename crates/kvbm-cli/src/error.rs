@@ -1,0 +1,65 @@
+//! The CLI's error type: every failure the user can cause, with context.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in a `kvbm` command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A trace line is malformed.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The trace file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the line.
+        message: String,
+    },
+    /// A trace holds no request.
+    #[error("{0}: the trace holds no request")]
+    EmptyTrace(PathBuf),
+    /// A command-line value is invalid.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A policy name the simulator does not know.
+    #[error("unknown policy `{name}`; known policies: {known}")]
+    UnknownPolicy {
+        /// The name given.
+        name: String,
+        /// The names accepted, comma-separated.
+        known: String,
+    },
+    /// The block manager refused a configuration.
+    #[error("block manager: {0}")]
+    Manager(String),
+    /// Writing a plot failed.
+    #[error("plot {path}: {message}")]
+    Plot {
+        /// The output file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The metrics endpoint could not start.
+    #[error("metrics endpoint {addr}: {source}")]
+    Http {
+        /// The address asked for.
+        addr: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Writing the report to stdout failed.
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Shorthand for results of the CLI.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;

@@ -1,0 +1,204 @@
+//! Cross-policy properties: Belady bounds every policy, the unbounded cache
+//! bounds Belady, every policy reaches the maximum prefix ratio when nothing
+//! needs evicting, and the block manager's LRU agrees with the simulator's
+//! reference LRU block for block.
+
+use proptest::prelude::*;
+
+use crate::sim::policy::{build, PolicyKind};
+use crate::sim::{self, NoObserver, ReleaseOrder, ServeConfig, SimResult, Timing};
+use crate::workload::{Workload, WorkloadBuilder};
+
+/// Requests drawn from a few "conversations": each request takes a prefix of
+/// one of a few base chains and appends a few ids of its own, so prefixes
+/// are shared, extended and diverge.
+fn workload_strategy() -> impl Strategy<Value = Workload> {
+    let request = (
+        0usize..4,
+        0usize..12,
+        proptest::collection::vec(0u64..6, 0..5),
+    );
+    proptest::collection::vec(request, 1..60).prop_map(|reqs| {
+        let bases: Vec<Vec<u64>> = (0..4u64)
+            .map(|b| (0..12u64).map(|i| 1000 * (b + 1) + i).collect())
+            .collect();
+        let mut builder = WorkloadBuilder::new(16);
+        for (i, (base, prefix, tail)) in reqs.into_iter().enumerate() {
+            let mut ids: Vec<u64> = bases[base][..prefix].to_vec();
+            ids.extend(tail);
+            let input = ids.len() as u64 * 16;
+            builder
+                .push_block_ids(i as u64, input, 20, &ids, None)
+                .unwrap();
+        }
+        builder.finish("proptest".into(), "generated", 0)
+    })
+}
+
+fn run(w: &Workload, kind: PolicyKind, capacity: usize, release: ReleaseOrder) -> SimResult {
+    let mut p = build(kind, w, capacity, release, Timing::Instant, None).unwrap();
+    sim::run(w, p.as_mut(), Timing::Instant, &mut NoObserver)
+}
+
+fn others() -> Vec<PolicyKind> {
+    let mut v = PolicyKind::all();
+    v.retain(|k| *k != PolicyKind::Belady);
+    v.push(PolicyKind::SimLru);
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn belady_bounds_every_policy(w in workload_strategy(), capacity in 1usize..40) {
+        for release in [ReleaseOrder::RootFirst, ReleaseOrder::LeafFirst] {
+            let belady = run(&w, PolicyKind::Belady, capacity, release);
+            let unbounded = run(&w, PolicyKind::Unbounded, capacity, release);
+            prop_assert!(belady.hits <= unbounded.hits);
+            for kind in others() {
+                let r = run(&w, kind, capacity, release);
+                prop_assert!(
+                    r.hits <= belady.hits,
+                    "{} {} hits > belady {} at capacity {capacity}, {release:?}",
+                    r.policy, r.hits, belady.hits
+                );
+                prop_assert_eq!(r.hits + r.misses, belady.hits + belady.misses);
+            }
+        }
+    }
+
+    #[test]
+    fn manager_lru_matches_reference_lru(w in workload_strategy(), capacity in 1usize..40) {
+        for release in [ReleaseOrder::RootFirst, ReleaseOrder::LeafFirst] {
+            let lru = run(&w, PolicyKind::Manager(crate::sim::manager::Backend::Lru), capacity, release);
+            let reference = run(&w, PolicyKind::SimLru, capacity, release);
+            prop_assert_eq!((lru.hits, lru.evictions, lru.allocation_failures),
+                (reference.hits, reference.evictions, reference.allocation_failures));
+        }
+    }
+
+    #[test]
+    fn enough_capacity_reaches_the_maximum(w in workload_strategy()) {
+        let max = w.unbounded_hits();
+        let capacity = w.unique_prompt_blocks() as usize;
+        for kind in PolicyKind::all().into_iter().chain([PolicyKind::SimLru]) {
+            let r = run(&w, kind, capacity.max(1), ReleaseOrder::RootFirst);
+            prop_assert_eq!(r.hits, max, "{}", r.policy);
+            prop_assert_eq!(r.evictions, 0);
+        }
+    }
+
+    #[test]
+    fn serve_timing_conserves_blocks(w in workload_strategy(), capacity in 1usize..40) {
+        // Every block is released at the end: nothing leaks, whatever queued.
+        for kind in PolicyKind::all().into_iter().chain([PolicyKind::SimLru]) {
+            let cfg = ServeConfig { prefill_tps: 100.0, decode_tps: 10.0 };
+            let mut p = build(kind, &w, capacity, ReleaseOrder::RootFirst, Timing::Serve(cfg), None).unwrap();
+            let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver);
+            prop_assert_eq!(p.available(), p.capacity(), "{}", r.policy);
+            prop_assert!(p.capacity() <= capacity);
+            prop_assert_eq!(r.requests, w.requests.len() as u64);
+            prop_assert_eq!(r.hits + r.misses, w.prompt_blocks());
+        }
+    }
+}
+
+#[test]
+fn oversized_requests_are_counted_not_fatal() {
+    let mut b = WorkloadBuilder::new(16);
+    b.push_block_ids(0, 160, 0, &(0..10).collect::<Vec<_>>(), None)
+        .unwrap();
+    b.push_block_ids(1, 32, 0, &[0, 1], None).unwrap();
+    let w = b.finish("t".into(), "generated", 0);
+    for kind in PolicyKind::all() {
+        let r = run(&w, kind, 4, ReleaseOrder::RootFirst);
+        assert_eq!(r.oversized_requests, 1, "{}", r.policy);
+        assert_eq!(r.hits, 0);
+        assert_eq!(r.misses, 12);
+        let mut p = build(
+            kind,
+            &w,
+            4,
+            ReleaseOrder::RootFirst,
+            Timing::Serve(ServeConfig::default()),
+            None,
+        )
+        .unwrap();
+        let s = sim::run(
+            &w,
+            p.as_mut(),
+            Timing::Serve(ServeConfig::default()),
+            &mut NoObserver,
+        );
+        assert_eq!(s.oversized_requests, 1);
+        assert_eq!(s.requests, 2);
+    }
+}
+
+#[test]
+fn serve_timing_queues_when_memory_is_short() {
+    // Three 4-block requests arriving together, room for two at a time.
+    let mut b = WorkloadBuilder::new(16);
+    for i in 0..3u64 {
+        b.push_block_ids(
+            0,
+            64,
+            16,
+            &[10 * i, 10 * i + 1, 10 * i + 2, 10 * i + 3],
+            None,
+        )
+        .unwrap();
+    }
+    let w = b.finish("t".into(), "generated", 0);
+    let cfg = ServeConfig {
+        prefill_tps: 64.0,
+        decode_tps: 16.0,
+    };
+    let mut p = build(
+        PolicyKind::SimLru,
+        &w,
+        10,
+        ReleaseOrder::RootFirst,
+        Timing::Serve(cfg),
+        None,
+    )
+    .unwrap();
+    let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver);
+    let s = r.serve.expect("serve stats");
+    assert_eq!(s.queued_requests, 1);
+    assert_eq!(s.max_running, 2);
+    // Each request holds its blocks for 1 s prefill + 1 s decode.
+    assert!((s.max_queue_wait_s - 2.0).abs() < 1e-3, "{s:?}");
+    assert!((s.simulated_seconds - 4.0).abs() < 1e-3, "{s:?}");
+}
+
+#[test]
+fn serve_timing_reuses_generated_blocks() {
+    // Turn 2's prompt repeats turn 1's prompt and answer.
+    let mut b = WorkloadBuilder::new(4);
+    b.push_block_ids(0, 8, 8, &[1, 2], Some(&[3, 4])).unwrap();
+    b.push_block_ids(60_000, 20, 4, &[1, 2, 3, 4, 5], Some(&[6]))
+        .unwrap();
+    let w = b.finish("t".into(), "generated", 0);
+    let serve = {
+        let mut p = build(
+            PolicyKind::SimLru,
+            &w,
+            100,
+            ReleaseOrder::RootFirst,
+            Timing::Serve(ServeConfig::default()),
+            None,
+        )
+        .unwrap();
+        sim::run(
+            &w,
+            p.as_mut(),
+            Timing::Serve(ServeConfig::default()),
+            &mut NoObserver,
+        )
+    };
+    assert_eq!(serve.hits, 4);
+    let instant = run(&w, PolicyKind::SimLru, 100, ReleaseOrder::RootFirst);
+    assert_eq!(instant.hits, 2);
+}

@@ -1,0 +1,265 @@
+//! Parsing of single trace records.
+
+use serde::Deserialize;
+
+use kvbm::tokens::TokenBlockSequence;
+
+use crate::rng::mix64;
+use crate::trace::TraceOptions;
+use crate::workload::WorkloadBuilder;
+
+/// A trace file's record format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `timestamp`, `input_length`, `output_length`, `hash_ids`.
+    Mooncake,
+    /// `timestamp`, `tokens`, `output_length`.
+    Tokens,
+}
+
+impl Format {
+    /// The format's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Mooncake => "mooncake",
+            Format::Tokens => "tokens",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MooncakeLine {
+    timestamp: f64,
+    input_length: u64,
+    output_length: u64,
+    hash_ids: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokensLine {
+    timestamp: f64,
+    tokens: Vec<u32>,
+    output_length: u64,
+}
+
+/// One parsed trace record.
+#[derive(Debug)]
+pub enum Record {
+    /// A Mooncake record.
+    Mooncake {
+        /// Arrival in ms.
+        timestamp_ms: u64,
+        /// Prompt tokens.
+        input_length: u64,
+        /// Generated tokens.
+        output_length: u64,
+        /// One id per trace block.
+        hash_ids: Vec<u64>,
+    },
+    /// A token-level record.
+    Tokens {
+        /// Arrival in ms.
+        timestamp_ms: u64,
+        /// The prompt.
+        tokens: Vec<u32>,
+        /// Generated tokens.
+        output_length: u64,
+    },
+}
+
+fn timestamp(t: f64) -> Result<u64, String> {
+    if (0.0..1e18).contains(&t) {
+        Ok(t as u64)
+    } else {
+        Err(format!(
+            "`timestamp` must be a non-negative number of ms, got {t}"
+        ))
+    }
+}
+
+/// Parses one non-blank line. With `expected` set (the format of the file's
+/// first record), the line must be of that format.
+pub fn parse_line(text: &str, expected: Option<Format>) -> Result<Record, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| "not a JSON object".to_string())?;
+    let format = match expected {
+        Some(f) => f,
+        None if obj.contains_key("hash_ids") => Format::Mooncake,
+        None if obj.contains_key("tokens") => Format::Tokens,
+        None => {
+            return Err(
+                "unknown record format: expected Mooncake fields (timestamp, input_length, output_length, hash_ids) or token fields (timestamp, tokens, output_length)"
+                    .into(),
+            )
+        }
+    };
+    match format {
+        Format::Mooncake => {
+            let l: MooncakeLine = serde_json::from_value(value)
+                .map_err(|e| format!("invalid Mooncake record: {e}"))?;
+            Ok(Record::Mooncake {
+                timestamp_ms: timestamp(l.timestamp)?,
+                input_length: l.input_length,
+                output_length: l.output_length,
+                hash_ids: l.hash_ids,
+            })
+        }
+        Format::Tokens => {
+            let l: TokensLine =
+                serde_json::from_value(value).map_err(|e| format!("invalid token record: {e}"))?;
+            Ok(Record::Tokens {
+                timestamp_ms: timestamp(l.timestamp)?,
+                tokens: l.tokens,
+                output_length: l.output_length,
+            })
+        }
+    }
+}
+
+impl Record {
+    /// The record's format.
+    pub fn format(&self) -> Format {
+        match self {
+            Record::Mooncake { .. } => Format::Mooncake,
+            Record::Tokens { .. } => Format::Tokens,
+        }
+    }
+
+    /// Hashes the record and adds it to `builder`.
+    pub fn push_into(
+        self,
+        builder: &mut WorkloadBuilder,
+        opts: &TraceOptions,
+    ) -> Result<(), String> {
+        match self {
+            Record::Mooncake {
+                timestamp_ms,
+                input_length,
+                output_length,
+                hash_ids,
+            } => {
+                let tbt = opts.trace_block_tokens;
+                let bs = opts.block_size;
+                if tbt == 0 || bs == 0 || tbt % bs != 0 {
+                    return Err(format!(
+                        "--block-size {bs} must divide --trace-block-tokens {tbt}"
+                    ));
+                }
+                let k = (tbt / bs) as u64;
+                if k == 1 {
+                    return builder.push_block_ids(
+                        timestamp_ms,
+                        input_length,
+                        output_length,
+                        &hash_ids,
+                        None,
+                    );
+                }
+                // Each trace block becomes k sub-blocks; the last trace block
+                // keeps only the sub-blocks its tokens reach.
+                let n = hash_ids.len() as u64;
+                let reach = input_length.div_ceil(bs as u64);
+                let count = if n == 0 {
+                    0
+                } else {
+                    reach.clamp((n - 1) * k + 1, n * k)
+                };
+                let ids: Vec<u64> = (0..count)
+                    .map(|i| mix64(hash_ids[(i / k) as usize] ^ ((i % k) << 52) ^ 0x5b17))
+                    .collect();
+                builder.push_block_ids(timestamp_ms, input_length, output_length, &ids, None)
+            }
+            Record::Tokens {
+                timestamp_ms,
+                tokens,
+                output_length,
+            } => {
+                let sequence = TokenBlockSequence::try_from_slice(&tokens, opts.block_size, None)
+                    .map_err(|e| format!("cannot hash the tokens: {e}"))?;
+                let chain = sequence
+                    .blocks()
+                    .iter()
+                    .map(|b| b.positional_lineage_hash())
+                    .collect();
+                builder.push_hashes(
+                    timestamp_ms,
+                    tokens.len() as u64,
+                    output_length,
+                    chain,
+                    None,
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvbm::tokens::{compute_block_hash_for_tokens, PositionalLineageHash};
+
+    #[test]
+    fn token_records_hash_like_a_manual_chain() {
+        let tokens: Vec<u32> = (0..10).collect();
+        let mut b = WorkloadBuilder::new(4);
+        let opts = TraceOptions {
+            trace_block_tokens: 512,
+            block_size: 4,
+            skip_bad_lines: false,
+        };
+        Record::Tokens {
+            timestamp_ms: 0,
+            tokens: tokens.clone(),
+            output_length: 0,
+        }
+        .push_into(&mut b, &opts)
+        .unwrap();
+        let w = b.finish("t".into(), "tokens", 0);
+        let root = PositionalLineageHash::root(compute_block_hash_for_tokens(&tokens[..4], 0));
+        let second = root.extend(compute_block_hash_for_tokens(&tokens[4..8], 0));
+        let got: Vec<_> = w.requests[0]
+            .blocks
+            .iter()
+            .map(|&k| w.hashes[k as usize])
+            .collect();
+        assert_eq!(got, vec![root, second]);
+    }
+
+    #[test]
+    fn format_detection_and_mismatch() {
+        assert!(matches!(
+            parse_line(
+                r#"{"timestamp": 1, "tokens": [1], "output_length": 0}"#,
+                None
+            ),
+            Ok(Record::Tokens { .. })
+        ));
+        let err = parse_line(
+            r#"{"timestamp": 1, "tokens": [1], "output_length": 0}"#,
+            Some(Format::Mooncake),
+        )
+        .unwrap_err();
+        assert!(err.contains("missing field"), "{err}");
+        assert!(parse_line("[1, 2]", None)
+            .unwrap_err()
+            .contains("not a JSON object"));
+        assert!(parse_line(r#"{"a": 1}"#, None)
+            .unwrap_err()
+            .contains("unknown record format"));
+        let neg = parse_line(
+            r#"{"timestamp": -5, "input_length": 1, "output_length": 0, "hash_ids": [1]}"#,
+            None,
+        )
+        .unwrap_err();
+        assert!(neg.contains("timestamp"), "{neg}");
+        let big = parse_line(
+            r#"{"timestamp": 0, "input_length": 1, "output_length": 0, "hash_ids": [-1]}"#,
+            None,
+        )
+        .unwrap_err();
+        assert!(big.contains("invalid Mooncake record"), "{big}");
+    }
+}

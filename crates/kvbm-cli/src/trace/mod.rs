@@ -1,0 +1,255 @@
+//! Trace files: reading, format detection and hashing into a [`Workload`].
+//!
+//! Two JSON-lines formats are read, detected per file from its first record:
+//! - **Mooncake** (`timestamp` ms, `input_length`, `output_length`,
+//!   `hash_ids`): each id stands for one block of `trace_block_tokens`
+//!   tokens. A request's ids become a chain of lineage hashes — the root from
+//!   the first id, each next id extending it — so equal id prefixes give
+//!   equal hashes. With a `block_size` that divides `trace_block_tokens`, each
+//!   id is split into that many derived sub-blocks.
+//! - **tokens** (`timestamp` ms, `tokens` [u32…], `output_length`): the
+//!   prompt is cut into blocks of `block_size` tokens and hashed with
+//!   `kvbm::tokens` (a partial last block is not a block and never hits).
+//!
+//! Files starting with the gzip magic bytes are decompressed on the fly.
+//! Blank lines are ignored. A malformed line is an error naming `file:line`,
+//! or, with `skip_bad_lines`, is skipped and counted.
+
+mod formats;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{CliError, Result};
+use crate::workload::{Workload, WorkloadBuilder};
+
+pub use formats::{parse_line, Format, Record};
+
+/// How to read trace files.
+#[derive(Debug, Clone)]
+pub struct TraceOptions {
+    /// Tokens per Mooncake `hash_ids` entry.
+    pub trace_block_tokens: u32,
+    /// Tokens per simulated KV block.
+    pub block_size: u32,
+    /// Skip and count malformed lines instead of failing.
+    pub skip_bad_lines: bool,
+}
+
+/// Reads one or more trace files into a workload (requests merged by arrival).
+pub fn load(paths: &[PathBuf], opts: &TraceOptions) -> Result<Workload> {
+    if opts.block_size == 0 {
+        return Err(CliError::InvalidArgument(
+            "--block-size must be positive".into(),
+        ));
+    }
+    let mut builder = WorkloadBuilder::new(opts.block_size);
+    let mut skipped = 0;
+    let mut formats = Vec::new();
+    for path in paths {
+        let before = builder.len();
+        let (format, s) = load_file(path, opts, &mut builder)?;
+        skipped += s;
+        if builder.len() == before {
+            return Err(CliError::EmptyTrace(path.clone()));
+        }
+        if let Some(f) = format {
+            if !formats.contains(&f.name()) {
+                formats.push(f.name());
+            }
+        }
+    }
+    let source = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(builder.finish(source, &formats.join(","), skipped))
+}
+
+fn open(path: &Path) -> Result<Box<dyn BufRead>> {
+    let io = |source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
+    let head = file.fill_buf().map_err(io)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let decoder = flate2::bufread::MultiGzDecoder::new(file);
+        Ok(Box::new(BufReader::with_capacity(1 << 16, decoder)))
+    } else {
+        Ok(Box::new(file))
+    }
+}
+
+fn load_file(
+    path: &Path,
+    opts: &TraceOptions,
+    builder: &mut WorkloadBuilder,
+) -> Result<(Option<Format>, u64)> {
+    let mut reader = open(path)?;
+    let mut format: Option<Format> = None;
+    let mut skipped = 0u64;
+    let mut bytes = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        bytes.clear();
+        let n = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|source| CliError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let fail = |message: String| CliError::Parse {
+            path: path.to_path_buf(),
+            line: line_no,
+            message,
+        };
+        let result = std::str::from_utf8(&bytes)
+            .map_err(|e| format!("not UTF-8 text: {e}"))
+            .and_then(|text| {
+                let text = text.trim();
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                parse_line(text, format).map(Some)
+            })
+            .and_then(|record| match record {
+                None => Ok(()),
+                Some(record) => {
+                    format.get_or_insert(record.format());
+                    record.push_into(builder, opts)
+                }
+            });
+        if let Err(message) = result {
+            if opts.skip_bad_lines {
+                skipped += 1;
+            } else {
+                return Err(fail(message));
+            }
+        }
+    }
+    Ok((format, skipped))
+}
+
+/// Reads a whole stream into memory (helper for tests of gzip input).
+pub fn read_all(path: &Path) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    open(path)?
+        .read_to_end(&mut out)
+        .map_err(|source| CliError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn opts() -> TraceOptions {
+        TraceOptions {
+            trace_block_tokens: 512,
+            block_size: 512,
+            skip_bad_lines: false,
+        }
+    }
+
+    fn tmp(name: &str, content: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kvbm-cli-trace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    const MOONCAKE: &str = "{\"timestamp\": 0, \"input_length\": 1000, \"output_length\": 5, \"hash_ids\": [0, 1]}\n\n{\"timestamp\": 10, \"input_length\": 1500, \"output_length\": 5, \"hash_ids\": [0, 1, 2]}\n";
+
+    #[test]
+    fn reads_mooncake_and_gzip_alike() {
+        let plain = tmp("m.jsonl", MOONCAKE.as_bytes());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(MOONCAKE.as_bytes()).unwrap();
+        let zipped = tmp("m.jsonl.gz", &gz.finish().unwrap());
+        let a = load(&[plain], &opts()).unwrap();
+        let b = load(std::slice::from_ref(&zipped), &opts()).unwrap();
+        assert_eq!(a.requests, b.requests);
+        assert_eq!(a.format, "mooncake");
+        assert_eq!(a.requests.len(), 2);
+        assert_eq!(a.unbounded_hits(), 2);
+        assert_eq!(read_all(&zipped).unwrap(), MOONCAKE.as_bytes());
+    }
+
+    #[test]
+    fn bad_line_names_file_and_line() {
+        let p = tmp(
+            "bad.jsonl",
+            format!("{MOONCAKE}{{\"timestamp\": 1, \"input_length\": 3}}\n").as_bytes(),
+        );
+        let err = load(std::slice::from_ref(&p), &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.jsonl:4:"), "{err}");
+        assert!(err.contains("missing field `output_length`"), "{err}");
+        let skipping = TraceOptions {
+            skip_bad_lines: true,
+            ..opts()
+        };
+        let w = load(&[p], &skipping).unwrap();
+        assert_eq!(w.skipped_lines, 1);
+        assert_eq!(w.requests.len(), 2);
+    }
+
+    #[test]
+    fn garbage_and_empty_files_are_errors() {
+        let p = tmp("garbage.jsonl", b"\xff\xfe not json\n");
+        let err = load(&[p], &opts()).unwrap_err().to_string();
+        assert!(err.contains("garbage.jsonl:1:"), "{err}");
+        let e = tmp("empty.jsonl", b"\n\n");
+        assert!(matches!(load(&[e], &opts()), Err(CliError::EmptyTrace(_))));
+        let missing = load(&[PathBuf::from("/nonexistent/x.jsonl")], &opts());
+        assert!(matches!(missing, Err(CliError::Io { .. })));
+    }
+
+    #[test]
+    fn token_traces_hash_full_blocks() {
+        let p = tmp(
+            "tok.jsonl",
+            b"{\"timestamp\": 0, \"tokens\": [1,2,3,4,5,6,7,8,9], \"output_length\": 2}\n{\"timestamp\": 1, \"tokens\": [1,2,3,4,5,6,7,8], \"output_length\": 2}\n",
+        );
+        let o = TraceOptions {
+            block_size: 4,
+            ..opts()
+        };
+        let w = load(&[p], &o).unwrap();
+        assert_eq!(w.format, "tokens");
+        assert_eq!(w.requests[0].blocks.len(), 2);
+        assert_eq!(w.requests[0].blocks, w.requests[1].blocks);
+        assert_eq!(w.requests[0].input_tokens, 9);
+    }
+
+    #[test]
+    fn split_trace_blocks() {
+        let p = tmp("split.jsonl", MOONCAKE.as_bytes());
+        let o = TraceOptions {
+            block_size: 256,
+            ..opts()
+        };
+        let w = load(std::slice::from_ref(&p), &o).unwrap();
+        assert_eq!(w.requests[0].blocks.len(), 4);
+        assert_eq!(w.requests[1].blocks.len(), 6);
+        assert_eq!(w.requests[1].blocks[..4], w.requests[0].blocks[..]);
+        let bad = TraceOptions {
+            block_size: 384,
+            ..opts()
+        };
+        assert!(load(&[p], &bad).is_err());
+    }
+}

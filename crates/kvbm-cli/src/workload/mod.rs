@@ -1,0 +1,358 @@
+//! Workloads: the request streams the simulator replays.
+//!
+//! A [`Workload`] is a list of [`Request`]s sorted by arrival. Each request
+//! carries its prompt as a chain of block keys (its lineage hashes, interned
+//! into dense `u32` ids so the simulator can index arrays by block) and the
+//! keys of the full blocks its generated output will fill. Equal prompt
+//! prefixes give equal key prefixes, which is all prefix caching needs.
+//!
+//! Workloads come from a trace file ([`crate::trace`]) or from the built-in
+//! generator ([`generator`]).
+
+pub mod generator;
+
+use std::collections::HashMap;
+
+use kvbm::tokens::PositionalLineageHash;
+use kvbm::SequenceHash;
+use serde::Serialize;
+
+use crate::rng::mix64;
+
+/// Dense id of a distinct block (lineage hash) in a workload.
+pub type BlockKey = u32;
+
+/// One inference request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Arrival time in milliseconds since the start of the trace.
+    pub arrival_ms: u64,
+    /// Prompt length in tokens.
+    pub input_tokens: u64,
+    /// Number of tokens generated.
+    pub output_tokens: u64,
+    /// The prompt's blocks, root first.
+    pub blocks: Vec<BlockKey>,
+    /// Tokens in the last prompt block (a trace's last block may be partial).
+    pub last_block_tokens: u32,
+    /// The full blocks the generated output fills, continuing the prompt's chain.
+    pub output_blocks: Vec<BlockKey>,
+}
+
+impl Request {
+    /// Tokens covered by the first `hits` prompt blocks.
+    pub fn tokens_in_prefix(&self, hits: usize, block_tokens: u32) -> u64 {
+        if hits == 0 {
+            0
+        } else if hits >= self.blocks.len() {
+            (self.blocks.len() as u64 - 1) * block_tokens as u64 + self.last_block_tokens as u64
+        } else {
+            hits as u64 * block_tokens as u64
+        }
+    }
+}
+
+/// A request stream plus the table of its distinct blocks.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Where the workload came from (a path or `generator(seed=…)`).
+    pub source: String,
+    /// `mooncake`, `tokens` or `generated`.
+    pub format: String,
+    /// Tokens per block.
+    pub block_tokens: u32,
+    /// Requests sorted by arrival time.
+    pub requests: Vec<Request>,
+    /// `hashes[key]` is the lineage hash of block `key`.
+    pub hashes: Vec<SequenceHash>,
+    /// Lines skipped by `--skip-bad-lines`.
+    pub skipped_lines: u64,
+}
+
+/// Figures that describe a workload, printed in reports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WorkloadSummary {
+    /// Where the workload came from.
+    pub source: String,
+    /// `mooncake`, `tokens` or `generated`.
+    pub format: String,
+    /// Number of requests.
+    pub requests: usize,
+    /// Prompt blocks over all requests (block lookups).
+    pub prompt_blocks: u64,
+    /// Distinct prompt blocks.
+    pub unique_blocks: u64,
+    /// Prompt tokens over all requests.
+    pub input_tokens: u64,
+    /// Generated tokens over all requests.
+    pub output_tokens: u64,
+    /// Time from the first to the last arrival, in seconds.
+    pub duration_s: f64,
+    /// Largest prompt, in blocks.
+    pub max_request_blocks: usize,
+    /// Lines skipped by `--skip-bad-lines`.
+    pub skipped_lines: u64,
+    /// Fraction of prompt blocks an unbounded prefix cache hits: the ceiling
+    /// of every policy.
+    pub max_prefix_ratio: f64,
+}
+
+impl Workload {
+    /// Number of distinct blocks (prompt and output).
+    pub fn key_count(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Total prompt blocks over all requests.
+    pub fn prompt_blocks(&self) -> u64 {
+        self.requests.iter().map(|r| r.blocks.len() as u64).sum()
+    }
+
+    /// Distinct prompt blocks.
+    pub fn unique_prompt_blocks(&self) -> u64 {
+        let mut seen = vec![false; self.hashes.len()];
+        let mut n = 0;
+        for r in &self.requests {
+            for &b in &r.blocks {
+                if !seen[b as usize] {
+                    seen[b as usize] = true;
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Prompt hits of an unbounded prefix cache: each request hits the longest
+    /// prefix some earlier request already had.
+    pub fn unbounded_hits(&self) -> u64 {
+        let mut seen = vec![false; self.hashes.len()];
+        let mut hits = 0;
+        for r in &self.requests {
+            hits += r.blocks.iter().take_while(|&&b| seen[b as usize]).count() as u64;
+            for &b in &r.blocks {
+                seen[b as usize] = true;
+            }
+        }
+        hits
+    }
+
+    /// The workload's summary figures.
+    pub fn summary(&self) -> WorkloadSummary {
+        let prompt_blocks = self.prompt_blocks();
+        let first = self.requests.first().map_or(0, |r| r.arrival_ms);
+        let last = self.requests.last().map_or(0, |r| r.arrival_ms);
+        WorkloadSummary {
+            source: self.source.clone(),
+            format: self.format.clone(),
+            requests: self.requests.len(),
+            prompt_blocks,
+            unique_blocks: self.unique_prompt_blocks(),
+            input_tokens: self.requests.iter().map(|r| r.input_tokens).sum(),
+            output_tokens: self.requests.iter().map(|r| r.output_tokens).sum(),
+            duration_s: (last - first) as f64 / 1000.0,
+            max_request_blocks: self
+                .requests
+                .iter()
+                .map(|r| r.blocks.len())
+                .max()
+                .unwrap_or(0),
+            skipped_lines: self.skipped_lines,
+            max_prefix_ratio: ratio(self.unbounded_hits(), prompt_blocks),
+        }
+    }
+}
+
+/// `num / den`, 0 when `den` is 0.
+pub fn ratio(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+/// Builds a [`Workload`], interning lineage hashes into dense keys.
+#[derive(Debug)]
+pub struct WorkloadBuilder {
+    block_tokens: u32,
+    keys: HashMap<SequenceHash, BlockKey>,
+    hashes: Vec<SequenceHash>,
+    requests: Vec<Request>,
+}
+
+impl WorkloadBuilder {
+    /// An empty builder for blocks of `block_tokens` tokens.
+    pub fn new(block_tokens: u32) -> Self {
+        Self {
+            block_tokens,
+            keys: HashMap::new(),
+            hashes: Vec::new(),
+            requests: Vec::new(),
+        }
+    }
+
+    /// Requests added so far.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether no request was added.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    fn key(&mut self, hash: SequenceHash) -> BlockKey {
+        let next = self.hashes.len() as BlockKey;
+        *self.keys.entry(hash).or_insert_with(|| {
+            self.hashes.push(hash);
+            next
+        })
+    }
+
+    /// Adds a request whose prompt blocks have the given block hashes (as a
+    /// Mooncake trace's `hash_ids`): the first is the chain's root, each next
+    /// one extends it. `output_ids` are the block hashes of the generated
+    /// full blocks; `None` derives unique ones from the request's index.
+    pub fn push_block_ids(
+        &mut self,
+        arrival_ms: u64,
+        input_tokens: u64,
+        output_tokens: u64,
+        ids: &[u64],
+        output_ids: Option<&[u64]>,
+    ) -> Result<(), String> {
+        let mut chain = Vec::with_capacity(ids.len());
+        let mut last: Option<PositionalLineageHash> = None;
+        for &id in ids {
+            let next = match last {
+                None => PositionalLineageHash::root(id),
+                Some(parent) => parent.try_extend(id).map_err(|e| e.to_string())?,
+            };
+            chain.push(next);
+            last = Some(next);
+        }
+        self.push_hashes(arrival_ms, input_tokens, output_tokens, chain, output_ids)
+    }
+
+    /// Adds a request whose prompt blocks have the given lineage hashes.
+    pub fn push_hashes(
+        &mut self,
+        arrival_ms: u64,
+        input_tokens: u64,
+        output_tokens: u64,
+        chain: Vec<SequenceHash>,
+        output_ids: Option<&[u64]>,
+    ) -> Result<(), String> {
+        let b = self.block_tokens as u64;
+        let n = chain.len() as u64;
+        let last_block_tokens = if n == 0 {
+            0
+        } else {
+            input_tokens.saturating_sub((n - 1) * b).clamp(1, b) as u32
+        };
+        let synthetic;
+        let out_ids: &[u64] = match output_ids {
+            Some(ids) => ids,
+            None => {
+                // Generated blocks are new content: unique per request.
+                let count = output_tokens / b;
+                let index = self.requests.len() as u64;
+                synthetic = (0..count)
+                    .map(|k| mix64(0x6f75_7470_7574 ^ (index << 20) ^ k) | 1 << 63)
+                    .collect::<Vec<_>>();
+                &synthetic
+            }
+        };
+        let mut output_chain = Vec::with_capacity(out_ids.len());
+        let mut last = chain.last().copied();
+        for &id in out_ids {
+            let next = match last {
+                None => PositionalLineageHash::root(id),
+                Some(parent) => parent.try_extend(id).map_err(|e| e.to_string())?,
+            };
+            output_chain.push(next);
+            last = Some(next);
+        }
+        let blocks = chain.into_iter().map(|h| self.key(h)).collect();
+        let output_blocks = output_chain.into_iter().map(|h| self.key(h)).collect();
+        self.requests.push(Request {
+            arrival_ms,
+            input_tokens,
+            output_tokens,
+            blocks,
+            last_block_tokens,
+            output_blocks,
+        });
+        Ok(())
+    }
+
+    /// The finished workload, requests sorted (stably) by arrival.
+    pub fn finish(mut self, source: String, format: &str, skipped_lines: u64) -> Workload {
+        self.requests.sort_by_key(|r| r.arrival_ms);
+        Workload {
+            source,
+            format: format.to_string(),
+            block_tokens: self.block_tokens,
+            requests: self.requests,
+            hashes: self.hashes,
+            skipped_lines,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_id_prefixes_share_keys() {
+        let mut b = WorkloadBuilder::new(512);
+        b.push_block_ids(0, 1500, 10, &[1, 2, 3], None).unwrap();
+        b.push_block_ids(5, 1100, 10, &[1, 2, 9], None).unwrap();
+        b.push_block_ids(6, 600, 10, &[2, 1], None).unwrap();
+        let w = b.finish("t".into(), "mooncake", 0);
+        let r = &w.requests;
+        assert_eq!(r[0].blocks[..2], r[1].blocks[..2]);
+        assert_ne!(r[0].blocks[2], r[1].blocks[2]);
+        // Same id at another position (or under another parent) is another block.
+        assert_ne!(r[2].blocks[0], r[0].blocks[1]);
+        assert_eq!(w.unique_prompt_blocks(), 6);
+        assert_eq!(w.unbounded_hits(), 2);
+        assert_eq!(r[0].last_block_tokens, 476);
+        assert_eq!(r[0].tokens_in_prefix(3, 512), 1500);
+        assert_eq!(r[0].tokens_in_prefix(2, 512), 1024);
+    }
+
+    #[test]
+    fn explicit_output_ids_continue_the_chain() {
+        let mut b = WorkloadBuilder::new(4);
+        b.push_block_ids(0, 8, 8, &[1, 2], Some(&[3, 4])).unwrap();
+        b.push_block_ids(1, 16, 0, &[1, 2, 3, 4], None).unwrap();
+        let w = b.finish("t".into(), "generated", 0);
+        assert_eq!(w.requests[0].output_blocks, w.requests[1].blocks[2..]);
+        assert!(w.requests[1].output_blocks.is_empty());
+    }
+
+    #[test]
+    fn synthetic_output_blocks_are_unique() {
+        let mut b = WorkloadBuilder::new(4);
+        b.push_block_ids(0, 4, 9, &[1], None).unwrap();
+        b.push_block_ids(0, 4, 9, &[1], None).unwrap();
+        let w = b.finish("t".into(), "mooncake", 0);
+        assert_eq!(w.requests[0].output_blocks.len(), 2);
+        assert_ne!(w.requests[0].output_blocks, w.requests[1].output_blocks);
+    }
+
+    #[test]
+    fn requests_sorted_by_arrival() {
+        let mut b = WorkloadBuilder::new(4);
+        b.push_block_ids(9, 4, 0, &[1], None).unwrap();
+        b.push_block_ids(3, 4, 0, &[2], None).unwrap();
+        let w = b.finish("t".into(), "mooncake", 0);
+        assert_eq!(w.requests[0].arrival_ms, 3);
+        let s = w.summary();
+        assert_eq!(s.requests, 2);
+        assert_eq!(s.duration_s, 0.006);
+    }
+}

@@ -1,0 +1,120 @@
+//! `kvbm sweep`: capacities, JSON and charts.
+
+mod common;
+
+use common::{kvbm, stderr, stdout, tmpdir};
+use serde_json::Value;
+
+#[test]
+fn log_spaced_sweep_json() {
+    let o = kvbm(&[
+        "sweep",
+        "--requests",
+        "400",
+        "--from",
+        "2%",
+        "--to",
+        "100%",
+        "--points",
+        "5",
+        "--json",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 5);
+    let unique = v["workload"]["unique_blocks"].as_u64().unwrap();
+    assert_eq!(points[4]["capacity_blocks"].as_u64().unwrap(), unique);
+    let max = v["unbounded"]["block_hit_rate"].as_f64().unwrap();
+    let mut last_belady = 0.0;
+    for p in points {
+        let results = p["results"].as_array().unwrap();
+        let belady = results.iter().find(|r| r["policy"] == "belady").unwrap()["block_hit_rate"]
+            .as_f64()
+            .unwrap();
+        for r in results {
+            assert!(r["block_hit_rate"].as_f64().unwrap() <= belady + 1e-12);
+        }
+        assert!(belady >= last_belady && belady <= max + 1e-12);
+        last_belady = belady;
+    }
+    // At 100% of the unique blocks nothing is evicted: everyone hits the max.
+    for r in points[4]["results"].as_array().unwrap() {
+        assert_eq!(
+            r["block_hit_rate"].as_f64().unwrap(),
+            max,
+            "{}",
+            r["policy"]
+        );
+    }
+}
+
+#[test]
+fn capacity_list_table_and_csv() {
+    let o = kvbm(&[
+        "sweep",
+        "--requests",
+        "300",
+        "--capacities",
+        "100b,1M,10%",
+        "--policy",
+        "lru",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("blocks") && out.contains("unbounded"), "{out}");
+    let o = kvbm(&[
+        "sweep",
+        "--requests",
+        "300",
+        "--capacities",
+        "100b,1M",
+        "--policy",
+        "lru,belady",
+        "--csv",
+    ]);
+    let out = stdout(&o);
+    // header + 2 capacities × (2 policies + unbounded)
+    assert_eq!(out.lines().count(), 7, "{out}");
+    assert!(
+        out.lines().nth(1).unwrap().starts_with("100,51200,lru,"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plots_svg_and_png() {
+    let dir = tmpdir("plots");
+    for name in ["sweep.svg", "sweep.png"] {
+        let path = dir.join(name);
+        let o = kvbm(&[
+            "sweep",
+            "--requests",
+            "300",
+            "--points",
+            "4",
+            "--policy",
+            "lru,belady",
+            "--plot",
+            path.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let bytes = std::fs::read(&path).unwrap();
+        if name.ends_with(".png") {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+            assert!(bytes.len() > 10_000, "a real chart, not an empty image");
+        } else {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.starts_with("<svg"), "{}", &text[..50]);
+            assert!(text.contains("belady (offline optimum)"));
+            assert!(text.contains("unbounded maximum"));
+            assert!(
+                text.contains("stroke-dasharray")
+                    || text.matches("<line").count() > 10
+                    || text.contains("<polyline")
+            );
+        }
+    }
+}
