@@ -220,7 +220,7 @@ pub struct ReplayArgs {
     pub sim: SimArgs,
     /// Policies, comma-separated, or `all`. The unbounded cache is always
     /// reported as well.
-    #[arg(long, default_value = "lru")]
+    #[arg(long, default_value = "all")]
     pub policy: String,
     /// Cache size in blocks (default: a tenth of the unique prompt blocks).
     #[arg(long, conflicts_with = "capacity_tokens", value_name = "N")]
