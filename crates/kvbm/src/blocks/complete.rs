@@ -1,10 +1,8 @@
 //! [`CompleteBlock`]: a filled block waiting to be registered.
 
-use std::sync::Arc;
-
 use super::mutable::TRANSFERRED;
 use super::{BlockMetadata, MutableBlock};
-use crate::store::Store;
+use crate::store::StoreRef;
 use crate::{BlockId, SequenceHash};
 
 /// A block whose contents are written and identified by a sequence hash,
@@ -13,13 +11,13 @@ use crate::{BlockId, SequenceHash};
 /// Dropping it returns the block to the free pool: unregistered data is never
 /// cached.
 pub struct CompleteBlock<T: BlockMetadata> {
-    store: Arc<Store<T>>,
+    store: StoreRef<T>,
     id: BlockId,
     seq_hash: SequenceHash,
 }
 
 impl<T: BlockMetadata> CompleteBlock<T> {
-    pub(crate) fn new(store: Arc<Store<T>>, id: BlockId, seq_hash: SequenceHash) -> Self {
+    pub(crate) fn new(store: StoreRef<T>, id: BlockId, seq_hash: SequenceHash) -> Self {
         Self {
             store,
             id,
@@ -34,7 +32,7 @@ impl<T: BlockMetadata> CompleteBlock<T> {
 
     /// The number of tokens the block holds.
     pub fn block_size(&self) -> usize {
-        self.store.block_size()
+        self.store.get().block_size()
     }
 
     /// The sequence hash the block was staged with.
@@ -45,7 +43,7 @@ impl<T: BlockMetadata> CompleteBlock<T> {
     /// Discards the staged identity and hands the block back for rewriting.
     pub fn reset(mut self) -> MutableBlock<T> {
         let id = std::mem::replace(&mut self.id, TRANSFERRED);
-        MutableBlock::new(Arc::clone(&self.store), id)
+        MutableBlock::new(self.store, id)
     }
 
     /// Ends this guard for registration, which takes over the block.
@@ -53,15 +51,17 @@ impl<T: BlockMetadata> CompleteBlock<T> {
         (std::mem::replace(&mut self.id, TRANSFERRED), self.seq_hash)
     }
 
-    pub(crate) fn store(&self) -> &Arc<Store<T>> {
-        &self.store
+    pub(crate) fn store_ref(&self) -> StoreRef<T> {
+        self.store
     }
 }
 
 impl<T: BlockMetadata> Drop for CompleteBlock<T> {
     fn drop(&mut self) {
         if self.id != TRANSFERRED {
-            self.store.release_checked_out(self.id);
+            // Dropped after the store call returns: it may free the store.
+            let lease = self.store.get().release_checked_out(self.id);
+            drop(lease);
         }
     }
 }

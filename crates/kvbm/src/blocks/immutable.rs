@@ -1,10 +1,11 @@
 //! [`ImmutableBlock`] and [`WeakBlock`]: shared handles on registered blocks.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::BlockMetadata;
 use crate::registry::BlockRegistrationHandle;
-use crate::store::Store;
+use crate::store::{Store, StoreRef};
 use crate::{BlockId, SequenceHash};
 
 /// A shared handle on a registered block.
@@ -15,7 +16,7 @@ use crate::{BlockId, SequenceHash};
 /// [`BlockDuplicationPolicy::Allow`](super::BlockDuplicationPolicy::Allow) —
 /// goes back to the free pool instead.)
 pub struct ImmutableBlock<T: BlockMetadata> {
-    store: Arc<Store<T>>,
+    store: StoreRef<T>,
     id: BlockId,
     seq_hash: SequenceHash,
 }
@@ -23,7 +24,7 @@ pub struct ImmutableBlock<T: BlockMetadata> {
 impl<T: BlockMetadata> ImmutableBlock<T> {
     /// Wraps a block whose handle count the store has already raised for
     /// this handle.
-    pub(crate) fn adopt(store: Arc<Store<T>>, id: BlockId, seq_hash: SequenceHash) -> Self {
+    pub(crate) fn adopt(store: StoreRef<T>, id: BlockId, seq_hash: SequenceHash) -> Self {
         Self {
             store,
             id,
@@ -43,35 +44,36 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
 
     /// The number of tokens the block holds.
     pub fn block_size(&self) -> usize {
-        self.store.block_size()
+        self.store.get().block_size()
     }
 
     /// The number of live handles on this block (this one included).
     pub fn use_count(&self) -> usize {
-        self.store.use_count(self.id)
+        self.store.get().use_count(self.id)
     }
 
     /// A handle that does not keep the block from being evicted.
     pub fn downgrade(&self) -> WeakBlock<T> {
+        let (generation, store) = self.store.get().downgrade(self.id);
         WeakBlock {
-            store: Arc::clone(&self.store),
+            store,
             id: self.id,
             seq_hash: self.seq_hash,
-            generation: self.store.generation(self.id),
+            generation,
         }
     }
 
     /// The registry handle of the block's sequence hash.
     pub fn registration_handle(&self) -> BlockRegistrationHandle {
-        self.store.registry().register_sequence_hash(self.seq_hash)
+        self.store.get().registry().handle_for(self.seq_hash)
     }
 }
 
 impl<T: BlockMetadata> Clone for ImmutableBlock<T> {
     fn clone(&self) -> Self {
-        self.store.retain(self.id);
+        self.store.get().retain(self.id);
         Self {
-            store: Arc::clone(&self.store),
+            store: self.store,
             id: self.id,
             seq_hash: self.seq_hash,
         }
@@ -80,7 +82,27 @@ impl<T: BlockMetadata> Clone for ImmutableBlock<T> {
 
 impl<T: BlockMetadata> Drop for ImmutableBlock<T> {
     fn drop(&mut self) {
-        self.store.release_handle(self.id);
+        let store = self.store.get();
+        // Not the last handle: one atomic decrement, no lock. The store is
+        // not touched after a successful decrement, since the other holders
+        // may release everything right after it.
+        let handles = store.handle_count(self.id);
+        let mut count = handles.load(Ordering::Relaxed);
+        while count > 1 {
+            match handles.compare_exchange_weak(
+                count,
+                count - 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => count = now,
+            }
+        }
+        // Possibly the last: decide under the lock. The lease, if it ends,
+        // is dropped after the store call returns: it may free the store.
+        let lease = store.release_last_handle(self.id);
+        drop(lease);
     }
 }
 
@@ -110,7 +132,7 @@ impl<T: BlockMetadata> WeakBlock<T> {
     pub fn upgrade(&self) -> Option<ImmutableBlock<T>> {
         self.store
             .upgrade(self.id, self.seq_hash, self.generation)
-            .then(|| ImmutableBlock::adopt(Arc::clone(&self.store), self.id, self.seq_hash))
+            .then(|| ImmutableBlock::adopt(StoreRef::new(&self.store), self.id, self.seq_hash))
     }
 
     /// The sequence hash of the block.

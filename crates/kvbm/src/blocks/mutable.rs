@@ -1,9 +1,7 @@
 //! [`MutableBlock`]: a block being filled.
 
-use std::sync::Arc;
-
 use super::{BlockError, BlockMetadata, CompleteBlock};
-use crate::store::Store;
+use crate::store::StoreRef;
 use crate::tokens::TokenBlock;
 use crate::{BlockId, SequenceHash};
 
@@ -11,12 +9,12 @@ use crate::{BlockId, SequenceHash};
 ///
 /// Dropping it returns the block to the free pool.
 pub struct MutableBlock<T: BlockMetadata> {
-    store: Arc<Store<T>>,
+    store: StoreRef<T>,
     id: BlockId,
 }
 
 impl<T: BlockMetadata> MutableBlock<T> {
-    pub(crate) fn new(store: Arc<Store<T>>, id: BlockId) -> Self {
+    pub(crate) fn new(store: StoreRef<T>, id: BlockId) -> Self {
         Self { store, id }
     }
 
@@ -27,7 +25,7 @@ impl<T: BlockMetadata> MutableBlock<T> {
 
     /// The number of tokens the block holds.
     pub fn block_size(&self) -> usize {
-        self.store.block_size()
+        self.store.get().block_size()
     }
 
     /// Marks the block as holding the tokens identified by `seq_hash`.
@@ -47,7 +45,7 @@ impl<T: BlockMetadata> MutableBlock<T> {
                 block: self,
             });
         }
-        self.store.metrics().inc_stagings();
+        self.store.get().metrics().inc_stagings();
         let (store, id) = self.into_parts();
         Ok(CompleteBlock::new(store, id, seq_hash))
     }
@@ -65,9 +63,9 @@ impl<T: BlockMetadata> MutableBlock<T> {
 
     /// Ends this guard without returning the block to the pool; the block
     /// lives on in whatever guard the caller builds from the parts.
-    fn into_parts(mut self) -> (Arc<Store<T>>, BlockId) {
+    fn into_parts(mut self) -> (StoreRef<T>, BlockId) {
         let id = std::mem::replace(&mut self.id, TRANSFERRED);
-        (Arc::clone(&self.store), id)
+        (self.store, id)
     }
 }
 
@@ -78,7 +76,9 @@ pub(crate) const TRANSFERRED: BlockId = BlockId::MAX;
 impl<T: BlockMetadata> Drop for MutableBlock<T> {
     fn drop(&mut self) {
         if self.id != TRANSFERRED {
-            self.store.release_checked_out(self.id);
+            // Dropped after the store call returns: it may free the store.
+            let lease = self.store.get().release_checked_out(self.id);
+            drop(lease);
         }
     }
 }

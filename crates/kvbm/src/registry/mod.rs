@@ -4,10 +4,13 @@
 //! host, disk, …); each manager reports the hashes its blocks hold, and
 //! anyone can ask whether — and where — a hash is present.
 //!
-//! The registry keeps counts in sharded maps keyed by the (already hashed)
+//! The registry keeps counts in one map keyed by the (already hashed)
 //! sequence hash, and only allocates a [`BlockRegistrationHandle`] when one
 //! is asked for, so registering and evicting blocks costs a map update, not
-//! an allocation.
+//! an allocation. Managers update it in batches — one lock per manager
+//! operation, however many blocks it touches — and always from under their
+//! own store lock, so a single map lock is held only briefly and never
+//! contended by a manager with itself.
 //!
 //! Handles carry the registry's extension points: typed attachments
 //! ([`BlockRegistrationHandle::attach`], [`TypedAttachments`]) that live as
@@ -37,8 +40,6 @@ use crate::SequenceHash;
 /// The most storage tiers (distinct block metadata types) one registry serves.
 pub const MAX_TIERS: usize = 8;
 
-const SHARDS: usize = 16;
-
 /// Index of a tier inside one registry.
 pub(crate) type TierId = usize;
 
@@ -61,7 +62,7 @@ pub struct BlockRegistryBuilder {
 }
 
 pub(crate) struct RegistryInner {
-    shards: Box<[Mutex<FoldHashMap<SequenceHash, Entry>>]>,
+    map: Mutex<FoldHashMap<SequenceHash, Entry>>,
     tiers: Mutex<Vec<TypeId>>,
     /// Counts registrations and hits, for frequency-aware eviction.
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
@@ -116,7 +117,7 @@ impl BlockRegistryBuilder {
     pub fn build(self) -> BlockRegistry {
         BlockRegistry {
             inner: Arc::new_cyclic(|this| RegistryInner {
-                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                map: Mutex::default(),
                 tiers: Mutex::new(Vec::new()),
                 tracker: self.tracker,
                 this: this.clone(),
@@ -164,8 +165,8 @@ impl BlockRegistry {
     /// The handle of `seq_hash`, registering it if needed, without counting
     /// an access.
     pub(crate) fn handle_for(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
-        let mut shard = self.inner.shard(seq_hash).lock();
-        let entry = shard.entry(seq_hash).or_default();
+        let mut map = self.inner.map.lock();
+        let entry = map.entry(seq_hash).or_default();
         self.inner.handle_of(seq_hash, entry)
     }
 
@@ -180,8 +181,8 @@ impl BlockRegistry {
         touch: bool,
     ) -> Option<BlockRegistrationHandle> {
         let handle = {
-            let mut shard = self.inner.shard(seq_hash).lock();
-            let entry = shard.get_mut(&seq_hash)?;
+            let mut map = self.inner.map.lock();
+            let entry = map.get_mut(&seq_hash)?;
             self.inner.handle_of(seq_hash, entry)
         };
         if touch {
@@ -192,12 +193,12 @@ impl BlockRegistry {
 
     /// Whether `seq_hash` is registered (held by a block or a live handle).
     pub fn is_registered(&self, seq_hash: SequenceHash) -> bool {
-        self.inner.shard(seq_hash).lock().contains_key(&seq_hash)
+        self.inner.map.lock().contains_key(&seq_hash)
     }
 
     /// The number of registered hashes.
     pub fn registered_count(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.lock().len()).sum()
+        self.inner.map.lock().len()
     }
 
     /// Whether the registry counts access frequency.
@@ -259,52 +260,79 @@ impl BlockRegistry {
     }
 
     /// A block of `tier` now holds `seq_hash` as its primary.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn add_presence(&self, seq_hash: SequenceHash, tier: TierId) {
-        let mut shard = self.inner.shard(seq_hash).lock();
-        let entry = shard.entry(seq_hash).or_default();
-        entry.present[tier] += 1;
-        if entry.strong.is_none() {
-            entry.strong = entry.weak.upgrade();
+        self.add_presence_many(&[seq_hash], tier);
+    }
+
+    /// Blocks of `tier` now hold each of `hashes` as their primary.
+    #[inline]
+    pub(crate) fn add_presence_many(&self, hashes: &[SequenceHash], tier: TierId) {
+        if hashes.is_empty() {
+            return;
+        }
+        let mut map = self.inner.map.lock();
+        for &seq_hash in hashes {
+            let entry = map.entry(seq_hash).or_default();
+            entry.present[tier] += 1;
+            if entry.strong.is_none() {
+                entry.strong = entry.weak.upgrade();
+            }
         }
     }
 
-    /// A block of `tier` no longer holds `seq_hash`.
-    ///
-    /// Returns the handle the registry kept for the blocks, if any; the
-    /// caller drops it outside its own locks, since dropping the last
-    /// handle re-enters the registry.
-    #[inline]
+    /// A block of `tier` no longer holds `seq_hash`; see
+    /// [`remove_presence_many`](Self::remove_presence_many).
+    #[cfg(test)]
     #[must_use]
     pub(crate) fn remove_presence(
         &self,
         seq_hash: SequenceHash,
         tier: TierId,
     ) -> Option<BlockRegistrationHandle> {
-        let mut shard = self.inner.shard(seq_hash).lock();
-        let entry = shard.get_mut(&seq_hash)?;
-        entry.present[tier] = entry.present[tier].saturating_sub(1);
-        if entry.held_by_blocks() {
-            return None;
+        let mut kept = Vec::new();
+        self.remove_presence_many(&[seq_hash], tier, &mut kept);
+        kept.pop()
+    }
+
+    /// Blocks of `tier` no longer hold `hashes`.
+    ///
+    /// Handles the registry kept for those blocks are pushed to `kept`; the
+    /// caller drops them outside its own locks, since dropping the last
+    /// handle re-enters the registry.
+    #[inline]
+    pub(crate) fn remove_presence_many(
+        &self,
+        hashes: &[SequenceHash],
+        tier: TierId,
+        kept: &mut Vec<BlockRegistrationHandle>,
+    ) {
+        if hashes.is_empty() {
+            return;
         }
-        let kept = entry.strong.take();
-        if entry.weak.strong_count() == 0 || kept.is_some() && entry.weak.strong_count() == 1 {
-            // Nobody outside holds a handle: the registration ends now.
-            shard.remove(&seq_hash);
+        let mut map = self.inner.map.lock();
+        for seq_hash in hashes {
+            let Some(entry) = map.get_mut(seq_hash) else {
+                continue;
+            };
+            entry.present[tier] = entry.present[tier].saturating_sub(1);
+            if entry.held_by_blocks() {
+                continue;
+            }
+            let strong = entry.strong.take();
+            let outside = entry.weak.strong_count() - usize::from(strong.is_some());
+            if outside == 0 {
+                // Nobody outside holds a handle: the registration ends now.
+                map.remove(seq_hash);
+            }
+            if let Some(inner) = strong {
+                kept.push(BlockRegistrationHandle { inner });
+            }
         }
-        kept.map(|inner| BlockRegistrationHandle { inner })
     }
 }
 
 impl RegistryInner {
-    #[inline]
-    fn shard(&self, seq_hash: SequenceHash) -> &Mutex<FoldHashMap<SequenceHash, Entry>> {
-        // High bits of the block's own sequence hash: independent of the
-        // bits the per-shard table uses.
-        let i = (seq_hash.current_sequence_hash() >> 60) as usize % SHARDS;
-        &self.shards[i]
-    }
-
     fn handle_of(&self, seq_hash: SequenceHash, entry: &mut Entry) -> BlockRegistrationHandle {
         if let Some(inner) = entry.weak.upgrade() {
             return BlockRegistrationHandle { inner };
@@ -342,7 +370,7 @@ impl RegistryInner {
         if tiers == 0 {
             return false;
         }
-        self.shard(seq_hash)
+        self.map
             .lock()
             .get(&seq_hash)
             .is_some_and(|e| e.present_in_any(tiers))
@@ -350,10 +378,10 @@ impl RegistryInner {
 
     /// Called when the last handle of `seq_hash` dropped.
     fn forget_if_unused(&self, seq_hash: SequenceHash) {
-        let mut shard = self.shard(seq_hash).lock();
-        if let Some(entry) = shard.get(&seq_hash) {
+        let mut map = self.map.lock();
+        if let Some(entry) = map.get(&seq_hash) {
             if !entry.held_by_blocks() && entry.weak.strong_count() == 0 {
-                shard.remove(&seq_hash);
+                map.remove(&seq_hash);
             }
         }
     }

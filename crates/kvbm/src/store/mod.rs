@@ -10,11 +10,15 @@
 //! have revived it in between.
 //!
 //! Registry updates happen under the store lock (lock order: store, then
-//! registry shard) so that presence counts follow the order of state
-//! changes; registry handles released by evictions are dropped after the
-//! store lock is let go.
+//! registry), one batch per operation, so that presence counts follow the
+//! order of state changes; registry handles released by evictions are
+//! dropped after the store lock is let go.
+//!
+//! Guards reach the store through a [`StoreRef`] kept valid by the store's
+//! lease (see [`lease`]), not through an `Arc` each.
 
 pub(crate) mod fold_hasher;
+mod lease;
 mod slot;
 mod validate;
 
@@ -33,11 +37,12 @@ use crate::{BlockId, SequenceHash};
 use fold_hasher::FoldHashMap;
 use slot::{Slot, SlotState};
 
+pub(crate) use lease::StoreRef;
 pub use validate::InvariantViolation;
 
 /// The shared state behind a manager and its block guards.
 pub(crate) struct Store<T> {
-    state: Mutex<State>,
+    state: Mutex<State<T>>,
     /// `ImmutableBlock` handles per block.
     handles: Box<[AtomicU32]>,
     metrics: Arc<BlockPoolMetrics>,
@@ -48,8 +53,14 @@ pub(crate) struct Store<T> {
     _tier: PhantomData<fn() -> T>,
 }
 
-struct State {
+struct State<T> {
     slots: Vec<Slot>,
+    /// The store's own `Arc`, held while any block is checked out or held,
+    /// so that guards can point at the store without owning it.
+    lease: Option<Arc<Store<T>>>,
+    /// Hashes waiting for one batched registry update; kept to reuse its
+    /// allocation.
+    pending: Vec<SequenceHash>,
     /// Free blocks; allocation pops from the end.
     free: Vec<u32>,
     /// Registered primaries (held or cached) by hash.
@@ -79,6 +90,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         index.reserve(n);
         let state = State {
             slots: vec![Slot::FREE; n],
+            lease: None,
+            pending: Vec::with_capacity(n),
             // Reversed so that block 0 is handed out first.
             free: (0..n as u32).rev().collect(),
             index,
@@ -124,11 +137,30 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         self.state.lock().backend.name()
     }
 
-    fn publish_gauges(&self, st: &State) {
+    fn publish_gauges(&self, st: &State<T>) {
         self.metrics.set_reset_pool_size(st.free.len() as i64);
         self.metrics.set_inactive_pool_size(st.backend.len() as i64);
         self.metrics.set_inflight_mutable(st.checked_out as i64);
         self.metrics.set_inflight_immutable(st.held as i64);
+    }
+
+    /// Takes the lease when guards exist and none was held: called under
+    /// the lock by the operations that hand out guards.
+    fn take_lease(self: &Arc<Self>, st: &mut State<T>) {
+        if st.lease.is_none() && st.checked_out + st.held > 0 {
+            st.lease = Some(Arc::clone(self));
+        }
+    }
+
+    /// Gives the lease back when no guard is left; the caller drops the
+    /// returned `Arc` after releasing the lock and its borrow of the store.
+    #[must_use]
+    fn end_lease(&self, st: &mut State<T>) -> Option<Arc<Self>> {
+        if st.checked_out + st.held == 0 {
+            st.lease.take()
+        } else {
+            None
+        }
     }
 
     /// Free plus cached blocks.
@@ -142,10 +174,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     pub(crate) fn allocate(
         self: &Arc<Self>,
         n: usize,
-        mut evicted: Option<&mut Vec<SequenceHash>>,
+        evicted: Option<&mut Vec<SequenceHash>>,
     ) -> Option<Vec<MutableBlock<T>>> {
         let mut blocks = Vec::with_capacity(n);
         let mut released_handles: Vec<BlockRegistrationHandle> = Vec::new();
+        let this = StoreRef::new(self);
         {
             let mut guard = self.state.lock();
             let st = &mut *guard;
@@ -158,34 +191,33 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 let slot = &mut st.slots[id as usize];
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
-                blocks.push(MutableBlock::new(Arc::clone(self), id as BlockId));
+                blocks.push(MutableBlock::new(this, id as BlockId));
             }
-            let mut evictions = 0;
+            st.pending.clear();
             while blocks.len() < n {
                 let Some(id) = st.backend.pop_victim() else {
                     break;
                 };
                 let slot = &mut st.slots[id];
-                let hash = slot.hash;
                 debug_assert_eq!(slot.state, SlotState::Cached);
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
-                st.index.remove(&hash);
-                if let Some(handle) = self.registry.remove_presence(hash, self.tier) {
-                    released_handles.push(handle);
-                }
-                if let Some(out) = evicted.as_deref_mut() {
-                    out.push(hash);
-                }
-                evictions += 1;
-                blocks.push(MutableBlock::new(Arc::clone(self), id));
+                st.index.remove(&slot.hash);
+                st.pending.push(slot.hash);
+                blocks.push(MutableBlock::new(this, id));
+            }
+            self.registry
+                .remove_presence_many(&st.pending, self.tier, &mut released_handles);
+            if let Some(out) = evicted {
+                out.extend_from_slice(&st.pending);
             }
             st.checked_out += blocks.len();
+            self.take_lease(st);
             if blocks.len() == n {
                 self.metrics.inc_allocations(n as u64);
                 self.metrics.inc_allocations_from_reset(from_free as u64);
             }
-            self.metrics.inc_evictions(evictions);
+            self.metrics.inc_evictions(st.pending.len() as u64);
             self.publish_gauges(st);
         }
         // A backend that reported more blocks than it could give up: the
@@ -193,8 +225,10 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         (blocks.len() == n).then_some(blocks)
     }
 
-    /// A `MutableBlock` or `CompleteBlock` was dropped.
-    pub(crate) fn release_checked_out(&self, id: BlockId) {
+    /// A `MutableBlock` or `CompleteBlock` was dropped. Returns the lease
+    /// if this was the last guard, for the caller to drop.
+    #[must_use]
+    pub(crate) fn release_checked_out(&self, id: BlockId) -> Option<Arc<Self>> {
         let mut st = self.state.lock();
         let slot = &mut st.slots[id];
         debug_assert_eq!(slot.state, SlotState::CheckedOut);
@@ -202,6 +236,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         st.free.push(id as u32);
         st.checked_out -= 1;
         self.publish_gauges(&st);
+        self.end_lease(&mut st)
     }
 
     /// Registers staged blocks under their hashes, locking each store once
@@ -212,14 +247,19 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ) {
         let mut blocks = blocks.into_iter().peekable();
         while let Some(first) = blocks.next() {
-            let store = Arc::clone(first.store());
+            let this = first.store_ref();
+            // The staged block keeps the store alive until it is registered,
+            // and the registered handles keep it alive after.
+            let store = this.get();
             let start = out.len();
             {
                 let mut st = store.state.lock();
-                out.push(store.register_locked(&mut st, first));
-                while let Some(next) = blocks.next_if(|b| Arc::ptr_eq(b.store(), &store)) {
-                    out.push(store.register_locked(&mut st, next));
+                st.pending.clear();
+                out.push(store.register_locked(&mut st, this, first));
+                while let Some(next) = blocks.next_if(|b| b.store_ref().same_store(&this)) {
+                    out.push(store.register_locked(&mut st, this, next));
                 }
+                store.registry.add_presence_many(&st.pending, store.tier);
                 store.publish_gauges(&st);
             }
             store
@@ -230,10 +270,13 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
     /// Registers one staged block in its own store.
     pub(crate) fn register_block(block: CompleteBlock<T>) -> ImmutableBlock<T> {
-        let store = Arc::clone(block.store());
+        let this = block.store_ref();
+        let store = this.get();
         let registered = {
             let mut st = store.state.lock();
-            let registered = store.register_locked(&mut st, block);
+            st.pending.clear();
+            let registered = store.register_locked(&mut st, this, block);
+            store.registry.add_presence_many(&st.pending, store.tier);
             store.publish_gauges(&st);
             registered
         };
@@ -243,9 +286,14 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         registered
     }
 
+    /// Registers `block` under the lock; a new primary's hash is queued in
+    /// `st.pending` for the registry. The block count the lease depends on
+    /// never reaches zero here: the staged block counted until now, and the
+    /// returned handle counts from now on.
     fn register_locked(
-        self: &Arc<Self>,
-        st: &mut State,
+        &self,
+        st: &mut State<T>,
+        this: StoreRef<T>,
         block: CompleteBlock<T>,
     ) -> ImmutableBlock<T> {
         let (id, hash) = block.into_parts();
@@ -255,7 +303,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let (id, hash) = match (registered, self.duplication_policy) {
             (None, _) => {
                 st.index.insert(hash, id as u32);
-                self.registry.add_presence(hash, self.tier);
+                st.pending.push(hash);
                 let slot = &mut st.slots[id];
                 slot.state = SlotState::Held;
                 slot.hash = hash;
@@ -280,12 +328,12 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 (id, hash)
             }
         };
-        ImmutableBlock::adopt(Arc::clone(self), id, hash)
+        ImmutableBlock::adopt(this, id, hash)
     }
 
     /// Takes one more handle on a registered primary, reviving it from the
     /// cache if nobody held it.
-    fn acquire_locked(&self, st: &mut State, id: BlockId) {
+    fn acquire_locked(&self, st: &mut State<T>, id: BlockId) {
         let slot = &mut st.slots[id];
         if slot.state == SlotState::Cached {
             st.backend.remove(id, slot.hash);
@@ -302,6 +350,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         hashes: &[SequenceHash],
     ) -> Vec<ImmutableBlock<T>> {
         let mut out = Vec::with_capacity(hashes.len());
+        let this = StoreRef::new(self);
         {
             let mut st = self.state.lock();
             for &hash in hashes {
@@ -309,8 +358,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                     break;
                 };
                 self.acquire_locked(&mut st, id as BlockId);
-                out.push(ImmutableBlock::adopt(Arc::clone(self), id as BlockId, hash));
+                out.push(ImmutableBlock::adopt(this, id as BlockId, hash));
             }
+            self.take_lease(&mut st);
             self.publish_gauges(&st);
         }
         self.metrics.inc_match_hashes_requested(hashes.len() as u64);
@@ -327,6 +377,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         touch: bool,
     ) -> HashMap<SequenceHash, ImmutableBlock<T>> {
         let mut out = HashMap::with_capacity(hashes.len());
+        let this = StoreRef::new(self);
         {
             let mut st = self.state.lock();
             for &hash in hashes {
@@ -337,11 +388,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                     continue;
                 };
                 self.acquire_locked(&mut st, id as BlockId);
-                out.insert(
-                    hash,
-                    ImmutableBlock::adopt(Arc::clone(self), id as BlockId, hash),
-                );
+                out.insert(hash, ImmutableBlock::adopt(this, id as BlockId, hash));
             }
+            self.take_lease(&mut st);
             self.publish_gauges(&st);
         }
         self.metrics.inc_scan_hashes_requested(hashes.len() as u64);
@@ -361,16 +410,24 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         self.handles[id].load(Ordering::Acquire) as usize
     }
 
-    /// An `ImmutableBlock` was dropped; the last one caches (or frees) the
-    /// block.
-    pub(crate) fn release_handle(&self, id: BlockId) {
-        if self.handles[id].fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
+    /// The handle counter of block `id`, for guards that drop a handle
+    /// without the lock (see [`release_last_handle`](Self::release_last_handle)).
+    pub(crate) fn handle_count(&self, id: BlockId) -> &AtomicU32 {
+        &self.handles[id]
+    }
+
+    /// Drops what may be the last handle on block `id`, under the lock: the
+    /// decrement to zero happens here, so a block's last release and its
+    /// revival by a match are ordered by the lock and no dropper can still
+    /// be on its way to the store after the lease ends. Caches (or frees)
+    /// the block if no handle is left, and returns the lease if no guard is
+    /// left, for the caller to drop.
+    #[must_use]
+    pub(crate) fn release_last_handle(&self, id: BlockId) -> Option<Arc<Self>> {
         let mut guard = self.state.lock();
-        // Revived (or released by another dropper) while we waited for the lock.
-        if self.handles[id].load(Ordering::Acquire) != 0 {
-            return;
+        if self.handles[id].fetch_sub(1, Ordering::AcqRel) != 1 {
+            // Revived by a match or a clone while we waited for the lock.
+            return None;
         }
         let st = &mut *guard;
         let slot = &mut st.slots[id];
@@ -378,25 +435,39 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             SlotState::Held => {
                 slot.state = SlotState::Cached;
                 st.backend.insert(id, slot.hash);
-                st.held -= 1;
             }
             SlotState::Duplicate => {
                 slot.state = SlotState::Free;
                 st.free.push(id as u32);
-                st.held -= 1;
             }
-            SlotState::Free | SlotState::CheckedOut | SlotState::Cached => return,
+            SlotState::Free | SlotState::CheckedOut | SlotState::Cached => {
+                debug_assert!(false, "last handle dropped on a {:?} block", slot.state);
+                return None;
+            }
         }
+        st.held -= 1;
         self.publish_gauges(st);
+        self.end_lease(st)
     }
 
-    pub(crate) fn generation(&self, id: BlockId) -> u32 {
-        self.state.lock().slots[id].generation
+    /// The generation of held block `id` and an owning reference to the
+    /// store, for a weak handle.
+    pub(crate) fn downgrade(&self, id: BlockId) -> (u32, Arc<Self>) {
+        let st = self.state.lock();
+        match &st.lease {
+            Some(store) => (st.slots[id].generation, Arc::clone(store)),
+            None => unreachable!("a held block implies the store's lease"),
+        }
     }
 
     /// Takes a handle on block `id` if it still holds `hash` in the same
     /// generation.
-    pub(crate) fn upgrade(&self, id: BlockId, hash: SequenceHash, generation: u32) -> bool {
+    pub(crate) fn upgrade(
+        self: &Arc<Self>,
+        id: BlockId,
+        hash: SequenceHash,
+        generation: u32,
+    ) -> bool {
         let mut st = self.state.lock();
         let slot = st.slots[id];
         let alive = matches!(
@@ -407,6 +478,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             return false;
         }
         self.acquire_locked(&mut st, id);
+        self.take_lease(&mut st);
         self.publish_gauges(&st);
         true
     }
@@ -422,17 +494,19 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 free,
                 index,
                 backend,
+                pending,
                 ..
             } = &mut *guard;
+            pending.clear();
             backend.drain(&mut |id| {
                 let slot = &mut slots[id];
                 slot.state = SlotState::Free;
                 index.remove(&slot.hash);
-                if let Some(handle) = self.registry.remove_presence(slot.hash, self.tier) {
-                    released_handles.push(handle);
-                }
+                pending.push(slot.hash);
                 free.push(id as u32);
             });
+            self.registry
+                .remove_presence_many(pending, self.tier, &mut released_handles);
             self.publish_gauges(&guard);
             let total = self.block_count();
             if guard.free.len() == total {

@@ -35,7 +35,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         self.validate_locked(&st)
     }
 
-    fn validate_locked(&self, st: &State) -> Result<(), InvariantViolation> {
+    fn validate_locked(&self, st: &State<T>) -> Result<(), InvariantViolation> {
         let total = st.slots.len();
         let mut counts = [0usize; 5];
         for (id, slot) in st.slots.iter().enumerate() {
@@ -113,6 +113,16 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             "held count {} but {} blocks are held",
             st.held,
             held + duplicate
+        );
+        ensure!(
+            st.lease.is_some() == (checked_out + held + duplicate > 0),
+            "lease {} with {} blocks out or held",
+            if st.lease.is_some() {
+                "held"
+            } else {
+                "not held"
+            },
+            checked_out + held + duplicate
         );
         let m = self.metrics.snapshot();
         ensure!(

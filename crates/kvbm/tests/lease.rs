@@ -1,0 +1,108 @@
+//! Guards keep their store alive without owning it: the store outlives its
+//! manager while guards exist and is freed with the last of them.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{builder, chain, fill, Backend, ALL_BACKENDS};
+
+/// References to the metrics: ours plus the store's while it lives.
+fn store_alive(metrics: &Arc<kvbm::metrics::BlockPoolMetrics>) -> bool {
+    Arc::strong_count(metrics) > 1
+}
+
+#[test]
+fn store_lives_until_the_last_guard_goes() {
+    for backend in ALL_BACKENDS {
+        let m = builder(backend)
+            .block_count(8)
+            .block_size(4)
+            .build()
+            .unwrap();
+        let metrics = Arc::clone(m.metrics());
+        let hashes = chain(3, 3);
+        let held = fill(&m, &hashes);
+        let spare = m.allocate_blocks(2).unwrap();
+        let staged = m
+            .allocate_blocks(1)
+            .unwrap()
+            .pop()
+            .unwrap()
+            .stage(chain(9, 1)[0], 4)
+            .unwrap();
+        drop(m);
+        assert!(store_alive(&metrics), "{backend:?}: guards keep the store");
+        let clone = held[1].clone();
+        drop(held);
+        assert_eq!(clone.use_count(), 1);
+        assert_eq!(metrics.snapshot().inflight_immutable, 1);
+        drop(spare);
+        drop(clone);
+        assert!(store_alive(&metrics), "the staged block still holds it");
+        assert_eq!(metrics.snapshot().inactive_pool_size, 3);
+        drop(staged);
+        assert!(
+            !store_alive(&metrics),
+            "{backend:?}: freed with the last guard"
+        );
+    }
+}
+
+#[test]
+fn a_store_without_guards_is_freed_with_its_manager() {
+    let m = builder(Backend::Lru)
+        .block_count(4)
+        .block_size(4)
+        .build()
+        .unwrap();
+    let metrics = Arc::clone(m.metrics());
+    drop(fill(&m, &chain(1, 2)));
+    drop(m.allocate_blocks(4).unwrap());
+    drop(m);
+    assert!(!store_alive(&metrics));
+}
+
+#[test]
+fn weak_blocks_keep_the_store_but_not_the_block() {
+    let m = builder(Backend::Lineage)
+        .block_count(2)
+        .block_size(4)
+        .build()
+        .unwrap();
+    let metrics = Arc::clone(m.metrics());
+    let weak = fill(&m, &chain(5, 1)).pop().unwrap().downgrade();
+    drop(m);
+    assert!(store_alive(&metrics), "a weak handle owns its store");
+    let again = weak.upgrade().expect("still cached");
+    drop(weak);
+    assert!(store_alive(&metrics), "the upgraded handle holds the lease");
+    drop(again);
+    assert!(!store_alive(&metrics));
+}
+
+#[test]
+fn threads_dropping_the_last_guards_after_the_manager() {
+    for round in 0..50u64 {
+        let m = builder(Backend::Lru)
+            .block_count(64)
+            .block_size(4)
+            .build()
+            .unwrap();
+        let metrics = Arc::clone(m.metrics());
+        let hashes = chain(100 * round + 1, 16);
+        let held = fill(&m, &hashes);
+        let matched: Vec<_> = (0..4).map(|_| m.match_blocks(&hashes)).collect();
+        drop(m);
+        let mut all = vec![held];
+        all.extend(matched);
+        let threads: Vec<_> = all
+            .into_iter()
+            .map(|blocks| std::thread::spawn(move || drop(blocks)))
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(!store_alive(&metrics), "round {round}");
+    }
+}
