@@ -33,22 +33,34 @@ pub const CHAIN_SEED: u64 = 1337;
 /// ```
 #[inline]
 pub fn compute_block_hash_for_tokens(tokens: &[Token], salt: SaltHash) -> BlockHash {
-    // Encode into a stack buffer rather than reinterpreting the slice: no
-    // `unsafe`, no allocation, and the same bytes on big-endian hosts.
-    const CHUNK_TOKENS: usize = 256;
-    let mut buf = [0u8; CHUNK_TOKENS * 4];
-    if tokens.len() <= CHUNK_TOKENS {
-        let len = encode_le(tokens, &mut buf);
-        return xxh3_64_with_seed(&buf[..len], salt);
+    // Encode into a stack buffer sized to the block rather than
+    // reinterpreting the slice: no `unsafe`, no allocation, the same bytes on
+    // big-endian hosts, and only a few cache lines to clear for the usual
+    // 16- and 64-token blocks.
+    match tokens.len() {
+        0..=16 => hash_in_buffer::<64>(tokens, salt),
+        17..=64 => hash_in_buffer::<256>(tokens, salt),
+        65..=256 => hash_in_buffer::<1024>(tokens, salt),
+        _ => {
+            // Long blocks stream through a buffer; streaming xxh3 gives the
+            // same digest as the one-shot function.
+            let mut buf = [0u8; 1024];
+            let mut hasher = Xxh3::with_seed(salt);
+            for chunk in tokens.chunks(buf.len() / 4) {
+                let len = encode_le(chunk, &mut buf);
+                hasher.update(&buf[..len]);
+            }
+            hasher.digest()
+        }
     }
-    // Long blocks stream through the same buffer; streaming xxh3 gives the
-    // same digest as the one-shot function.
-    let mut hasher = Xxh3::with_seed(salt);
-    for chunk in tokens.chunks(CHUNK_TOKENS) {
-        let len = encode_le(chunk, &mut buf);
-        hasher.update(&buf[..len]);
-    }
-    hasher.digest()
+}
+
+/// One-shot hash of at most `BYTES / 4` tokens.
+#[inline(always)]
+fn hash_in_buffer<const BYTES: usize>(tokens: &[Token], salt: SaltHash) -> BlockHash {
+    let mut buf = [0u8; BYTES];
+    let len = encode_le(tokens, &mut buf);
+    xxh3_64_with_seed(&buf[..len], salt)
 }
 
 #[inline]
@@ -88,13 +100,16 @@ mod tests {
     }
 
     #[test]
-    fn long_blocks_stream_to_the_one_shot_digest() {
-        let tokens: Vec<u32> = (0..1000u32).map(|i| i.wrapping_mul(2654435761)).collect();
-        let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
-        assert_eq!(
-            compute_block_hash_for_tokens(&tokens, 7),
-            xxh3_64_with_seed(&bytes, 7)
-        );
+    fn every_buffer_size_gives_the_one_shot_digest() {
+        for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 255, 256, 257, 1000, 2048] {
+            let tokens: Vec<u32> = (0..len as u32).map(|i| i.wrapping_mul(2654435761)).collect();
+            let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+            assert_eq!(
+                compute_block_hash_for_tokens(&tokens, 7),
+                xxh3_64_with_seed(&bytes, 7),
+                "{len} tokens"
+            );
+        }
     }
 
     #[test]
