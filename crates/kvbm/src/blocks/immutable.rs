@@ -1,6 +1,5 @@
 //! [`ImmutableBlock`] and [`WeakBlock`]: shared handles on registered blocks.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::BlockMetadata;
@@ -83,21 +82,11 @@ impl<T: BlockMetadata> Clone for ImmutableBlock<T> {
 impl<T: BlockMetadata> Drop for ImmutableBlock<T> {
     fn drop(&mut self) {
         let store = self.store.get();
-        // Not the last handle: one atomic decrement, no lock. The store is
-        // not touched after a successful decrement, since the other holders
-        // may release everything right after it.
-        let handles = store.handle_count(self.id);
-        let mut count = handles.load(Ordering::Relaxed);
-        while count > 1 {
-            match handles.compare_exchange_weak(
-                count,
-                count - 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(now) => count = now,
-            }
+        // Not the last handle: one atomic operation, no lock. The store is
+        // not touched after it, since the other holders may release
+        // everything right after.
+        if store.handle_count(self.id).try_release_fast() {
+            return;
         }
         // Possibly the last: decide under the lock. The lease, if it ends,
         // is dropped after the store call returns: it may free the store.

@@ -18,13 +18,13 @@
 //! lease (see [`lease`]), not through an `Arc` each.
 
 pub(crate) mod fold_hasher;
+mod handles;
 mod lease;
 mod slot;
 mod validate;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -35,6 +35,7 @@ use crate::metrics::BlockPoolMetrics;
 use crate::registry::{BlockRegistrationHandle, BlockRegistry, TierId};
 use crate::{BlockId, SequenceHash};
 use fold_hasher::FoldHashMap;
+use handles::HandleCount;
 use slot::{Slot, SlotState};
 
 pub(crate) use lease::StoreRef;
@@ -44,7 +45,7 @@ pub use validate::InvariantViolation;
 pub(crate) struct Store<T> {
     state: Mutex<State<T>>,
     /// `ImmutableBlock` handles per block.
-    handles: Box<[AtomicU32]>,
+    handles: Box<[HandleCount]>,
     metrics: Arc<BlockPoolMetrics>,
     registry: BlockRegistry,
     tier: TierId,
@@ -101,7 +102,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         };
         let store = Self {
             state: Mutex::new(state),
-            handles: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            handles: (0..n).map(|_| HandleCount::default()).collect(),
             metrics: config.metrics,
             registry: config.registry,
             tier: config.tier,
@@ -308,7 +309,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 slot.state = SlotState::Held;
                 slot.hash = hash;
                 st.held += 1;
-                self.handles[id].fetch_add(1, Ordering::AcqRel);
+                self.handles[id].acquire_locked();
                 (id, hash)
             }
             (Some(existing), BlockDuplicationPolicy::Reject) => {
@@ -324,7 +325,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 slot.state = SlotState::Duplicate;
                 slot.hash = hash;
                 st.held += 1;
-                self.handles[id].fetch_add(1, Ordering::AcqRel);
+                self.handles[id].acquire_locked();
                 (id, hash)
             }
         };
@@ -341,7 +342,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             st.held += 1;
         }
         debug_assert!(matches!(slot.state, SlotState::Held | SlotState::Duplicate));
-        self.handles[id].fetch_add(1, Ordering::AcqRel);
+        self.handles[id].acquire_locked();
     }
 
     /// Longest prefix of `hashes` whose blocks are registered here.
@@ -403,16 +404,16 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
     /// A clone of an existing handle: the block is held, so no lock.
     pub(crate) fn retain(&self, id: BlockId) {
-        self.handles[id].fetch_add(1, Ordering::Relaxed);
+        self.handles[id].clone_handle();
     }
 
     pub(crate) fn use_count(&self, id: BlockId) -> usize {
-        self.handles[id].load(Ordering::Acquire) as usize
+        self.handles[id].count() as usize
     }
 
-    /// The handle counter of block `id`, for guards that drop a handle
+    /// The handle count of block `id`, for guards that drop a handle
     /// without the lock (see [`release_last_handle`](Self::release_last_handle)).
-    pub(crate) fn handle_count(&self, id: BlockId) -> &AtomicU32 {
+    pub(crate) fn handle_count(&self, id: BlockId) -> &HandleCount {
         &self.handles[id]
     }
 
@@ -425,7 +426,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     #[must_use]
     pub(crate) fn release_last_handle(&self, id: BlockId) -> Option<Arc<Self>> {
         let mut guard = self.state.lock();
-        if self.handles[id].fetch_sub(1, Ordering::AcqRel) != 1 {
+        if !self.handles[id].release_locked() {
             // Revived by a match or a clone while we waited for the lock.
             return None;
         }

@@ -1,7 +1,5 @@
 //! The store's invariant checker.
 
-use std::sync::atomic::Ordering;
-
 use super::{SlotState, State, Store};
 
 /// A broken store invariant, described.
@@ -39,7 +37,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let total = st.slots.len();
         let mut counts = [0usize; 5];
         for (id, slot) in st.slots.iter().enumerate() {
-            let handles = self.handles[id].load(Ordering::Acquire);
+            let handles = self.handles[id].count();
             let k = match slot.state {
                 SlotState::Free => 0,
                 SlotState::CheckedOut => 1,
