@@ -22,7 +22,7 @@ impl Rng {
 
 fn assert_same_block(ours: &TokenBlock, theirs: &reference::TokenBlock, index: usize) {
     assert_eq!(
-        ours.tokens().as_slice(),
+        ours.tokens(),
         &theirs.tokens()[..],
         "tokens of block {index}"
     );

@@ -3,7 +3,7 @@
 use super::hash::{compute_block_hash_for_tokens, BlockHash, SaltHash, SequenceHash64, Token};
 use super::lineage::{LineagePositionError, PositionalLineageHash};
 use super::partial::PartialTokenBlock;
-use super::token_vec::Tokens;
+use super::block_tokens::BlockTokens;
 
 /// A full block of tokens at a known position, with its block hash, its
 /// chained sequence hash and its lineage hash.
@@ -29,7 +29,7 @@ use super::token_vec::Tokens;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenBlock {
-    tokens: Tokens,
+    tokens: BlockTokens,
     salt_hash: SaltHash,
     block_hash: BlockHash,
     lineage: PositionalLineageHash,
@@ -46,17 +46,17 @@ impl TokenBlock {
         salt_hash: SaltHash,
         parent: Option<&TokenBlock>,
     ) -> Result<Self, LineagePositionError> {
-        Self::after(tokens.into(), salt_hash, parent.map(|p| p.lineage))
+        Self::after(BlockTokens::from_vec(tokens), salt_hash, parent.map(|p| p.lineage))
     }
 
     /// Hashes `tokens` as the block that follows the block whose lineage hash
     /// is `parent`; this is all a child needs to know about its parent.
     pub(crate) fn after(
-        tokens: Tokens,
+        tokens: BlockTokens,
         salt_hash: SaltHash,
         parent: Option<PositionalLineageHash>,
     ) -> Result<Self, LineagePositionError> {
-        let block_hash = compute_block_hash_for_tokens(&tokens, salt_hash);
+        let block_hash = compute_block_hash_for_tokens(tokens.as_slice(), salt_hash);
         let lineage = match parent {
             None => PositionalLineageHash::root(block_hash),
             Some(p) => p.try_extend(block_hash)?,
@@ -86,13 +86,13 @@ impl TokenBlock {
     pub fn next_block(&self) -> PartialTokenBlock {
         // A block holds at most u32::MAX tokens when it comes from a
         // sequence; a hand-built oversized block saturates instead.
-        let block_size = u32::try_from(self.tokens.len()).unwrap_or(u32::MAX);
+        let block_size = u32::try_from(self.block_size()).unwrap_or(u32::MAX);
         PartialTokenBlock::after(block_size, self.salt_hash, Some(self.lineage))
     }
 
     /// The block's tokens.
-    pub fn tokens(&self) -> &Tokens {
-        &self.tokens
+    pub fn tokens(&self) -> &[Token] {
+        self.tokens.as_slice()
     }
 
     /// The salt hash the block was hashed with.
@@ -127,13 +127,14 @@ impl TokenBlock {
 
     /// The number of tokens in the block.
     pub fn block_size(&self) -> usize {
-        self.tokens.len()
+        self.tokens.as_slice().len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::block_tokens::BlockTokens;
     use crate::tokens::{compute_next_sequence_hash, MAX_LINEAGE_POSITION};
 
     #[test]
@@ -174,7 +175,7 @@ mod tests {
     fn child_past_the_position_limit_is_an_error() {
         let parent = PositionalLineageHash::new(5, Some(6), MAX_LINEAGE_POSITION - 1);
         assert_eq!(
-            TokenBlock::after(vec![1].into(), 0, Some(parent)),
+            TokenBlock::after(BlockTokens::from_slice(&[1]), 0, Some(parent)),
             Err(LineagePositionError {
                 position: MAX_LINEAGE_POSITION
             })

@@ -26,6 +26,7 @@
 //! This module depends on nothing else in the crate.
 
 mod block;
+mod block_tokens;
 mod error;
 mod hash;
 mod lineage;

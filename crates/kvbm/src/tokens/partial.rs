@@ -3,6 +3,7 @@
 use std::ops::Deref;
 
 use super::block::TokenBlock;
+use super::block_tokens::BlockTokens;
 use super::error::TokenBlockError;
 use super::hash::{SaltHash, SequenceHash64, Token};
 use super::lineage::PositionalLineageHash;
@@ -122,9 +123,12 @@ impl PartialTokenBlock {
             // Check before giving the tokens away, so a failure loses nothing.
             parent.try_extend(0)?;
         }
-        let fresh = Tokens::with_capacity(self.block_size());
-        let tokens = std::mem::replace(&mut self.tokens, fresh);
-        let block = TokenBlock::after(tokens, self.salt_hash, self.parent)?;
+        let block = TokenBlock::after(
+            BlockTokens::from_slice(&self.tokens),
+            self.salt_hash,
+            self.parent,
+        )?;
+        self.tokens.inner_mut().clear();
         self.parent = Some(block.positional_lineage_hash());
         Ok(block)
     }

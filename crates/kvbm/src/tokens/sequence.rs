@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use super::block::TokenBlock;
+use super::block_tokens::BlockTokens;
 use super::error::TokenBlockError;
 use super::hash::{SaltHash, Token};
 use super::lineage::{LineagePositionError, MAX_LINEAGE_POSITION};
@@ -161,7 +162,7 @@ impl TokenBlockSequence {
         let mut blocks: Vec<TokenBlock> = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             let parent = blocks.last().map(TokenBlock::positional_lineage_hash);
-            blocks.push(TokenBlock::after(chunk.into(), salt_hash, parent)?);
+            blocks.push(TokenBlock::after(BlockTokens::from_slice(chunk), salt_hash, parent)?);
         }
         let parent = blocks.last().map(TokenBlock::positional_lineage_hash);
         let mut current = PartialTokenBlock::after(block_size, salt_hash, parent);
