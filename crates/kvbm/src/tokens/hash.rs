@@ -102,7 +102,9 @@ mod tests {
     #[test]
     fn every_buffer_size_gives_the_one_shot_digest() {
         for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 255, 256, 257, 1000, 2048] {
-            let tokens: Vec<u32> = (0..len as u32).map(|i| i.wrapping_mul(2654435761)).collect();
+            let tokens: Vec<u32> = (0..len as u32)
+                .map(|i| i.wrapping_mul(2654435761))
+                .collect();
             let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
             assert_eq!(
                 compute_block_hash_for_tokens(&tokens, 7),
