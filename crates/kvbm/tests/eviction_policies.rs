@@ -52,6 +52,25 @@ fn lineage_prefers_the_oldest_leaf_across_chains() {
 }
 
 #[test]
+fn lineage_evicts_an_old_chain_before_a_newer_leaf() {
+    let m = builder(Backend::Lineage)
+        .block_count(4)
+        .block_size(4)
+        .build()
+        .unwrap();
+    let a = chain(1, 2);
+    let b = chain(50, 2);
+    drop(fill(&m, &a));
+    drop(fill(&m, &b));
+    // Once a[1] is gone a[0] is a leaf, released before b[1]: it goes next
+    // rather than queueing behind the newer chain.
+    let (_x, evicted) = m.allocate_blocks_with_evictions(2).unwrap();
+    assert_eq!(evicted, vec![a[1], a[0]]);
+    assert_eq!(m.match_blocks(&b).len(), 2, "the newer chain is whole");
+    m.validate().unwrap();
+}
+
+#[test]
 fn fifo_evicts_in_release_order() {
     let m = builder(Backend::Fifo)
         .block_count(3)

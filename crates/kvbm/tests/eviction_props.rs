@@ -141,8 +141,8 @@ struct LineageModel {
     hashes: Vec<SequenceHash>,
     /// Per block: `None` if not cached, else whether it holds its key.
     cached: Vec<Option<bool>>,
-    /// Per block: the step at which it last became a leaf.
-    leaf_since: Vec<Option<u64>>,
+    /// Per block: when it was released (`None` while not cached).
+    released: Vec<Option<u64>>,
     clock: u64,
 }
 
@@ -163,7 +163,7 @@ impl LineageModel {
         Self {
             hashes,
             cached: vec![None; n],
-            leaf_since: vec![None; n],
+            released: vec![None; n],
             clock: 0,
         }
     }
@@ -185,31 +185,21 @@ impl LineageModel {
         let taken = (0..self.hashes.len())
             .any(|o| self.cached[o] == Some(true) && own_key(self.hashes[o]) == key);
         self.cached[b] = Some(!taken);
+        self.released[b] = Some(self.clock);
+        self.clock += 1;
     }
 
-    /// Refreshes leaf ages; at most one block may become a leaf per step.
-    fn settle(&mut self) -> Result<(), TestCaseError> {
-        let mut new_leaves = 0;
-        for b in 0..self.hashes.len() {
-            if !self.is_leaf(b) {
-                self.leaf_since[b] = None;
-            } else if self.leaf_since[b].is_none() {
-                self.leaf_since[b] = Some(self.clock);
-                self.clock += 1;
-                new_leaves += 1;
-            }
-        }
-        prop_assert!(
-            new_leaves <= 1,
-            "{} blocks became leaves at once",
-            new_leaves
-        );
-        Ok(())
+    /// The block leaves the cache (revived, evicted or drained).
+    fn uncache(&mut self, b: usize) {
+        self.cached[b] = None;
+        self.released[b] = None;
     }
 
+    /// The leaf released the longest ago, however long it has been a leaf.
     fn victim(&self) -> Option<usize> {
         (0..self.hashes.len())
-            .filter_map(|b| self.leaf_since[b].map(|t| (t, b)))
+            .filter(|&b| self.is_leaf(b))
+            .filter_map(|b| self.released[b].map(|t| (t, b)))
             .min()
             .map(|(_, b)| b)
     }
@@ -219,7 +209,7 @@ impl LineageModel {
     }
 
     fn leaves(&self) -> usize {
-        self.leaf_since.iter().filter(|t| t.is_some()).count()
+        (0..self.hashes.len()).filter(|&b| self.is_leaf(b)).count()
     }
 }
 
@@ -232,7 +222,7 @@ fn run_lineage(hashes: Vec<SequenceHash>, ops: &[Op]) -> Result<(), TestCaseErro
             Op::Toggle(b) | Op::Count(b, _) => {
                 let b = b % n;
                 if model.cached[b].is_some() {
-                    model.cached[b] = None;
+                    model.uncache(b);
                     backend.remove(b, hashes[b]);
                 } else {
                     model.insert(b);
@@ -245,7 +235,7 @@ fn run_lineage(hashes: Vec<SequenceHash>, ops: &[Op]) -> Result<(), TestCaseErro
                 prop_assert_eq!(got, want);
                 if let Some(b) = got {
                     prop_assert!(model.is_leaf(b), "victim {} is not a leaf", b);
-                    model.cached[b] = None;
+                    model.uncache(b);
                 }
             }
             Op::Drain => {
@@ -254,15 +244,12 @@ fn run_lineage(hashes: Vec<SequenceHash>, ops: &[Op]) -> Result<(), TestCaseErro
                 // Drained in eviction order: replay the model's pops.
                 let mut want = Vec::new();
                 while let Some(b) = model.victim() {
-                    model.cached[b] = None;
-                    model.leaf_since[b] = None;
-                    model.settle()?;
+                    model.uncache(b);
                     want.push(b);
                 }
                 prop_assert_eq!(got, want);
             }
         }
-        model.settle()?;
         prop_assert_eq!(backend.leaf_count(), model.leaves());
         check(&backend, model.len())?;
     }

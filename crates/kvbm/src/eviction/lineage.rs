@@ -9,11 +9,36 @@
 //!
 //! # Which leaf goes first
 //!
-//! The leaf that has been a leaf the longest. A block becomes a leaf when it
-//! is released without cached children, or when its last cached child
-//! leaves the cache (evicted or revived); it then queues behind every leaf
-//! already waiting. A block whose parent is not cached is a root and is
-//! evicted like any other leaf once it has no cached children.
+//! The leaf released the longest ago. Every cached block keeps the tick of
+//! its release (a counter bumped per `insert`) until it leaves the cache;
+//! leaves are evicted in tick order. A block becomes a leaf when it is
+//! released without cached children, or when its last cached child leaves
+//! the cache (evicted or revived); in the second case it takes the place its
+//! own release tick gives it, not the back of the queue. A block whose
+//! parent is not cached is a root and is evicted like any other leaf once it
+//! has no cached children.
+//!
+//! Ordering by the time a block *became a leaf* would be simpler but lets
+//! dead prefixes linger: evicting the tip of a stale chain of `n` blocks
+//! re-queues its parent behind every fresher leaf, so the chain survives `n`
+//! rounds of the queue while recently used blocks are evicted. By release
+//! tick, the parent of an evicted oldest leaf was released no later than
+//! it (prompts are released root first, or within the same release when
+//! leaf first), so it is the next victim and the stale chain goes as a whole,
+//! tip first.
+//!
+//! # Keeping the queue sorted
+//!
+//! Leaves sit in one index-linked list sorted by tick. A released leaf has
+//! the largest tick yet and is appended. A parent that becomes a leaf is
+//! placed by walking from the gap its departing child left (or, if that
+//! child was not a leaf, from the list end nearer by tick) to its tick's
+//! position. Chains are released in one go, so a parent's tick is next to its
+//! child's and the walk is empty in the common cases: eviction re-leafs the
+//! parent at the front, revival right where the child was. The walk passes
+//! only leaves whose ticks lie between the parent's and the child's, so the
+//! worst case — a parent released long before a child that then left — is
+//! linear in the number of leaves; nothing allocates either way.
 //!
 //! # Structure
 //!
@@ -129,7 +154,8 @@ impl BuildHasher for BuildKeyHasher {
     }
 }
 
-/// Evicts only leaves of the cached prefix tree, longest-waiting leaf first.
+/// Evicts only leaves of the cached prefix tree, least recently released
+/// leaf first.
 ///
 /// ```
 /// use kvbm::eviction::{InactiveBackend, LineageBackend};
@@ -148,7 +174,13 @@ impl BuildHasher for BuildKeyHasher {
 pub struct LineageBackend {
     entries: HashMap<NodeKey, Entry, BuildKeyHasher>,
     hashes: Vec<SequenceHash>,
+    /// Release tick of each cached block; stale for absent blocks.
+    ticks: Vec<u64>,
+    /// The tick the next released block gets. A `u64` bumped once per
+    /// release never wraps in practice.
+    next_tick: u64,
     states: Vec<u8>,
+    /// The leaves, sorted by ascending tick.
     leaves: IndexLists<1>,
     len: usize,
 }
@@ -166,6 +198,8 @@ impl LineageBackend {
         Self {
             entries: HashMap::with_capacity_and_hasher(capacity, BuildKeyHasher),
             hashes: vec![SequenceHash::default(); capacity],
+            ticks: vec![0; capacity],
+            next_tick: 0,
             states: vec![ABSENT; capacity],
             leaves: IndexLists::new(capacity),
             len: 0,
@@ -182,6 +216,12 @@ impl LineageBackend {
     fn detach(&mut self, id: u32) {
         let state = self.states[id as usize];
         let hash = self.hashes[id as usize];
+        // The gap the block leaves in the queue is where its parent most
+        // likely belongs (their ticks are usually adjacent).
+        let gap = self
+            .leaves
+            .contains(id)
+            .then(|| (self.leaves.prev(id), self.leaves.next(id)));
         self.leaves.remove(id);
         self.states[id as usize] = ABSENT;
         self.len -= 1;
@@ -208,8 +248,45 @@ impl LineageBackend {
                 NIL => {
                     self.entries.remove(&key);
                 }
-                node => self.leaves.push_back(LEAVES, node),
+                node => self.requeue(node, gap),
             }
+        }
+    }
+
+    /// Puts a block that became a leaf again back at its tick's place,
+    /// searching from `gap` — two adjacent list neighbours (`NIL` for an
+    /// end) — or, without one, from the list end nearer by tick.
+    fn requeue(&mut self, id: u32, gap: Option<(u32, u32)>) {
+        let tick = self.ticks[id as usize];
+        let (mut after, mut before) = gap.unwrap_or_else(|| self.nearer_end(tick));
+        // The list is sorted, so at most one of the two walks moves.
+        while before != NIL && self.ticks[before as usize] < tick {
+            after = before;
+            before = self.leaves.next(before);
+        }
+        while after != NIL && self.ticks[after as usize] > tick {
+            before = after;
+            after = self.leaves.prev(after);
+        }
+        match before {
+            NIL => self.leaves.push_back(LEAVES, id),
+            anchor => self.leaves.insert_before(anchor, id),
+        }
+    }
+
+    /// The gap at the front or the back of the leaf list, whichever end's
+    /// tick is closer to `tick`: a cheap guess at the shorter walk.
+    fn nearer_end(&self, tick: u64) -> (u32, u32) {
+        let (Some(front), Some(back)) = (self.leaves.front(LEAVES), self.leaves.back(LEAVES))
+        else {
+            return (NIL, NIL);
+        };
+        let from_front = tick.saturating_sub(self.ticks[front as usize]);
+        let from_back = self.ticks[back as usize].saturating_sub(tick);
+        if from_front <= from_back {
+            (NIL, front)
+        } else {
+            (back, NIL)
         }
     }
 
@@ -268,6 +345,8 @@ impl InactiveBackend for LineageBackend {
             return;
         }
         self.hashes[block] = hash;
+        self.ticks[block] = self.next_tick;
+        self.next_tick += 1;
         self.len += 1;
         let entry = self.entries.entry(own_key(hash)).or_insert(VACANT);
         let is_leaf = if entry.node == NIL {
@@ -286,6 +365,7 @@ impl InactiveBackend for LineageBackend {
                 debug_assert!(was_leaf.is_some(), "childless parent was not a leaf");
             }
         }
+        // The newest tick: a new leaf sorts last.
         if is_leaf {
             self.leaves.push_back(LEAVES, id);
         }
@@ -344,6 +424,19 @@ impl InactiveBackend for LineageBackend {
                     "lineage: block {id} (state {state}) listed as leaf: {listed}, expected {should_list}"
                 ));
             }
+        }
+        let mut last = None;
+        let mut cur = self.leaves.front(LEAVES).unwrap_or(NIL);
+        while cur != NIL {
+            let tick = self.ticks[cur as usize];
+            if last.is_some_and(|l| l >= tick) {
+                return Err(format!("lineage: leaf {cur} out of tick order"));
+            }
+            if tick >= self.next_tick {
+                return Err(format!("lineage: leaf {cur} has a future tick"));
+            }
+            last = Some(tick);
+            cur = self.leaves.next(cur);
         }
         if cached > 0 && self.leaves.len(LEAVES) == 0 {
             return Err("lineage: blocks cached but no leaf".into());
@@ -414,8 +507,71 @@ mod tests {
         backend.insert(2, b);
         assert_eq!(backend.pop_victim(), Some(1));
         backend.insert(3, a.extend(5));
-        // Root still has child 2; 3 became a leaf after 2.
-        assert_eq!(pop_all(&mut backend), vec![2, 3, 0]);
+        // Root still has child 2, and 3 (a root: `a` is gone) was released
+        // after 2. Once 2 is evicted the root is a leaf again, and its
+        // release predates 3's.
+        assert_eq!(pop_all(&mut backend), vec![2, 0, 3]);
+    }
+
+    #[test]
+    fn a_stale_chain_goes_as_a_whole() {
+        let old = chain(10, 3);
+        let mut backend = LineageBackend::new(4);
+        for (id, &h) in old.iter().enumerate() {
+            backend.insert(id, h);
+        }
+        backend.insert(3, SequenceHash::root(99));
+        // Each parent keeps its release tick, older than block 3's.
+        assert_eq!(pop_all(&mut backend), vec![2, 1, 0, 3]);
+    }
+
+    #[test]
+    fn requeued_parent_walks_forward_from_the_gap() {
+        let hashes = chain(11, 2);
+        let mut backend = LineageBackend::new(6);
+        backend.insert(1, hashes[1]); // tick 0, released before its parent
+        backend.insert(2, SequenceHash::root(200)); // tick 1
+        backend.insert(3, SequenceHash::root(300)); // tick 2
+        backend.insert(0, hashes[0]); // tick 3, 1's parent
+        backend.insert(4, SequenceHash::root(400)); // tick 4
+        backend.validate().unwrap();
+        // 1 is the front leaf; reviving it re-leafs 0 between 3 and 4.
+        backend.remove(1, hashes[1]);
+        backend.validate().unwrap();
+        assert_eq!(pop_all(&mut backend), vec![2, 3, 0, 4]);
+    }
+
+    #[test]
+    fn requeued_parent_walks_from_the_nearer_end() {
+        let hashes = chain(12, 3);
+        let mut backend = LineageBackend::new(6);
+        backend.insert(2, hashes[2]); // tick 0
+        backend.insert(3, SequenceHash::root(300)); // tick 1
+        backend.insert(4, SequenceHash::root(400)); // tick 2
+        backend.insert(0, hashes[0]); // tick 3
+        backend.insert(1, hashes[1]); // tick 4, links 0 → 1 → 2
+        backend.insert(5, SequenceHash::root(500)); // tick 5
+        assert_eq!(backend.leaf_count(), 4);
+        // 1 is no leaf, so there is no gap: tick 3 is nearer the back
+        // (tick 5) than the front (tick 0).
+        backend.remove(1, hashes[1]);
+        backend.validate().unwrap();
+        assert_eq!(pop_all(&mut backend), vec![2, 3, 4, 0, 5]);
+    }
+
+    #[test]
+    fn reviving_a_middle_block_requeues_its_parent_at_the_front() {
+        let hashes = chain(13, 3);
+        let mut backend = LineageBackend::new(5);
+        for (id, &h) in hashes.iter().enumerate() {
+            backend.insert(id, h);
+        }
+        backend.insert(3, SequenceHash::root(300));
+        backend.insert(4, SequenceHash::root(400));
+        backend.remove(1, hashes[1]);
+        backend.validate().unwrap();
+        // 0 (tick 0) and the orphaned 2 (tick 2) both predate 3 and 4.
+        assert_eq!(pop_all(&mut backend), vec![0, 2, 3, 4]);
     }
 
     #[test]

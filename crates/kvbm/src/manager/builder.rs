@@ -27,7 +27,7 @@ enum BackendChoice {
     Lru,
     /// Four LRU tiers by access frequency.
     MultiLru([u8; 3]),
-    /// Leaves of the cached prefix tree first, oldest leaf first.
+    /// Leaves of the cached prefix tree only, least recently released first.
     #[default]
     Lineage,
     /// Release order (kvbm-logical's "hashmap" backend).
@@ -162,9 +162,10 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     }
 
     /// Evicts only leaves of the cached prefix tree — a cached parent stays
-    /// while a cached child depends on it — oldest leaf first. The default:
-    /// a prefix is only useful from its root, so dropping a root while its
-    /// descendants stay cached would waste all of them.
+    /// while a cached child depends on it — least recently released leaf
+    /// first (a parent whose last child left keeps its own release time).
+    /// The default: a prefix is only useful from its root, so dropping a
+    /// root while its descendants stay cached would waste all of them.
     pub fn with_lineage_backend(mut self) -> Self {
         self.backend = BackendChoice::Lineage;
         self
