@@ -1,9 +1,9 @@
 //! [`TokenBlock`]: a full block of tokens with its hashes.
 
+use super::block_tokens::BlockTokens;
 use super::hash::{compute_block_hash_for_tokens, BlockHash, SaltHash, SequenceHash64, Token};
 use super::lineage::{LineagePositionError, PositionalLineageHash};
 use super::partial::PartialTokenBlock;
-use super::block_tokens::BlockTokens;
 
 /// A full block of tokens at a known position, with its block hash, its
 /// chained sequence hash and its lineage hash.
@@ -46,11 +46,16 @@ impl TokenBlock {
         salt_hash: SaltHash,
         parent: Option<&TokenBlock>,
     ) -> Result<Self, LineagePositionError> {
-        Self::after(BlockTokens::from_vec(tokens), salt_hash, parent.map(|p| p.lineage))
+        Self::after(
+            BlockTokens::from_vec(tokens),
+            salt_hash,
+            parent.map(|p| p.lineage),
+        )
     }
 
     /// Hashes `tokens` as the block that follows the block whose lineage hash
     /// is `parent`; this is all a child needs to know about its parent.
+    #[inline]
     pub(crate) fn after(
         tokens: BlockTokens,
         salt_hash: SaltHash,

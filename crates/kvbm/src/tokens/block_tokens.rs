@@ -16,10 +16,20 @@ pub(crate) enum BlockTokens {
 }
 
 impl BlockTokens {
+    #[inline]
     pub(crate) fn from_slice(tokens: &[Token]) -> Self {
+        if let Ok(full) = <[Token; INLINE]>::try_from(tokens) {
+            // The common case, copied with fixed-size moves.
+            return BlockTokens::Inline {
+                len: INLINE as u8,
+                buf: full,
+            };
+        }
         if tokens.len() <= INLINE {
             let mut buf = [0; INLINE];
-            buf[..tokens.len()].copy_from_slice(tokens);
+            for (dst, src) in buf.iter_mut().zip(tokens) {
+                *dst = *src;
+            }
             BlockTokens::Inline {
                 len: tokens.len() as u8,
                 buf,

@@ -33,36 +33,52 @@ pub const CHAIN_SEED: u64 = 1337;
 /// ```
 #[inline]
 pub fn compute_block_hash_for_tokens(tokens: &[Token], salt: SaltHash) -> BlockHash {
-    // Encode into a stack buffer sized to the block rather than
-    // reinterpreting the slice: no `unsafe`, no allocation, the same bytes on
-    // big-endian hosts, and only a few cache lines to clear for the usual
-    // 16- and 64-token blocks.
-    match tokens.len() {
-        0..=16 => hash_in_buffer::<64>(tokens, salt),
-        17..=64 => hash_in_buffer::<256>(tokens, salt),
-        65..=256 => hash_in_buffer::<1024>(tokens, salt),
-        _ => {
-            // Long blocks stream through a buffer; streaming xxh3 gives the
-            // same digest as the one-shot function.
-            let mut buf = [0u8; 1024];
-            let mut hasher = Xxh3::with_seed(salt);
-            for chunk in tokens.chunks(buf.len() / 4) {
-                let len = encode_le(chunk, &mut buf);
-                hasher.update(&buf[..len]);
-            }
-            hasher.digest()
-        }
+    #[cfg(target_endian = "little")]
+    {
+        xxh3_64_with_seed(le_bytes(tokens), salt)
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        hash_encoded(tokens, salt)
     }
 }
 
-/// One-shot hash of at most `BYTES / 4` tokens.
-#[inline(always)]
-fn hash_in_buffer<const BYTES: usize>(tokens: &[Token], salt: SaltHash) -> BlockHash {
-    let mut buf = [0u8; BYTES];
-    let len = encode_le(tokens, &mut buf);
-    xxh3_64_with_seed(&buf[..len], salt)
+/// The tokens' memory, which on a little-endian host already is their
+/// little-endian encoding: hashing it needs no copy.
+#[cfg(target_endian = "little")]
+#[inline]
+fn le_bytes(tokens: &[Token]) -> &[u8] {
+    // SAFETY: the pointer and length describe exactly the memory of
+    // `tokens`, which is initialised; `u8` has no invalid bit patterns and
+    // alignment 1, and `u32` has no padding, so every byte is a valid `u8`;
+    // the returned slice borrows `tokens`, so it cannot outlive or alias a
+    // mutation of it. Exercised by `le_bytes_is_the_little_endian_encoding`
+    // and every hashing test (run under valgrind as part of the release
+    // checks; miri is not available on this toolchain).
+    unsafe {
+        std::slice::from_raw_parts(tokens.as_ptr().cast::<u8>(), std::mem::size_of_val(tokens))
+    }
 }
 
+/// Encodes the tokens little-endian through a stack buffer and hashes the
+/// bytes; the portable path for big-endian hosts.
+#[cfg_attr(target_endian = "little", allow(dead_code))]
+fn hash_encoded(tokens: &[Token], salt: SaltHash) -> BlockHash {
+    let mut buf = [0u8; 1024];
+    if tokens.len() <= buf.len() / 4 {
+        let len = encode_le(tokens, &mut buf);
+        return xxh3_64_with_seed(&buf[..len], salt);
+    }
+    // Streaming xxh3 gives the same digest as the one-shot function.
+    let mut hasher = Xxh3::with_seed(salt);
+    for chunk in tokens.chunks(buf.len() / 4) {
+        let len = encode_le(chunk, &mut buf);
+        hasher.update(&buf[..len]);
+    }
+    hasher.digest()
+}
+
+#[cfg_attr(target_endian = "little", allow(dead_code))]
 #[inline]
 fn encode_le(tokens: &[Token], buf: &mut [u8]) -> usize {
     for (dst, token) in buf.chunks_exact_mut(4).zip(tokens) {
@@ -97,6 +113,27 @@ mod tests {
             compute_block_hash_for_tokens(&[1, 2, 3, 4], 1337),
             14643705804678351452
         );
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn le_bytes_is_the_little_endian_encoding() {
+        let tokens: Vec<u32> = (0..37u32).map(|i| i.wrapping_mul(2654435761)).collect();
+        let explicit: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+        assert_eq!(le_bytes(&tokens), explicit.as_slice());
+        assert_eq!(le_bytes(&[]), &[] as &[u8]);
+        assert_eq!(le_bytes(&tokens[3..5]), &explicit[12..20]);
+    }
+
+    #[test]
+    fn the_portable_path_gives_the_same_digests() {
+        for len in [0usize, 1, 16, 255, 256, 257, 2048] {
+            let tokens: Vec<u32> = (0..len as u32).map(|i| i.wrapping_mul(40503)).collect();
+            assert_eq!(
+                hash_encoded(&tokens, 3),
+                compute_block_hash_for_tokens(&tokens, 3)
+            );
+        }
     }
 
     #[test]

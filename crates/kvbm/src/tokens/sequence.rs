@@ -162,7 +162,11 @@ impl TokenBlockSequence {
         let mut blocks: Vec<TokenBlock> = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             let parent = blocks.last().map(TokenBlock::positional_lineage_hash);
-            blocks.push(TokenBlock::after(BlockTokens::from_slice(chunk), salt_hash, parent)?);
+            blocks.push(TokenBlock::after(
+                BlockTokens::from_slice(chunk),
+                salt_hash,
+                parent,
+            )?);
         }
         let parent = blocks.last().map(TokenBlock::positional_lineage_hash);
         let mut current = PartialTokenBlock::after(block_size, salt_hash, parent);
