@@ -82,13 +82,14 @@ fn each_backend_builds_under_its_name() {
     use common::{builder, Backend};
     let names = [
         (Backend::Lru, "lru"),
-        (Backend::MultiLru, "multi_lru"),
+        (Backend::MultiLru, "multi-lru"),
         (Backend::Lineage, "lineage"),
         (Backend::Fifo, "fifo"),
     ];
     for (backend, name) in names {
         let m = builder(backend).block_count(4).build().unwrap();
         assert_eq!(m.eviction_policy(), name);
+        assert_eq!(backend.name(), name, "policy names match backend names");
         m.validate().unwrap();
     }
 }
@@ -129,6 +130,6 @@ fn multi_lru_thresholds_must_increase() {
         .with_multi_lru_backend_custom_thresholds(1, 2, 15)
         .build()
         .unwrap();
-    assert_eq!(ok.eviction_policy(), "multi_lru");
+    assert_eq!(ok.eviction_policy(), "multi-lru");
     assert!(ok.block_registry().has_frequency_tracking());
 }

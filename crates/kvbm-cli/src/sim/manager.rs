@@ -27,38 +27,7 @@ use crate::error::{CliError, Result};
 use crate::sim::{CachePolicy, ReleaseOrder};
 use crate::workload::{BlockKey, Request};
 
-/// The block manager's inactive backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// Least recently released first.
-    Lru,
-    /// Four LRU tiers by TinyLFU frequency.
-    MultiLru,
-    /// Leaves of the cached prefix tree only, oldest first.
-    Lineage,
-    /// First released, first evicted.
-    Fifo,
-}
-
-impl Backend {
-    /// The policy name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Lru => "lru",
-            Backend::MultiLru => "multi-lru",
-            Backend::Lineage => "lineage",
-            Backend::Fifo => "fifo",
-        }
-    }
-
-    /// Every backend.
-    pub const ALL: [Backend; 4] = [
-        Backend::Lru,
-        Backend::MultiLru,
-        Backend::Lineage,
-        Backend::Fifo,
-    ];
-}
+pub use kvbm::eviction::EvictionPolicy;
 
 // Marker types: the manager labels its metrics with the type's name, so each
 // backend's series are told apart in the Prometheus output.
@@ -100,26 +69,24 @@ pub struct ManagerPolicy<'w, T: BlockMetadata> {
 }
 
 fn configure<T: BlockMetadata>(
-    backend: Backend,
+    policy: EvictionPolicy,
     b: BlockManagerConfigBuilder<T>,
 ) -> BlockManagerConfigBuilder<T> {
-    match backend {
-        Backend::Lru => b.with_lru_backend(),
-        Backend::MultiLru => b
-            .registry(
-                BlockRegistry::builder()
-                    .frequency_tracker(FrequencyTrackingCapacity::default().create_tracker())
-                    .build(),
-            )
-            .with_multi_lru_backend(),
-        Backend::Lineage => b.with_lineage_backend(),
-        Backend::Fifo => b.with_hashmap_backend(),
+    let b = b.eviction_policy(policy);
+    if policy.needs_frequency_tracker() {
+        b.registry(
+            BlockRegistry::builder()
+                .frequency_tracker(FrequencyTrackingCapacity::default().create_tracker())
+                .build(),
+        )
+    } else {
+        b
     }
 }
 
 impl<'w, T: BlockMetadata> ManagerPolicy<'w, T> {
     fn new(
-        backend: Backend,
+        backend: EvictionPolicy,
         capacity: usize,
         block_size: u32,
         hashes: &'w [SequenceHash],
@@ -152,7 +119,7 @@ impl<'w, T: BlockMetadata> ManagerPolicy<'w, T> {
 
 /// Builds a manager-backed policy over a workload's block hashes.
 pub fn build<'w>(
-    backend: Backend,
+    backend: EvictionPolicy,
     capacity: usize,
     block_size: u32,
     hashes: &'w [SequenceHash],
@@ -161,16 +128,16 @@ pub fn build<'w>(
 ) -> Result<Box<dyn CachePolicy + 'w>> {
     let args = (backend, capacity, block_size, hashes, release, aggregator);
     Ok(match backend {
-        Backend::Lru => Box::new(ManagerPolicy::<Lru>::new(
+        EvictionPolicy::Lru => Box::new(ManagerPolicy::<Lru>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
-        Backend::MultiLru => Box::new(ManagerPolicy::<MultiLru>::new(
+        EvictionPolicy::MultiLru => Box::new(ManagerPolicy::<MultiLru>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
-        Backend::Lineage => Box::new(ManagerPolicy::<Lineage>::new(
+        EvictionPolicy::Lineage => Box::new(ManagerPolicy::<Lineage>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
-        Backend::Fifo => Box::new(ManagerPolicy::<Fifo>::new(
+        EvictionPolicy::Fifo => Box::new(ManagerPolicy::<Fifo>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
     })

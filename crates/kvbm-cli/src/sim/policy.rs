@@ -4,7 +4,7 @@ use kvbm::metrics::MetricsAggregator;
 
 use crate::error::{CliError, Result};
 use crate::sim::belady::BeladyOrder;
-use crate::sim::manager::{self, Backend};
+use crate::sim::manager::{self, EvictionPolicy};
 use crate::sim::prefix_cache::{LruOrder, PrefixCache};
 use crate::sim::{CachePolicy, ReleaseOrder, Timing};
 use crate::workload::Workload;
@@ -13,7 +13,7 @@ use crate::workload::Workload;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
     /// The block manager with one of its inactive backends.
-    Manager(Backend),
+    Manager(EvictionPolicy),
     /// The simulator's own array-based LRU, a reference model.
     SimLru,
     /// Belady's offline optimum.
@@ -35,7 +35,10 @@ impl PolicyKind {
 
     /// Every named policy, in report order.
     pub fn known() -> Vec<PolicyKind> {
-        let mut v: Vec<PolicyKind> = Backend::ALL.into_iter().map(PolicyKind::Manager).collect();
+        let mut v: Vec<PolicyKind> = EvictionPolicy::ALL
+            .into_iter()
+            .map(PolicyKind::Manager)
+            .collect();
         v.extend([
             PolicyKind::Belady,
             PolicyKind::SimLru,
@@ -47,7 +50,10 @@ impl PolicyKind {
     /// The policies `all` stands for: every manager backend and Belady (the
     /// unbounded reference is added to every report anyway).
     pub fn all() -> Vec<PolicyKind> {
-        let mut v: Vec<PolicyKind> = Backend::ALL.into_iter().map(PolicyKind::Manager).collect();
+        let mut v: Vec<PolicyKind> = EvictionPolicy::ALL
+            .into_iter()
+            .map(PolicyKind::Manager)
+            .collect();
         v.push(PolicyKind::Belady);
         v
     }

@@ -71,7 +71,7 @@ proptest! {
     #[test]
     fn manager_lru_matches_reference_lru(w in workload_strategy(), capacity in 1usize..40) {
         for release in [ReleaseOrder::RootFirst, ReleaseOrder::LeafFirst] {
-            let lru = run(&w, PolicyKind::Manager(crate::sim::manager::Backend::Lru), capacity, release);
+            let lru = run(&w, PolicyKind::Manager(crate::sim::manager::EvictionPolicy::Lru), capacity, release);
             let reference = run(&w, PolicyKind::SimLru, capacity, release);
             prop_assert_eq!((lru.hits, lru.evictions, lru.allocation_failures),
                 (reference.hits, reference.evictions, reference.allocation_failures));

@@ -35,38 +35,9 @@ pub const CHURN_REQUESTS: usize = 2048;
 /// Tokens hashed by the hashing workload.
 pub const HASH_TOKENS: usize = 4096;
 
-/// The eviction backends of a manager.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// Least recently released first.
-    Lru,
-    /// LRU levels by access frequency (needs a frequency tracker).
-    MultiLru,
-    /// Leaves of the prefix tree first.
-    Lineage,
-    /// Hash map with FIFO reuse order.
-    Fifo,
-}
-
-impl Backend {
-    /// Every backend, in table order.
-    pub const ALL: [Backend; 4] = [
-        Backend::Lru,
-        Backend::MultiLru,
-        Backend::Lineage,
-        Backend::Fifo,
-    ];
-
-    /// Short name used in benchmark ids.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Lru => "lru",
-            Backend::MultiLru => "multi-lru",
-            Backend::Lineage => "lineage",
-            Backend::Fifo => "fifo",
-        }
-    }
-}
+/// The eviction backends of a manager (the library's own policy names
+/// double as benchmark ids).
+pub use kvbm::eviction::EvictionPolicy as Backend;
 
 /// The operations the workloads need from a block manager.
 pub trait Pool: Send + Sync + Sized + 'static {
@@ -568,21 +539,17 @@ impl Pool for kvbm::BlockManager<BenchTier> {
 
     fn build(backend: Backend, blocks: usize) -> Self {
         use kvbm::manager::FrequencyTrackingCapacity;
-        let builder = kvbm::BlockManager::<BenchTier>::builder()
+        let mut builder = kvbm::BlockManager::<BenchTier>::builder()
             .block_count(blocks)
-            .block_size(BLOCK_SIZE);
-        let builder = match backend {
-            Backend::Lru => builder.with_lru_backend(),
-            Backend::Lineage => builder.with_lineage_backend(),
-            Backend::Fifo => builder.with_hashmap_backend(),
-            Backend::MultiLru => builder
-                .registry(
-                    kvbm::registry::BlockRegistry::builder()
-                        .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
-                        .build(),
-                )
-                .with_multi_lru_backend(),
-        };
+            .block_size(BLOCK_SIZE)
+            .eviction_policy(backend);
+        if backend.needs_frequency_tracker() {
+            builder = builder.registry(
+                kvbm::registry::BlockRegistry::builder()
+                    .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
+                    .build(),
+            );
+        }
         builder.build().expect("valid benchmark manager")
     }
 

@@ -15,11 +15,13 @@ mod lineage;
 mod list;
 mod lru;
 mod multi_lru;
+mod policy;
 
 pub use fifo::FifoBackend;
 pub use lineage::LineageBackend;
 pub use lru::LruBackend;
 pub use multi_lru::{MultiLruBackend, MultiLruConfigError, DEFAULT_FREQUENCY_THRESHOLDS};
+pub use policy::{EvictionPolicy, UnknownEvictionPolicy};
 
 use crate::{BlockId, SequenceHash};
 

@@ -126,7 +126,7 @@ impl fmt::Debug for MultiLruBackend {
 
 impl InactiveBackend for MultiLruBackend {
     fn name(&self) -> &'static str {
-        "multi_lru"
+        "multi-lru"
     }
 
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
@@ -156,7 +156,7 @@ impl InactiveBackend for MultiLruBackend {
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.tiers.validate("multi_lru")
+        self.tiers.validate("multi-lru")
     }
 }
 
@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(drained, vec![1, 0]);
         assert!(backend.is_empty());
         backend.validate().unwrap();
-        assert_eq!(backend.name(), "multi_lru");
+        assert_eq!(backend.name(), "multi-lru");
         assert_eq!(backend.thresholds(), [1, 2, 3]);
     }
 }

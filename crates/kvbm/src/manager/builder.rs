@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::BlockManager;
 use crate::blocks::{BlockDuplicationPolicy, BlockMetadata};
 use crate::eviction::{
-    FifoBackend, InactiveBackend, LineageBackend, LruBackend, MultiLruBackend,
+    EvictionPolicy, FifoBackend, InactiveBackend, LineageBackend, LruBackend, MultiLruBackend,
     DEFAULT_FREQUENCY_THRESHOLDS,
 };
 use crate::metrics::{BlockPoolMetrics, MetricsAggregator};
@@ -137,6 +137,18 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     pub fn registry(mut self, registry: BlockRegistry) -> Self {
         self.registry = Some(registry);
         self
+    }
+
+    /// Chooses the eviction policy by value; the same as calling the
+    /// matching `with_*_backend` method (multi-LRU with its default
+    /// thresholds).
+    pub fn eviction_policy(self, policy: EvictionPolicy) -> Self {
+        match policy {
+            EvictionPolicy::Lru => self.with_lru_backend(),
+            EvictionPolicy::MultiLru => self.with_multi_lru_backend(),
+            EvictionPolicy::Lineage => self.with_lineage_backend(),
+            EvictionPolicy::Fifo => self.with_hashmap_backend(),
+        }
     }
 
     /// Evicts the least recently released cached block first.

@@ -27,38 +27,24 @@ pub fn chain(seed: u64, n: usize) -> Vec<SequenceHash> {
 }
 
 /// The eviction backends a manager can be built with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Lru,
-    MultiLru,
-    Lineage,
-    Fifo,
-}
+pub use kvbm::eviction::EvictionPolicy as Backend;
 
-pub const ALL_BACKENDS: [Backend; 4] = [
-    Backend::Lru,
-    Backend::MultiLru,
-    Backend::Lineage,
-    Backend::Fifo,
-];
+pub const ALL_BACKENDS: [Backend; 4] = Backend::ALL;
 
 /// A builder preset with `backend` (and, for multi-LRU, a registry with a
 /// frequency tracker).
 pub fn builder(backend: Backend) -> kvbm::manager::BlockManagerConfigBuilder<Device> {
     use kvbm::manager::FrequencyTrackingCapacity;
     use kvbm::registry::BlockRegistry;
-    let b = BlockManager::<Device>::builder();
-    match backend {
-        Backend::Lru => b.with_lru_backend(),
-        Backend::Lineage => b.with_lineage_backend(),
-        Backend::Fifo => b.with_hashmap_backend(),
-        Backend::MultiLru => b
-            .registry(
-                BlockRegistry::builder()
-                    .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
-                    .build(),
-            )
-            .with_multi_lru_backend(),
+    let b = BlockManager::<Device>::builder().eviction_policy(backend);
+    if backend.needs_frequency_tracker() {
+        b.registry(
+            BlockRegistry::builder()
+                .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
+                .build(),
+        )
+    } else {
+        b
     }
 }
 

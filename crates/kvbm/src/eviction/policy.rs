@@ -1,0 +1,104 @@
+//! [`EvictionPolicy`]: the built-in eviction policies by name, for
+//! configuration files, command lines and reports.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A built-in eviction policy, chosen by value rather than by builder method
+/// (see [`BlockManagerConfigBuilder::eviction_policy`](crate::manager::BlockManagerConfigBuilder::eviction_policy)).
+///
+/// ```
+/// use kvbm::eviction::EvictionPolicy;
+///
+/// let policy: EvictionPolicy = "multi-lru".parse().unwrap();
+/// assert_eq!(policy, EvictionPolicy::MultiLru);
+/// assert!(policy.needs_frequency_tracker());
+/// assert_eq!(policy.to_string(), "multi-lru");
+/// assert!("lfu".parse::<EvictionPolicy>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EvictionPolicy {
+    /// Least recently released first ([`LruBackend`](super::LruBackend)).
+    Lru,
+    /// Four LRU tiers by TinyLFU access count, coldest first
+    /// ([`MultiLruBackend`](super::MultiLruBackend)); needs a registry with
+    /// a frequency tracker.
+    MultiLru,
+    /// Leaves of the cached prefix tree only, least recently released first
+    /// ([`LineageBackend`](super::LineageBackend)). The default.
+    #[default]
+    Lineage,
+    /// Release order ([`FifoBackend`](super::FifoBackend); kvbm-logical's
+    /// "hashmap" backend).
+    Fifo,
+}
+
+impl EvictionPolicy {
+    /// Every built-in policy, in the order reports list them.
+    pub const ALL: [EvictionPolicy; 4] = [
+        EvictionPolicy::Lru,
+        EvictionPolicy::MultiLru,
+        EvictionPolicy::Lineage,
+        EvictionPolicy::Fifo,
+    ];
+
+    /// The policy's name: `lru`, `multi-lru`, `lineage` or `fifo` (also
+    /// what the manager's [`eviction_policy`](crate::manager::BlockManager::eviction_policy)
+    /// reports).
+    pub fn name(self) -> &'static str {
+        match self {
+            EvictionPolicy::Lru => "lru",
+            EvictionPolicy::MultiLru => "multi-lru",
+            EvictionPolicy::Lineage => "lineage",
+            EvictionPolicy::Fifo => "fifo",
+        }
+    }
+
+    /// Whether the policy needs a registry with a frequency tracker.
+    pub fn needs_frequency_tracker(self) -> bool {
+        self == EvictionPolicy::MultiLru
+    }
+}
+
+impl fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A policy name that is not one of [`EvictionPolicy::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown eviction policy `{0}` (known: lru, multi-lru, lineage, fifo)")]
+pub struct UnknownEvictionPolicy(pub String);
+
+impl FromStr for EvictionPolicy {
+    type Err = UnknownEvictionPolicy;
+
+    /// Parses a policy name, case-insensitively; `multi_lru` and `hashmap`
+    /// are accepted as the kvbm-logical spellings.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "lru" => Ok(EvictionPolicy::Lru),
+            "multi-lru" | "multi_lru" | "multilru" => Ok(EvictionPolicy::MultiLru),
+            "lineage" => Ok(EvictionPolicy::Lineage),
+            "fifo" | "hashmap" => Ok(EvictionPolicy::Fifo),
+            _ => Err(UnknownEvictionPolicy(s.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for policy in EvictionPolicy::ALL {
+            assert_eq!(policy.name().parse::<EvictionPolicy>(), Ok(policy));
+        }
+        assert_eq!("HashMap".parse(), Ok(EvictionPolicy::Fifo));
+        assert_eq!("multi_lru".parse(), Ok(EvictionPolicy::MultiLru));
+        let err = "lfu".parse::<EvictionPolicy>().unwrap_err();
+        assert!(err.to_string().contains("`lfu`"));
+    }
+}
