@@ -59,9 +59,12 @@ impl CapacitySpec {
             Self::Blocks(b) => b,
         };
         if n == 0 {
-            return Err(CliError::InvalidArgument(format!(
-                "cache capacity {self} is zero blocks (blocks hold {block_tokens} tokens); it must be at least one block"
-            )));
+            return Err(CliError::InvalidArgument(match self {
+                Self::Blocks(_) => "cache capacity must be at least one block".to_string(),
+                _ => format!(
+                    "cache capacity {self} rounds to zero blocks of {block_tokens} tokens; it must be at least one block"
+                ),
+            }));
         }
         Ok(n)
     }

@@ -369,7 +369,11 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
                 )))
             }
         },
-        (None, None) => CapacitySpec::Fraction(0.1),
+        // A tenth of the unique blocks, but never less than one block, so
+        // that tiny traces replay without a capacity flag.
+        (None, None) => {
+            CapacitySpec::Blocks(((summary.unique_blocks as f64) * 0.1).round().max(1.0) as u64)
+        }
     };
     let capacity = spec.blocks(summary.unique_blocks, w.block_tokens)?;
 
