@@ -131,3 +131,52 @@ fn registration_and_matches_touch_the_frequency_tracker() {
     assert_eq!(r.count(hashes[1]), 2);
     drop(held);
 }
+
+/// A policy written outside the crate: most recently released first.
+struct Mru {
+    stack: Vec<kvbm::BlockId>,
+}
+
+impl kvbm::eviction::InactiveBackend for Mru {
+    fn name(&self) -> &'static str {
+        "mru"
+    }
+    fn insert(&mut self, block: kvbm::BlockId, _hash: kvbm::SequenceHash) {
+        self.stack.push(block);
+    }
+    fn remove(&mut self, block: kvbm::BlockId, _hash: kvbm::SequenceHash) {
+        self.stack.retain(|b| *b != block);
+    }
+    fn pop_victim(&mut self) -> Option<kvbm::BlockId> {
+        self.stack.pop()
+    }
+    fn len(&self) -> usize {
+        self.stack.len()
+    }
+    fn drain(&mut self, sink: &mut dyn FnMut(kvbm::BlockId)) {
+        self.stack.drain(..).for_each(sink);
+    }
+}
+
+#[test]
+fn a_custom_backend_plugs_into_the_builder() {
+    let m = kvbm::BlockManager::<common::Device>::builder()
+        .block_count(3)
+        .block_size(4)
+        .with_inactive_backend(|blocks| {
+            Box::new(Mru {
+                stack: Vec::with_capacity(blocks),
+            })
+        })
+        .build()
+        .unwrap();
+    assert_eq!(m.eviction_policy(), "mru");
+    let hs: Vec<_> = (0..3).map(|i| chain(10 * i + 1, 1)[0]).collect();
+    for h in &hs {
+        drop(fill(&m, &[*h]));
+    }
+    let (_b, evicted) = m.allocate_blocks_with_evictions(2).unwrap();
+    assert_eq!(evicted, vec![hs[2], hs[1]]);
+    m.validate().unwrap();
+    assert_eq!(m.match_blocks(&hs[..1]).len(), 1);
+}

@@ -34,6 +34,30 @@ enum BackendChoice {
     Fifo,
 }
 
+impl BackendChoice {
+    fn build(
+        self,
+        block_count: usize,
+        registry: &BlockRegistry,
+    ) -> Result<Box<dyn InactiveBackend>, BlockManagerBuilderError> {
+        Ok(match self {
+            BackendChoice::Lru => Box::new(LruBackend::new(block_count)),
+            BackendChoice::Lineage => Box::new(LineageBackend::new(block_count)),
+            BackendChoice::Fifo => Box::new(FifoBackend::new(block_count)),
+            BackendChoice::MultiLru(thresholds) => {
+                let tracker = registry.frequency_tracker().ok_or_else(|| {
+                    BlockManagerBuilderError::InvalidBackend(
+                        "the multi-LRU backend needs a registry with a frequency tracker".into(),
+                    )
+                })?;
+                let backend = MultiLruBackend::new(block_count, thresholds, tracker)
+                    .map_err(|e| BlockManagerBuilderError::InvalidBackend(e.to_string()))?;
+                Box::new(backend)
+            }
+        })
+    }
+}
+
 /// Why a [`BlockManager`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockManagerBuilderError {
@@ -87,9 +111,13 @@ pub struct BlockManagerConfigBuilder<T: BlockMetadata> {
     registry: Option<BlockRegistry>,
     duplication_policy: BlockDuplicationPolicy,
     backend: BackendChoice,
+    custom_backend: Option<BackendFactory>,
     aggregator: Option<MetricsAggregator>,
     _tier: PhantomData<fn() -> T>,
 }
+
+/// Builds a caller-supplied backend for a pool of the given block count.
+type BackendFactory = Box<dyn FnOnce(usize) -> Box<dyn InactiveBackend>>;
 
 impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
     fn default() -> Self {
@@ -99,6 +127,7 @@ impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
             registry: None,
             duplication_policy: BlockDuplicationPolicy::default(),
             backend: BackendChoice::default(),
+            custom_backend: None,
             aggregator: None,
             _tier: PhantomData,
         }
@@ -149,6 +178,29 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
             EvictionPolicy::Lineage => self.with_lineage_backend(),
             EvictionPolicy::Fifo => self.with_hashmap_backend(),
         }
+    }
+
+    /// Orders cached blocks with a backend of your own: `make` gets the
+    /// pool's block count and returns the backend (block ids passed to it
+    /// are below that count). Overrides the built-in policies.
+    ///
+    /// ```
+    /// use kvbm::eviction::{InactiveBackend, LruBackend};
+    /// use kvbm::manager::BlockManager;
+    ///
+    /// let m = BlockManager::<()>::builder()
+    ///     .block_count(8)
+    ///     .with_inactive_backend(|blocks| Box::new(LruBackend::new(blocks)))
+    ///     .build()?;
+    /// assert_eq!(m.eviction_policy(), "lru");
+    /// # Ok::<(), kvbm::manager::BlockManagerBuilderError>(())
+    /// ```
+    pub fn with_inactive_backend(
+        mut self,
+        make: impl FnOnce(usize) -> Box<dyn InactiveBackend> + 'static,
+    ) -> Self {
+        self.custom_backend = Some(Box::new(make));
+        self
     }
 
     /// Evicts the least recently released cached block first.
@@ -217,22 +269,12 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         let tier = registry
             .tier_for(TypeId::of::<T>())
             .map_err(|e| BlockManagerBuilderError::ValidationError(e.to_string()))?;
-        let backend: Box<dyn InactiveBackend> = match self.backend {
-            BackendChoice::Lru => Box::new(LruBackend::new(block_count)),
-            BackendChoice::Lineage => Box::new(LineageBackend::new(block_count)),
-            BackendChoice::Fifo => Box::new(FifoBackend::new(block_count)),
-            BackendChoice::MultiLru(thresholds) => {
-                let tracker = registry.frequency_tracker().ok_or_else(|| {
-                    BlockManagerBuilderError::InvalidBackend(
-                        "the multi-LRU backend needs a registry with a frequency tracker".into(),
-                    )
-                })?;
-                let backend = MultiLruBackend::new(block_count, thresholds, tracker)
-                    .map_err(|e| BlockManagerBuilderError::InvalidBackend(e.to_string()))?;
-                Box::new(backend)
-            }
+        let backend: Box<dyn InactiveBackend> = match self.custom_backend {
+            Some(make) => make(block_count),
+            None => self.backend.build(block_count, &registry)?,
         };
         let metrics = Arc::new(BlockPoolMetrics::new(crate::metrics::short_type_name::<T>()));
+
         if let Some(aggregator) = &self.aggregator {
             aggregator.register_source(Arc::clone(&metrics));
         }
