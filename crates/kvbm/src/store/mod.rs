@@ -199,8 +199,17 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 let Some(id) = st.backend.pop_victim() else {
                     break;
                 };
-                let slot = &mut st.slots[id];
-                debug_assert_eq!(slot.state, SlotState::Cached);
+                // A backend (possibly the caller's own) that names a block it
+                // does not hold ends the allocation instead of corrupting the
+                // pool; `validate` reports the disagreement.
+                let Some(slot) = st
+                    .slots
+                    .get_mut(id)
+                    .filter(|s| s.state == SlotState::Cached)
+                else {
+                    debug_assert!(false, "backend evicted block {id}, which is not cached");
+                    break;
+                };
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
                 st.index.remove(&slot.hash);
