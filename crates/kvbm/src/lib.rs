@@ -2,7 +2,45 @@
 //!
 //! kvbm decides which KV-cache block a request gets, remembers which blocks
 //! hold which token prefix, hands cached prefixes back to later requests and
-//! evicts cached blocks when memory runs out.
+//! evicts cached blocks when memory runs out. It keeps no KV data itself:
+//! blocks are indices into the engine's own KV memory.
+//!
+//! ```
+//! use kvbm::manager::BlockManager;
+//! use kvbm::tokens::TokenBlockSequence;
+//!
+//! #[derive(Clone)]
+//! struct Device;
+//!
+//! let manager = BlockManager::<Device>::builder().block_count(64).block_size(4).build()?;
+//! let prompt = TokenBlockSequence::try_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9], 4, None)?;
+//! let hashes: Vec<_> = prompt.blocks().iter().map(|b| b.positional_lineage_hash()).collect();
+//!
+//! // First request: nothing cached; fill two blocks and register them.
+//! assert!(manager.match_blocks(&hashes).is_empty());
+//! let blocks = manager.allocate_blocks(2).ok_or("pool exhausted")?;
+//! let staged = blocks
+//!     .into_iter()
+//!     .zip(prompt.blocks())
+//!     .map(|(block, tokens)| block.complete(tokens))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! drop(manager.register_blocks(staged)); // released: cached, not freed
+//!
+//! // A later request with the same prefix gets both blocks back.
+//! assert_eq!(manager.match_blocks(&hashes).len(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`tokens`] | token blocks and their block, sequence and lineage hashes (dynamo-tokens compatible) |
+//! | [`blocks`] | the type-state guards `MutableBlock → CompleteBlock → ImmutableBlock ⇄ WeakBlock` |
+//! | [`manager`] | [`BlockManager`] and its builder |
+//! | [`eviction`] | the [`InactiveBackend`](eviction::InactiveBackend) trait and the built-in policies |
+//! | [`registry`] | which hashes each tier holds; attachments, touch callbacks, presence |
+//! | [`tinylfu`] | count-min frequency sketch for frequency-aware eviction |
+//! | [`metrics`] | counters and gauges, rate statistics, Prometheus export |
+//! | [`pools`] | names shared with kvbm-logical's `pools` module |
 #![deny(missing_docs)]
 
 pub mod blocks;
