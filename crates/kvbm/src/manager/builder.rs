@@ -20,42 +20,29 @@ pub const DEFAULT_BLOCK_SIZE: usize = 16;
 /// Largest supported block size in tokens.
 pub const MAX_BLOCK_SIZE: usize = 1024;
 
-/// Which eviction policy orders the cached blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum BackendChoice {
-    /// Least recently released first.
-    Lru,
-    /// Four LRU tiers by access frequency.
-    MultiLru([u8; 3]),
-    /// Leaves of the cached prefix tree only, least recently released first.
-    #[default]
-    Lineage,
-    /// Release order (kvbm-logical's "hashmap" backend).
-    Fifo,
-}
-
-impl BackendChoice {
-    fn build(
-        self,
-        block_count: usize,
-        registry: &BlockRegistry,
-    ) -> Result<Box<dyn InactiveBackend>, BlockManagerBuilderError> {
-        Ok(match self {
-            BackendChoice::Lru => Box::new(LruBackend::new(block_count)),
-            BackendChoice::Lineage => Box::new(LineageBackend::new(block_count)),
-            BackendChoice::Fifo => Box::new(FifoBackend::new(block_count)),
-            BackendChoice::MultiLru(thresholds) => {
-                let tracker = registry.frequency_tracker().ok_or_else(|| {
-                    BlockManagerBuilderError::InvalidBackend(
-                        "the multi-LRU backend needs a registry with a frequency tracker".into(),
-                    )
-                })?;
-                let backend = MultiLruBackend::new(block_count, thresholds, tracker)
-                    .map_err(|e| BlockManagerBuilderError::InvalidBackend(e.to_string()))?;
-                Box::new(backend)
-            }
-        })
-    }
+/// Builds the built-in backend for `policy`; `thresholds` only matter for
+/// multi-LRU.
+fn builtin_backend(
+    policy: EvictionPolicy,
+    thresholds: [u8; 3],
+    block_count: usize,
+    registry: &BlockRegistry,
+) -> Result<Box<dyn InactiveBackend>, BlockManagerBuilderError> {
+    Ok(match policy {
+        EvictionPolicy::Lru => Box::new(LruBackend::new(block_count)),
+        EvictionPolicy::Lineage => Box::new(LineageBackend::new(block_count)),
+        EvictionPolicy::Fifo => Box::new(FifoBackend::new(block_count)),
+        EvictionPolicy::MultiLru => {
+            let tracker = registry.frequency_tracker().ok_or_else(|| {
+                BlockManagerBuilderError::InvalidBackend(
+                    "the multi-LRU backend needs a registry with a frequency tracker".into(),
+                )
+            })?;
+            let backend = MultiLruBackend::new(block_count, thresholds, tracker)
+                .map_err(|e| BlockManagerBuilderError::InvalidBackend(e.to_string()))?;
+            Box::new(backend)
+        }
+    })
 }
 
 /// Why a [`BlockManager`] could not be built.
@@ -110,7 +97,9 @@ pub struct BlockManagerConfigBuilder<T: BlockMetadata> {
     block_size: usize,
     registry: Option<BlockRegistry>,
     duplication_policy: BlockDuplicationPolicy,
-    backend: BackendChoice,
+    policy: EvictionPolicy,
+    /// Multi-LRU tier thresholds.
+    thresholds: [u8; 3],
     custom_backend: Option<BackendFactory>,
     aggregator: Option<MetricsAggregator>,
     _tier: PhantomData<fn() -> T>,
@@ -126,7 +115,8 @@ impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
             block_size: DEFAULT_BLOCK_SIZE,
             registry: None,
             duplication_policy: BlockDuplicationPolicy::default(),
-            backend: BackendChoice::default(),
+            policy: EvictionPolicy::default(),
+            thresholds: DEFAULT_FREQUENCY_THRESHOLDS,
             custom_backend: None,
             aggregator: None,
             _tier: PhantomData,
@@ -205,7 +195,7 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
 
     /// Evicts the least recently released cached block first.
     pub fn with_lru_backend(mut self) -> Self {
-        self.backend = BackendChoice::Lru;
+        self.policy = EvictionPolicy::Lru;
         self
     }
 
@@ -221,7 +211,8 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     /// Multi-LRU with custom tier thresholds; they must strictly increase,
     /// start above 0 and not exceed 15, or [`build`](Self::build) fails.
     pub fn with_multi_lru_backend_custom_thresholds(mut self, t1: u8, t2: u8, t3: u8) -> Self {
-        self.backend = BackendChoice::MultiLru([t1, t2, t3]);
+        self.policy = EvictionPolicy::MultiLru;
+        self.thresholds = [t1, t2, t3];
         self
     }
 
@@ -231,14 +222,14 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     /// The default: a prefix is only useful from its root, so dropping a
     /// root while its descendants stay cached would waste all of them.
     pub fn with_lineage_backend(mut self) -> Self {
-        self.backend = BackendChoice::Lineage;
+        self.policy = EvictionPolicy::Lineage;
         self
     }
 
     /// Evicts in release order, first released first (kvbm-logical's
     /// "hashmap" backend with FIFO reuse).
     pub fn with_hashmap_backend(mut self) -> Self {
-        self.backend = BackendChoice::Fifo;
+        self.policy = EvictionPolicy::Fifo;
         self
     }
 
@@ -271,7 +262,7 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
             .map_err(|e| BlockManagerBuilderError::ValidationError(e.to_string()))?;
         let backend: Box<dyn InactiveBackend> = match self.custom_backend {
             Some(make) => make(block_count),
-            None => self.backend.build(block_count, &registry)?,
+            None => builtin_backend(self.policy, self.thresholds, block_count, &registry)?,
         };
         let metrics = Arc::new(BlockPoolMetrics::new(crate::metrics::short_type_name::<T>()));
 
