@@ -269,8 +269,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 while let Some(next) = blocks.next_if(|b| b.store_ref().same_store(&this)) {
                     out.push(store.register_locked(&mut st, this, next));
                 }
-                store.registry.add_presence_many(&st.pending, store.tier);
-                store.publish_gauges(&st);
+                store.finish_registrations(&st);
             }
             store
                 .registry
@@ -286,14 +285,20 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             let mut st = store.state.lock();
             st.pending.clear();
             let registered = store.register_locked(&mut st, this, block);
-            store.registry.add_presence_many(&st.pending, store.tier);
-            store.publish_gauges(&st);
+            store.finish_registrations(&st);
             registered
         };
         store
             .registry
             .touch_many(std::iter::once(registered.sequence_hash()));
         registered
+    }
+
+    /// Reports the new primaries queued in `st.pending` to the registry in
+    /// one batch and publishes the gauges; ends every registration run.
+    fn finish_registrations(&self, st: &State<T>) {
+        self.registry.add_presence_many(&st.pending, self.tier);
+        self.publish_gauges(st);
     }
 
     /// Registers `block` under the lock; a new primary's hash is queued in
