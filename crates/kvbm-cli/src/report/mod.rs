@@ -168,15 +168,18 @@ fn workload_lines(w: &WorkloadSummary, block_tokens: u32) -> String {
     s
 }
 
+/// One pretty-printed JSON document ending in a newline.
+fn json_document<T: Serialize>(report: &T) -> String {
+    let mut s = serde_json::to_string_pretty(report).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 impl ReplayReport {
     /// Renders the report.
     pub fn render(&self, format: OutputFormat) -> String {
         match format {
-            OutputFormat::Json => {
-                let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
-                s.push('\n');
-                s
-            }
+            OutputFormat::Json => json_document(self),
             OutputFormat::Csv => {
                 let mut s = format!("{CSV_HEADER}\n");
                 for r in &self.results {
@@ -215,11 +218,7 @@ impl SweepReport {
     /// Renders the report.
     pub fn render(&self, format: OutputFormat) -> String {
         match format {
-            OutputFormat::Json => {
-                let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
-                s.push('\n');
-                s
-            }
+            OutputFormat::Json => json_document(self),
             OutputFormat::Csv => {
                 let mut s = format!("capacity_blocks,capacity_tokens,{CSV_HEADER}\n");
                 for p in &self.points {
