@@ -48,6 +48,7 @@ pub mod eviction;
 pub mod manager;
 pub mod metrics;
 pub mod pools;
+mod prehashed;
 pub mod registry;
 mod store;
 pub mod tinylfu;

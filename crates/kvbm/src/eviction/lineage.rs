@@ -63,11 +63,9 @@
 //! become roots. Either way no state is corrupted and every block stays
 //! evictable.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
-
 use super::list::IndexLists;
 use super::{InactiveBackend, NIL};
+use crate::prehashed::PrehashedMap;
 use crate::{BlockId, SequenceHash};
 
 /// `position << 64 | fragment`.
@@ -109,51 +107,6 @@ const SHADOW: u8 = 2;
 
 const LEAVES: usize = 0;
 
-/// A cheap hasher for [`NodeKey`]s. The fragment is already a well-mixed hash
-/// fragment and the position a small integer, so one multiply spreads them
-/// over the high bits the map uses for its tag; SipHash would be wasted work
-/// on the hot path.
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyHasher(u64);
-
-const KEY_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write_u128(&mut self, key: u128) {
-        let fragment = key as u64;
-        let position = (key >> 64) as u64;
-        self.0 = (self.0 ^ fragment ^ position.wrapping_mul(KEY_MIX)).wrapping_mul(KEY_MIX);
-    }
-
-    /// Only reached if a key type other than `u128` is ever used; folds
-    /// 8-byte words the same way.
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(KEY_MIX);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct BuildKeyHasher;
-
-impl BuildHasher for BuildKeyHasher {
-    type Hasher = KeyHasher;
-
-    #[inline]
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher::default()
-    }
-}
-
 /// Evicts only leaves of the cached prefix tree, least recently released
 /// leaf first.
 ///
@@ -172,7 +125,7 @@ impl BuildHasher for BuildKeyHasher {
 /// ```
 #[derive(Debug, Clone)]
 pub struct LineageBackend {
-    entries: HashMap<NodeKey, Entry, BuildKeyHasher>,
+    entries: PrehashedMap<NodeKey, Entry>,
     hashes: Vec<SequenceHash>,
     /// Release tick of each cached block; stale for absent blocks.
     ticks: Vec<u64>,
@@ -196,7 +149,7 @@ impl LineageBackend {
     /// If `capacity` ≥ `u32::MAX`.
     pub fn new(capacity: usize) -> Self {
         Self {
-            entries: HashMap::with_capacity_and_hasher(capacity, BuildKeyHasher),
+            entries: PrehashedMap::with_capacity_and_hasher(capacity, Default::default()),
             hashes: vec![SequenceHash::default(); capacity],
             ticks: vec![0; capacity],
             next_tick: 0,
@@ -292,7 +245,7 @@ impl LineageBackend {
 
     /// Recomputes the expected map from the cached blocks and compares.
     fn validate_entries(&self) -> Result<(), String> {
-        let mut expected: HashMap<NodeKey, Entry> = HashMap::new();
+        let mut expected: PrehashedMap<NodeKey, Entry> = PrehashedMap::default();
         for (id, &state) in self.states.iter().enumerate() {
             if state == ABSENT {
                 continue;
@@ -637,14 +590,5 @@ mod tests {
         assert!(backend.entries.is_empty());
         backend.validate().unwrap();
         assert_eq!(backend.name(), "lineage");
-    }
-
-    #[test]
-    fn key_hasher_spreads_high_bits() {
-        let build = BuildKeyHasher;
-        let tags: std::collections::HashSet<u64> = (0..64u128)
-            .map(|fragment| build.hash_one((3u128 << 64) | fragment) >> 57)
-            .collect();
-        assert!(tags.len() > 32, "only {} distinct tags", tags.len());
     }
 }

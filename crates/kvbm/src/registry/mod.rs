@@ -33,7 +33,7 @@ pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
 pub use typed::TypedAttachments;
 
-use crate::store::fold_hasher::FoldHashMap;
+use crate::prehashed::PrehashedMap;
 use crate::tinylfu::FrequencyTracker;
 use crate::SequenceHash;
 
@@ -62,7 +62,7 @@ pub struct BlockRegistryBuilder {
 }
 
 pub(crate) struct RegistryInner {
-    map: Mutex<FoldHashMap<SequenceHash, Entry>>,
+    map: Mutex<PrehashedMap<SequenceHash, Entry>>,
     tiers: Mutex<Vec<TypeId>>,
     /// Counts registrations and hits, for frequency-aware eviction.
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,

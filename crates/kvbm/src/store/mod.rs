@@ -17,7 +17,6 @@
 //! Guards reach the store through a [`StoreRef`] kept valid by the store's
 //! lease (see [`lease`]), not through an `Arc` each.
 
-pub(crate) mod fold_hasher;
 mod handles;
 mod lease;
 mod slot;
@@ -32,9 +31,9 @@ use parking_lot::Mutex;
 use crate::blocks::{BlockDuplicationPolicy, CompleteBlock, ImmutableBlock, MutableBlock};
 use crate::eviction::InactiveBackend;
 use crate::metrics::BlockPoolMetrics;
+use crate::prehashed::PrehashedMap;
 use crate::registry::{BlockRegistrationHandle, BlockRegistry, TierId};
 use crate::{BlockId, SequenceHash};
-use fold_hasher::FoldHashMap;
 use handles::HandleCount;
 use slot::{Slot, SlotState};
 
@@ -65,7 +64,7 @@ struct State<T> {
     /// Free blocks; allocation pops from the end.
     free: Vec<u32>,
     /// Registered primaries (held or cached) by hash.
-    index: FoldHashMap<SequenceHash, u32>,
+    index: PrehashedMap<SequenceHash, u32>,
     backend: Box<dyn InactiveBackend>,
     /// Blocks in `CheckedOut`.
     checked_out: usize,
@@ -87,7 +86,7 @@ pub(crate) struct StoreConfig {
 impl<T: crate::blocks::BlockMetadata> Store<T> {
     pub(crate) fn new(config: StoreConfig) -> Self {
         let n = config.block_count;
-        let mut index = FoldHashMap::default();
+        let mut index = PrehashedMap::default();
         index.reserve(n);
         let state = State {
             slots: vec![Slot::FREE; n],
