@@ -14,11 +14,15 @@
 //!
 //! FILTERs keep the workloads whose name contains any of them. `--lib` runs a
 //! single library (for profiling) and prints its times only.
+//!
+//! `cargo run --release -- scale [--rounds N] [--sizes N,…]` runs the scale
+//! workloads and the memory per block instead; see [`scale`].
 
 #[path = "../../kvbm/benches/workloads/mod.rs"]
 mod workloads;
 
 mod logical;
+mod scale;
 
 use std::time::Duration;
 
@@ -118,6 +122,12 @@ fn format_time(ns: f64) -> String {
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1).peekable();
+    match args.peek().map(String::as_str) {
+        Some("scale") => return scale::scale_main(args.skip(1)),
+        Some("mem") => return scale::mem_main(args.skip(1)),
+        _ => {}
+    }
     let options = parse_options();
     let specs: Vec<Spec> = Spec::all()
         .into_iter()
