@@ -65,6 +65,27 @@ impl Hasher for PrehashedHasher {
     }
 }
 
+/// A 128-bit key stored as two `u64` words. With 8-byte alignment a map
+/// entry of such a key and a small value is not padded to 32 bytes, as it
+/// is with a `u128` key; it hashes like the `u128` it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedKey([u64; 2]);
+
+impl From<crate::SequenceHash> for PackedKey {
+    #[inline]
+    fn from(hash: crate::SequenceHash) -> Self {
+        let value = hash.as_u128();
+        PackedKey([value as u64, (value >> 64) as u64])
+    }
+}
+
+impl std::hash::Hash for PackedKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from(self.0[0]) | u128::from(self.0[1]) << 64);
+    }
+}
+
 /// `BuildHasher` for [`PrehashedHasher`].
 pub(crate) type PrehashedBuildHasher = BuildHasherDefault<PrehashedHasher>;
 

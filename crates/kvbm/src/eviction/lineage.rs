@@ -68,8 +68,17 @@ use super::{InactiveBackend, NIL};
 use crate::prehashed::PrehashedMap;
 use crate::{BlockId, SequenceHash};
 
-/// `position << 64 | fragment`.
-type NodeKey = u128;
+/// A `(position, fragment)` pair packed into 64 bits: the fragment width a
+/// child of `position` carries and the width of `position` add up to 62
+/// (see [`SequenceHash`]'s layout), so `[mode:2][position][fragment]` is
+/// exact, and an entry of the key map is 16 bytes instead of 32.
+type NodeKey = u64;
+
+#[inline]
+fn node_key(position: u64, fragment: u64) -> NodeKey {
+    let (mode, fragment_bits) = crate::tokens::lineage_fragment_layout(position + 1);
+    (u64::from(mode) << 62) | (position << fragment_bits) | fragment
+}
 
 /// The key a block is filed under: children look for it by their parent
 /// fragment, so the fragment is cut to the width a child at `position + 1`
@@ -77,14 +86,17 @@ type NodeKey = u128;
 #[inline]
 fn own_key(hash: SequenceHash) -> NodeKey {
     let position = hash.position();
-    (u128::from(position) << 64) | u128::from(hash.parent_fragment_for_child_position(position + 1))
+    node_key(
+        position,
+        hash.parent_fragment_for_child_position(position + 1),
+    )
 }
 
 /// The key of the block's parent, `None` at position 0.
 #[inline]
 fn parent_key(hash: SequenceHash) -> Option<NodeKey> {
     let position = hash.position().checked_sub(1)?;
-    Some((u128::from(position) << 64) | u128::from(hash.parent_hash_fragment()))
+    Some(node_key(position, hash.parent_hash_fragment()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -590,5 +602,34 @@ mod tests {
         assert!(backend.entries.is_empty());
         backend.validate().unwrap();
         assert_eq!(backend.name(), "lineage");
+    }
+
+    #[test]
+    fn node_keys_are_distinct_across_mode_boundaries() {
+        let mut keys = std::collections::HashSet::new();
+        let mut pairs = 0;
+        for position in [
+            0u64,
+            1,
+            254,
+            255,
+            256,
+            65_534,
+            65_535,
+            65_536,
+            (1 << 24) - 1,
+        ] {
+            let (_, bits) = crate::tokens::lineage_fragment_layout(position + 1);
+            for fragment in [
+                0,
+                1,
+                (1u64 << bits) - 1,
+                0x5555_5555_5555_5555 & ((1 << bits) - 1),
+            ] {
+                keys.insert(node_key(position, fragment));
+                pairs += 1;
+            }
+        }
+        assert_eq!(keys.len(), pairs);
     }
 }

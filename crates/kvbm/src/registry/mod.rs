@@ -4,13 +4,13 @@
 //! host, disk, …); each manager reports the hashes its blocks hold, and
 //! anyone can ask whether — and where — a hash is present.
 //!
-//! The registry keeps counts in one map keyed by the (already hashed)
-//! sequence hash, and only allocates a [`BlockRegistrationHandle`] when one
-//! is asked for, so registering and evicting blocks costs a map update, not
-//! an allocation. Managers update it in batches — one lock per manager
-//! operation, however many blocks it touches — and always from under their
-//! own store lock, so a single map lock is held only briefly and never
-//! contended by a manager with itself.
+//! The registry keeps per-tier counts in a compact map keyed by the
+//! (already hashed) sequence hash, and keeps a [`BlockRegistrationHandle`]
+//! only for hashes that had one asked for (see `tables`), so registering and
+//! evicting blocks costs a map update, not an allocation. Managers update it
+//! in batches — one lock per manager operation, however many blocks it
+//! touches — and always from under their own store lock, so the registry
+//! lock is held only briefly and never contended by a manager with itself.
 //!
 //! Handles carry the registry's extension points: typed attachments
 //! ([`BlockRegistrationHandle::attach`], [`TypedAttachments`]) that live as
@@ -21,6 +21,7 @@ mod attachments;
 mod extras;
 mod handle;
 mod presence;
+mod tables;
 mod typed;
 
 use std::any::TypeId;
@@ -31,9 +32,9 @@ use parking_lot::Mutex;
 pub use attachments::AttachmentError;
 pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
+use tables::{HandleEntry, Tables};
 pub use typed::TypedAttachments;
 
-use crate::prehashed::PrehashedMap;
 use crate::tinylfu::FrequencyTracker;
 use crate::SequenceHash;
 
@@ -62,36 +63,13 @@ pub struct BlockRegistryBuilder {
 }
 
 pub(crate) struct RegistryInner {
-    map: Mutex<PrehashedMap<SequenceHash, Entry>>,
+    /// Presence counts of block-held hashes and the live handles.
+    tables: Mutex<Tables>,
     tiers: Mutex<Vec<TypeId>>,
     /// Counts registrations and hits, for frequency-aware eviction.
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
     /// Back-reference handed to handles so that they can unregister.
     this: Weak<RegistryInner>,
-}
-
-#[derive(Default)]
-struct Entry {
-    /// Primary blocks holding the hash, per tier.
-    present: [u32; MAX_TIERS],
-    /// Kept while a block holds the hash, so attachments live as long as
-    /// the data they describe.
-    strong: Option<Arc<HandleInner>>,
-    /// Whatever handle is alive, held by callers or by `strong`.
-    weak: Weak<HandleInner>,
-}
-
-impl Entry {
-    fn held_by_blocks(&self) -> bool {
-        self.present.iter().any(|&n| n > 0)
-    }
-
-    fn present_in_any(&self, tiers: TierMask) -> bool {
-        self.present
-            .iter()
-            .enumerate()
-            .any(|(tier, &n)| n > 0 && tiers & (1 << tier) != 0)
-    }
 }
 
 /// A registry that cannot take another tier.
@@ -117,7 +95,7 @@ impl BlockRegistryBuilder {
     pub fn build(self) -> BlockRegistry {
         BlockRegistry {
             inner: Arc::new_cyclic(|this| RegistryInner {
-                map: Mutex::default(),
+                tables: Mutex::default(),
                 tiers: Mutex::new(Vec::new()),
                 tracker: self.tracker,
                 this: this.clone(),
@@ -165,9 +143,8 @@ impl BlockRegistry {
     /// The handle of `seq_hash`, registering it if needed, without counting
     /// an access.
     pub(crate) fn handle_for(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
-        let mut map = self.inner.map.lock();
-        let entry = map.entry(seq_hash).or_default();
-        self.inner.handle_of(seq_hash, entry)
+        let mut tables = self.inner.tables.lock();
+        self.inner.handle_of(&mut tables, seq_hash)
     }
 
     /// The handle of `seq_hash` if it is registered.
@@ -181,9 +158,11 @@ impl BlockRegistry {
         touch: bool,
     ) -> Option<BlockRegistrationHandle> {
         let handle = {
-            let mut map = self.inner.map.lock();
-            let entry = map.get_mut(&seq_hash)?;
-            self.inner.handle_of(seq_hash, entry)
+            let mut tables = self.inner.tables.lock();
+            if !tables.is_registered(seq_hash) {
+                return None;
+            }
+            self.inner.handle_of(&mut tables, seq_hash)
         };
         if touch {
             self.touch(seq_hash);
@@ -193,12 +172,12 @@ impl BlockRegistry {
 
     /// Whether `seq_hash` is registered (held by a block or a live handle).
     pub fn is_registered(&self, seq_hash: SequenceHash) -> bool {
-        self.inner.map.lock().contains_key(&seq_hash)
+        self.inner.tables.lock().is_registered(seq_hash)
     }
 
     /// The number of registered hashes.
     pub fn registered_count(&self) -> usize {
-        self.inner.map.lock().len()
+        self.inner.tables.lock().registered_count()
     }
 
     /// Whether the registry counts access frequency.
@@ -271,12 +250,12 @@ impl BlockRegistry {
         if hashes.is_empty() {
             return;
         }
-        let mut map = self.inner.map.lock();
+        let mut tables = self.inner.tables.lock();
         for &seq_hash in hashes {
-            let entry = map.entry(seq_hash).or_default();
-            entry.present[tier] += 1;
-            if entry.strong.is_none() {
-                entry.strong = entry.weak.upgrade();
+            if let Some(entry) = tables.add(seq_hash, tier) {
+                if entry.strong.is_none() {
+                    entry.strong = entry.weak.upgrade();
+                }
             }
         }
     }
@@ -310,20 +289,20 @@ impl BlockRegistry {
         if hashes.is_empty() {
             return;
         }
-        let mut map = self.inner.map.lock();
-        for seq_hash in hashes {
-            let Some(entry) = map.get_mut(seq_hash) else {
-                continue;
-            };
-            entry.present[tier] = entry.present[tier].saturating_sub(1);
-            if entry.held_by_blocks() {
+        let mut tables = self.inner.tables.lock();
+        for &seq_hash in hashes {
+            if tables.remove(seq_hash, tier) || tables.handles.is_empty() {
                 continue;
             }
+            let key = seq_hash.into();
+            let Some(entry) = tables.handles.get_mut(&key) else {
+                continue;
+            };
             let strong = entry.strong.take();
             let outside = entry.weak.strong_count() - usize::from(strong.is_some());
             if outside == 0 {
                 // Nobody outside holds a handle: the registration ends now.
-                map.remove(seq_hash);
+                tables.handles.remove(&key);
             }
             if let Some(inner) = strong {
                 kept.push(BlockRegistrationHandle { inner });
@@ -333,13 +312,17 @@ impl BlockRegistry {
 }
 
 impl RegistryInner {
-    fn handle_of(&self, seq_hash: SequenceHash, entry: &mut Entry) -> BlockRegistrationHandle {
+    /// The live handle of `seq_hash`, or a new one (kept by the registry
+    /// while a block holds the hash).
+    fn handle_of(&self, tables: &mut Tables, seq_hash: SequenceHash) -> BlockRegistrationHandle {
+        let held = tables.held_by_blocks(seq_hash);
+        let entry: &mut HandleEntry = tables.handles.entry(seq_hash.into()).or_default();
         if let Some(inner) = entry.weak.upgrade() {
             return BlockRegistrationHandle { inner };
         }
         let inner = Arc::new(HandleInner::new(seq_hash, self.this.clone()));
         entry.weak = Arc::downgrade(&inner);
-        if entry.held_by_blocks() {
+        if held {
             entry.strong = Some(inner.clone());
         }
         BlockRegistrationHandle { inner }
@@ -370,18 +353,19 @@ impl RegistryInner {
         if tiers == 0 {
             return false;
         }
-        self.map
+        self.tables
             .lock()
-            .get(&seq_hash)
-            .is_some_and(|e| e.present_in_any(tiers))
+            .presence(seq_hash)
+            .is_some_and(|c| c.present_in_any(tiers))
     }
 
     /// Called when the last handle of `seq_hash` dropped.
     fn forget_if_unused(&self, seq_hash: SequenceHash) {
-        let mut map = self.map.lock();
-        if let Some(entry) = map.get(&seq_hash) {
-            if !entry.held_by_blocks() && entry.weak.strong_count() == 0 {
-                map.remove(&seq_hash);
+        let mut tables = self.tables.lock();
+        let key = seq_hash.into();
+        if let Some(entry) = tables.handles.get(&key) {
+            if entry.strong.is_none() && entry.weak.strong_count() == 0 {
+                tables.handles.remove(&key);
             }
         }
     }

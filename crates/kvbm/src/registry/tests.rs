@@ -572,3 +572,49 @@ fn handles_report_presence_across_tiers() {
     assert!(r.is_registered(h(1)));
     assert!(!handle.has_any_block(&both));
 }
+
+#[test]
+fn counts_past_a_byte_spill_and_come_back_exactly() {
+    // Hundreds of managers of one tier holding one hash: the per-tier count
+    // outgrows its byte and must still reach zero exactly.
+    let r = BlockRegistry::new();
+    let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
+    r.add_presence(h(7), t2);
+    for _ in 0..600 {
+        r.add_presence(h(7), t1);
+    }
+    {
+        let tables = r.inner.tables.lock();
+        assert_eq!(tables.count(h(7), t1), 600);
+        assert_eq!(tables.count(h(7), t2), 1);
+        assert_eq!(tables.spilled_len(), 1);
+    }
+    assert!(r.remove_presence(h(7), t2).is_none());
+    for left in (0..600).rev() {
+        assert!(r.remove_presence(h(7), t1).is_none());
+        assert_eq!(r.inner.tables.lock().count(h(7), t1), left);
+        assert_eq!(r.check_presence::<G1>(&[h(7)])[0].1, left > 0);
+    }
+    assert_eq!(r.inner.tables.lock().spilled_len(), 0);
+    assert!(!r.is_registered(h(7)));
+    assert_eq!(r.registered_count(), 0);
+}
+
+#[test]
+fn registered_count_counts_block_and_handle_hashes_once() {
+    let r = BlockRegistry::new();
+    let t = r.tier_for(TypeId::of::<G1>()).unwrap();
+    r.add_presence(h(1), t);
+    r.add_presence(h(2), t);
+    let both = r.register_sequence_hash(h(2));
+    let handle_only = r.register_sequence_hash(h(3));
+    assert_eq!(r.registered_count(), 3);
+    // The registry's own reference comes back; the caller's keeps h(2).
+    assert!(r.remove_presence(h(2), t).is_some());
+    assert!(r.is_registered(h(2)));
+    assert_eq!(r.registered_count(), 3);
+    drop((both, handle_only));
+    assert_eq!(r.registered_count(), 1);
+    assert!(r.is_registered(h(1)) && !r.is_registered(h(2)) && !r.is_registered(h(3)));
+}

@@ -57,6 +57,14 @@ const fn layout(mode: u32) -> (u32, u32) {
     }
 }
 
+/// `(mode, parent fragment bits)` of the layout of a block at `position`;
+/// the position field takes the other `62 - fragment bits`.
+#[inline]
+pub(crate) const fn lineage_fragment_layout(position: u64) -> (u32, u32) {
+    let mode = mode_for(position);
+    (mode, layout(mode).1)
+}
+
 impl PositionalLineageHash {
     /// Packs a lineage hash.
     ///

@@ -40,6 +40,7 @@ pub use hash::{
     compute_block_hash_for_tokens, compute_next_sequence_hash, compute_salt_hash, BlockHash,
     SaltHash, SequenceHash64, Token, CHAIN_SEED,
 };
+pub(crate) use lineage::lineage_fragment_layout;
 pub use lineage::{LineagePositionError, PositionalLineageHash, MAX_LINEAGE_POSITION};
 pub use partial::PartialTokenBlock;
 pub use sequence::TokenBlockSequence;
