@@ -45,6 +45,7 @@
 
 pub mod blocks;
 pub mod eviction;
+mod id_index;
 pub mod manager;
 pub mod metrics;
 pub mod pools;

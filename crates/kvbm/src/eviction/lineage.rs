@@ -43,15 +43,17 @@
 //! # Structure
 //!
 //! Relations are never stored as links between blocks: both directions are
-//! resolved through one map keyed by `(position, fragment)`. A block is
-//! filed under its own key — its position and its hash cut to the fragment
-//! width its children carry — and counted as a child under its parent's key.
-//! A map entry holds the block filed there (if cached) and the number of
-//! cached blocks naming that key as parent, so parents and children may be
-//! inserted and removed in any order: a parent released after its children
-//! finds them already counted, and children of a revived parent simply
-//! become roots. An entry lives while it has a block or a child, so the map
-//! holds at most two entries per cached block.
+//! resolved through keys `(position, fragment)`. A block is filed under its
+//! own key — its position and its hash cut to the fragment width its
+//! children carry — and counted as a child under its parent's key. Filed
+//! blocks sit in a hash table of ids (a lookup compares the key with the
+//! candidate's own key, recomputed from its hash) and carry the number of
+//! their cached children; children counted under a key that no cached block
+//! is filed under wait in a small map of orphan keys. So parents and
+//! children may be inserted and removed in any order: a parent released
+//! after its children takes over their count from the orphan map, a parent
+//! that leaves hands its count back, and children of a revived parent
+//! simply become roots.
 //!
 //! # Collisions
 //!
@@ -65,6 +67,7 @@
 
 use super::list::IndexLists;
 use super::{InactiveBackend, NIL};
+use crate::id_index::IdIndex;
 use crate::prehashed::PrehashedMap;
 use crate::{BlockId, SequenceHash};
 
@@ -99,15 +102,15 @@ fn parent_key(hash: SequenceHash) -> Option<NodeKey> {
     Some(node_key(position, hash.parent_hash_fragment()))
 }
 
+/// What validation expects under one key: the filed block (or `NIL`) and
+/// the cached blocks naming the key as their parent's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    /// The cached block filed under this key, or `NIL`.
+struct Expected {
     node: u32,
-    /// Cached blocks (filed or shadow) whose parent key is this key.
     children: u32,
 }
 
-const VACANT: Entry = Entry {
+const VACANT: Expected = Expected {
     node: NIL,
     children: 0,
 };
@@ -137,7 +140,15 @@ const LEAVES: usize = 0;
 /// ```
 #[derive(Debug, Clone)]
 pub struct LineageBackend {
-    entries: PrehashedMap<NodeKey, Entry>,
+    /// Filed blocks by their own key. The table holds ids only and finds a
+    /// key through the block's hash (5 bytes per bucket rather than 17 for
+    /// a key and two counts).
+    filed: IdIndex<NodeKey>,
+    /// Cached children of each filed block; stale for other blocks.
+    children: Vec<u32>,
+    /// Cached children counted under keys that no cached block is filed
+    /// under (their parent is held, evicted or not yet released).
+    orphans: PrehashedMap<NodeKey, u32>,
     hashes: Vec<SequenceHash>,
     /// Release tick of each cached block; stale for absent blocks.
     ticks: Vec<u64>,
@@ -153,21 +164,45 @@ pub struct LineageBackend {
 impl LineageBackend {
     /// An empty backend for block ids below `capacity`.
     ///
-    /// The key map is sized for `capacity` entries; it can grow once, up to
-    /// twice that, when many cached blocks have uncached parents, and then
-    /// never again.
+    /// The filed-key table is sized for `capacity` blocks and never grows;
+    /// the map of orphan keys starts small and grows while many cached
+    /// blocks have uncached parents (up to one key per cached block).
     ///
     /// # Panics
     /// If `capacity` ≥ `u32::MAX`.
     pub fn new(capacity: usize) -> Self {
         Self {
-            entries: PrehashedMap::with_capacity_and_hasher(capacity, Default::default()),
+            filed: IdIndex::with_capacity(capacity),
+            children: vec![0; capacity],
+            orphans: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
             hashes: vec![SequenceHash::default(); capacity],
             ticks: vec![0; capacity],
             next_tick: 0,
             states: vec![ABSENT; capacity],
             leaves: IndexLists::new(capacity),
             len: 0,
+        }
+    }
+
+    /// The block filed under `key`, if any.
+    #[inline]
+    fn filed_under(&self, key: NodeKey) -> Option<u32> {
+        self.filed.get(key, |id| own_key(self.hashes[id as usize]))
+    }
+
+    /// Counts one more cached child under `key`; returns the filed parent
+    /// if this was its first cached child.
+    #[inline]
+    fn add_child(&mut self, key: NodeKey) -> Option<u32> {
+        match self.filed_under(key) {
+            Some(parent) => {
+                self.children[parent as usize] += 1;
+                (self.children[parent as usize] == 1).then_some(parent)
+            }
+            None => {
+                *self.orphans.entry(key).or_insert(0) += 1;
+                None
+            }
         }
     }
 
@@ -192,29 +227,34 @@ impl LineageBackend {
         self.len -= 1;
         if state == FILED {
             let key = own_key(hash);
-            if let Some(entry) = self.entries.get_mut(&key) {
-                debug_assert_eq!(entry.node, id, "entry does not hold its block");
-                entry.node = NIL;
-                if entry.children == 0 {
-                    self.entries.remove(&key);
-                }
+            let hashes = &self.hashes;
+            let removed = self
+                .filed
+                .remove(key, |other| own_key(hashes[other as usize]));
+            debug_assert_eq!(removed, Some(id), "filed block not in the key table");
+            // Its cached children stay counted under its key.
+            let children = self.children[id as usize];
+            if children > 0 {
+                self.orphans.insert(key, children);
             }
         }
         let Some(key) = parent_key(hash) else {
             return;
         };
-        let Some(parent) = self.entries.get_mut(&key) else {
+        if let Some(parent) = self.filed_under(key) {
+            self.children[parent as usize] -= 1;
+            if self.children[parent as usize] == 0 {
+                self.requeue(parent, gap);
+            }
+            return;
+        }
+        let Some(count) = self.orphans.get_mut(&key) else {
             debug_assert!(false, "child of an unknown parent key");
             return;
         };
-        parent.children -= 1;
-        if parent.children == 0 {
-            match parent.node {
-                NIL => {
-                    self.entries.remove(&key);
-                }
-                node => self.requeue(node, gap),
-            }
+        *count -= 1;
+        if *count == 0 {
+            self.orphans.remove(&key);
         }
     }
 
@@ -255,9 +295,11 @@ impl LineageBackend {
         }
     }
 
-    /// Recomputes the expected map from the cached blocks and compares.
+    /// Recomputes who is filed under each key and how many children each
+    /// key has from the cached blocks, and compares with the key table,
+    /// the children counts and the orphan map.
     fn validate_entries(&self) -> Result<(), String> {
-        let mut expected: PrehashedMap<NodeKey, Entry> = PrehashedMap::default();
+        let mut expected: PrehashedMap<NodeKey, Expected> = PrehashedMap::default();
         for (id, &state) in self.states.iter().enumerate() {
             if state == ABSENT {
                 continue;
@@ -277,21 +319,35 @@ impl LineageBackend {
                 expected.entry(key).or_insert(VACANT).children += 1;
             }
         }
-        if expected.len() != self.entries.len() {
+        let filed = expected.values().filter(|e| e.node != NIL).count();
+        if filed != self.filed.len() {
             return Err(format!(
-                "lineage: {} map entries, expected {}",
-                self.entries.len(),
-                expected.len()
+                "lineage: {} filed keys, expected {filed}",
+                self.filed.len()
             ));
         }
-        for (key, want) in &expected {
-            match self.entries.get(key) {
-                Some(have) if have == want => {}
-                have => {
-                    return Err(format!(
-                        "lineage: entry {key:x} is {have:?}, expected {want:?}"
-                    ))
-                }
+        let orphans = expected.len() - filed;
+        if orphans != self.orphans.len() {
+            return Err(format!(
+                "lineage: {} orphan keys, expected {orphans}",
+                self.orphans.len()
+            ));
+        }
+        for (&key, want) in &expected {
+            let have = match self.filed_under(key) {
+                Some(node) => Expected {
+                    node,
+                    children: self.children[node as usize],
+                },
+                None => Expected {
+                    node: NIL,
+                    children: self.orphans.get(&key).copied().unwrap_or(0),
+                },
+            };
+            if have != *want {
+                return Err(format!(
+                    "lineage: key {key:x} holds {have:?}, expected {want:?}"
+                ));
             }
         }
         Ok(())
@@ -313,22 +369,23 @@ impl InactiveBackend for LineageBackend {
         self.ticks[block] = self.next_tick;
         self.next_tick += 1;
         self.len += 1;
-        let entry = self.entries.entry(own_key(hash)).or_insert(VACANT);
-        let is_leaf = if entry.node == NIL {
-            entry.node = id;
+        let key = own_key(hash);
+        let is_leaf = if self.filed_under(key).is_none() {
+            let hashes = &self.hashes;
+            self.filed
+                .insert(key, id, |other| own_key(hashes[other as usize]));
+            // Children released before it were counted under its key.
+            let children = self.orphans.remove(&key).unwrap_or(0);
+            self.children[block] = children;
             self.states[block] = FILED;
-            entry.children == 0
+            children == 0
         } else {
             self.states[block] = SHADOW;
             true
         };
-        if let Some(key) = parent_key(hash) {
-            let parent = self.entries.entry(key).or_insert(VACANT);
-            parent.children += 1;
-            if parent.children == 1 && parent.node != NIL {
-                let was_leaf = self.leaves.remove(parent.node);
-                debug_assert!(was_leaf.is_some(), "childless parent was not a leaf");
-            }
+        if let Some(parent) = parent_key(hash).and_then(|key| self.add_child(key)) {
+            let was_leaf = self.leaves.remove(parent);
+            debug_assert!(was_leaf.is_some(), "childless parent was not a leaf");
         }
         // The newest tick: a new leaf sorts last.
         if is_leaf {
@@ -379,10 +436,7 @@ impl InactiveBackend for LineageBackend {
             let should_list = match state {
                 ABSENT => false,
                 SHADOW => true,
-                _ => self
-                    .entries
-                    .get(&own_key(self.hashes[id]))
-                    .is_some_and(|e| e.children == 0),
+                _ => self.children[id] == 0,
             };
             if listed != should_list {
                 return Err(format!(
@@ -599,7 +653,7 @@ mod tests {
         backend.drain(&mut |id| drained.push(id));
         assert_eq!(drained, vec![2, 1, 0]);
         assert!(backend.is_empty());
-        assert!(backend.entries.is_empty());
+        assert!(backend.filed.is_empty() && backend.orphans.is_empty());
         backend.validate().unwrap();
         assert_eq!(backend.name(), "lineage");
     }

@@ -1,0 +1,176 @@
+//! A hash index that stores block ids only.
+//!
+//! Whoever indexes blocks by a key derived from their hash (the store by the
+//! hash itself, the lineage backend by a block's `(position, fragment)` key)
+//! already keeps each block's hash in a per-block array, so the index need
+//! not keep a second copy of the key: the table holds `u32` ids, and a
+//! lookup compares the key with the key of the block an id names (a block
+//! the caller reads next anyway). With hashbrown's one control byte per
+//! bucket, an entry costs 5 bytes per bucket instead of 33 for a
+//! `HashMap<SequenceHash, u32>`, whose `u128` key pads each entry to 32.
+//!
+//! Every method takes `key_of`, the key of the block an id names; it must
+//! return, for every id in the index, the key the id was inserted under.
+
+use std::marker::PhantomData;
+
+use hashbrown::HashTable;
+
+use crate::prehashed::mix128;
+use crate::SequenceHash;
+
+/// A key an [`IdIndex`] files ids under.
+pub(crate) trait IndexKey: Copy + Eq {
+    /// The key, mixed (see [`crate::prehashed`]).
+    fn mixed(self) -> u64;
+}
+
+impl IndexKey for SequenceHash {
+    #[inline]
+    fn mixed(self) -> u64 {
+        mix128(self.as_u128())
+    }
+}
+
+impl IndexKey for u64 {
+    #[inline]
+    fn mixed(self) -> u64 {
+        mix128(u128::from(self))
+    }
+}
+
+/// Block ids, found by key through the blocks they name.
+#[derive(Debug, Clone)]
+pub(crate) struct IdIndex<K> {
+    table: HashTable<u32>,
+    _key: PhantomData<fn(K)>,
+}
+
+impl<K: IndexKey> IdIndex<K> {
+    /// An index that holds `capacity` ids without growing.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        IdIndex {
+            table: HashTable::with_capacity(capacity),
+            _key: PhantomData,
+        }
+    }
+
+    /// The number of ids in the index.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the index is empty.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The id filed under `key`.
+    #[inline]
+    pub(crate) fn get(&self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
+        self.table
+            .find(key.mixed(), |&id| key_of(id) == key)
+            .copied()
+    }
+
+    /// Files `id` under `key`, which must not be in the index yet.
+    #[inline]
+    pub(crate) fn insert(&mut self, key: K, id: u32, key_of: impl Fn(u32) -> K) {
+        debug_assert!(self.get(key, &key_of).is_none(), "key indexed twice");
+        self.table
+            .insert_unique(key.mixed(), id, |&other| key_of(other).mixed());
+    }
+
+    /// Removes and returns the id filed under `key`.
+    #[inline]
+    pub(crate) fn remove(&mut self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
+        match self.table.find_entry(key.mixed(), |&id| key_of(id) == key) {
+            Ok(entry) => Some(entry.remove().0),
+            Err(_) => None,
+        }
+    }
+
+    /// Every id in the index, in no particular order.
+    #[cfg(test)]
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.table.iter().copied()
+    }
+
+    /// Bytes the table holds on the heap.
+    #[cfg(test)]
+    pub(crate) fn allocation_size(&self) -> usize {
+        self.table.allocation_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn an_entry_costs_five_bytes_per_bucket() {
+        let index = IdIndex::<SequenceHash>::with_capacity(1 << 20);
+        // 2^21 buckets (load at most 7/8) of a u32 and a control byte.
+        let per_block = index.allocation_size() as f64 / (1 << 20) as f64;
+        assert!(per_block < 10.5, "{per_block} bytes per block");
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8),
+        Remove(u8),
+        Get(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            any::<u8>().prop_map(Op::Insert),
+            any::<u8>().prop_map(Op::Remove),
+            any::<u8>().prop_map(Op::Get),
+        ]
+    }
+
+    proptest! {
+        /// Slot `i` of 256 holds the hash of key `i`; the index must agree
+        /// with a map from hash to id through any sequence of operations,
+        /// including growth past its initial capacity.
+        #[test]
+        fn agrees_with_a_map(ops in proptest::collection::vec(op(), 1..400)) {
+            let slots: Vec<SequenceHash> = (0..256u64)
+                .map(|k| if k % 2 == 0 { SequenceHash::root(k) } else { SequenceHash::root(k / 2).extend(k) })
+                .collect();
+            let key_of = |id: u32| slots[id as usize];
+            let mut index = IdIndex::<SequenceHash>::with_capacity(4);
+            let mut model: HashMap<SequenceHash, u32> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k) => {
+                        let h = slots[k as usize];
+                        if let std::collections::hash_map::Entry::Vacant(e) = model.entry(h) {
+                            e.insert(k as u32);
+                            index.insert(h, k as u32, key_of);
+                        }
+                    }
+                    Op::Remove(k) => {
+                        let h = slots[k as usize];
+                        prop_assert_eq!(index.remove(h, key_of), model.remove(&h));
+                    }
+                    Op::Get(k) => {
+                        let h = slots[k as usize];
+                        prop_assert_eq!(index.get(h, key_of), model.get(&h).copied());
+                    }
+                }
+                prop_assert_eq!(index.len(), model.len());
+            }
+            let mut ids: Vec<u32> = index.ids().collect();
+            ids.sort_unstable();
+            let mut expected: Vec<u32> = model.values().copied().collect();
+            expected.sort_unstable();
+            prop_assert_eq!(ids, expected);
+        }
+    }
+}
