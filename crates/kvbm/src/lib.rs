@@ -40,6 +40,7 @@
 //! | [`registry`] | which hashes each tier holds; attachments, touch callbacks, presence |
 //! | [`tinylfu`] | count-min frequency sketch for frequency-aware eviction |
 //! | [`metrics`] | counters and gauges, rate statistics, Prometheus export |
+//! | [`sequence`] | which block holds which part of a token sequence (block ids or guards, by phase) |
 //! | [`pools`] | names shared with kvbm-logical's `pools` module |
 #![deny(missing_docs)]
 
@@ -49,6 +50,7 @@ pub mod manager;
 pub mod metrics;
 pub mod pools;
 pub mod registry;
+pub mod sequence;
 mod store;
 pub mod tinylfu;
 pub mod tokens;
@@ -58,6 +60,10 @@ pub use blocks::{
 };
 pub use manager::BlockManager;
 pub use registry::BlockRegistry;
+pub use sequence::{
+    zip_assigned, zip_assigned_pending, BlockSequence, BlockSequenceError,
+    ExternalBlockAssignments, LogicalBlockAssignmentError, LogicalBlockAssignments,
+};
 pub use store::InvariantViolation;
 
 /// Index of a block in its manager's pool (`0..block_count`).
