@@ -40,12 +40,14 @@
 //! | [`registry`] | which hashes each tier holds; attachments, touch callbacks, presence |
 //! | [`tinylfu`] | count-min frequency sketch for frequency-aware eviction |
 //! | [`metrics`] | counters and gauges, rate statistics, Prometheus export |
+//! | [`integrations`] | request lifecycles: `RequestSequence`, the schedule/apply protocol of `SchedulableSequence` |
 //! | [`sequence`] | which block holds which part of a token sequence (block ids or guards, by phase) |
 //! | [`pools`] | names shared with kvbm-logical's `pools` module |
 #![deny(missing_docs)]
 
 pub mod blocks;
 pub mod eviction;
+pub mod integrations;
 pub mod manager;
 pub mod metrics;
 pub mod pools;
@@ -57,6 +59,10 @@ pub mod tokens;
 
 pub use blocks::{
     BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, MutableBlock, WeakBlock,
+};
+pub use integrations::{
+    ApplyError, DecodeOutcome, NoopDelegate, RequestSequence, SchedulableSequence,
+    SchedulableSequenceBuilder, ScheduleError, SequenceDelegate, SequenceEvent, SequenceState,
 };
 pub use manager::BlockManager;
 pub use registry::BlockRegistry;
