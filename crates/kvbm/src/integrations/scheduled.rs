@@ -88,15 +88,14 @@ impl<T: BlockMetadata> SchedulableSequence<T> {
         self.require_idle()?;
         let fresh = self.prefill_position == 0 && self.inner.assignments().is_empty();
         let limit = self.inner.num_input_tokens().saturating_sub(1) / self.inner.block_size();
-        let matched = if fresh {
+        let mut matched = 0;
+        if fresh {
             // A fresh sequence holds no block, so nothing can collide and
             // the matched hashes are the sequence's own.
-            self.inner.match_prefix_up_to(limit, manager).unwrap_or(0)
-        } else {
-            0
-        };
-        self.prefill_position += matched * self.inner.block_size();
-        self.kv_position = self.prefill_position;
+            matched = self.inner.match_prefix_up_to(limit, manager).unwrap_or(0);
+            self.prefill_position = matched * self.inner.block_size();
+            self.kv_position = self.prefill_position;
+        }
         self.emit(SequenceEvent::PrefixMatched {
             blocks_matched: matched,
         });
