@@ -385,6 +385,35 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         out
     }
 
+    /// For each of `hashes`, in order, its registered block or `None`; a
+    /// hash given twice gets two handles. One lock for the whole list.
+    pub(crate) fn match_scattered(
+        self: &Arc<Self>,
+        hashes: &[SequenceHash],
+    ) -> Vec<Option<ImmutableBlock<T>>> {
+        let mut out = Vec::with_capacity(hashes.len());
+        let this = StoreRef::new(self);
+        {
+            let mut st = self.state.lock();
+            for &hash in hashes {
+                let hit = st.index.get(&hash).map(|&id| id as BlockId);
+                out.push(hit.map(|id| {
+                    self.acquire_locked(&mut st, id);
+                    ImmutableBlock::adopt(this, id, hash)
+                }));
+            }
+            self.take_lease(&mut st);
+            self.publish_gauges(&st);
+        }
+        let hits = out.iter().flatten();
+        self.metrics.inc_match_hashes_requested(hashes.len() as u64);
+        self.metrics
+            .inc_match_blocks_returned(hits.clone().count() as u64);
+        // A repeated hash is a repeated access: each hit is touched.
+        self.registry.touch_many(hits.map(|b| b.sequence_hash()));
+        out
+    }
+
     /// Every block of `hashes` registered here, wherever it is in the list.
     pub(crate) fn scan(
         self: &Arc<Self>,
