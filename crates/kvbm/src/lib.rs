@@ -58,7 +58,8 @@ pub mod tinylfu;
 pub mod tokens;
 
 pub use blocks::{
-    BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, MutableBlock, WeakBlock,
+    BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, LifecyclePin, LifecyclePinRef,
+    MutableBlock, WeakBlock,
 };
 pub use integrations::{
     ApplyError, DecodeOutcome, NoopDelegate, RequestSequence, SchedulableSequence,
@@ -74,6 +75,27 @@ pub use store::InvariantViolation;
 
 /// Index of a block in its manager's pool (`0..block_count`).
 pub type BlockId = usize;
+
+/// A process-unique name of a block manager's pool, so that
+/// `(ManagerId, BlockId)` names one slot even where the tier type is gone
+/// (see [`LifecyclePinRef`]). Never reused within a process.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct ManagerId(pub u64);
+
+impl ManagerId {
+    /// A value no manager ever gets, for tests and placeholders.
+    pub const NULL: Self = Self(0);
+
+    /// The next unused id.
+    pub(crate) fn next() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Only uniqueness matters, which `fetch_add` gives at any ordering.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 /// The key blocks are registered and matched under: a block's
 /// [`PositionalLineageHash`](tokens::PositionalLineageHash).

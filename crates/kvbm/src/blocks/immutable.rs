@@ -66,6 +66,12 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
     pub fn registration_handle(&self) -> BlockRegistrationHandle {
         self.store.get().registry().handle_for(self.seq_hash)
     }
+
+    /// A type-erased keepalive of this block: holds it like a clone of
+    /// this handle does, and names its manager, id and hash.
+    pub fn pin(&self) -> super::LifecyclePinRef {
+        super::LifecyclePinRef::new(self.clone(), self.store.get().id())
+    }
 }
 
 impl<T: BlockMetadata> Clone for ImmutableBlock<T> {

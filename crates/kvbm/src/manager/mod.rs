@@ -131,6 +131,11 @@ impl<T: BlockMetadata> BlockManager<T> {
         })
     }
 
+    /// The pool's process-unique id.
+    pub fn id(&self) -> crate::ManagerId {
+        self.store.id()
+    }
+
     /// The number of blocks in the pool.
     pub fn total_blocks(&self) -> usize {
         self.store.block_count()

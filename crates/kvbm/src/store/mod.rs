@@ -33,7 +33,7 @@ use crate::blocks::{BlockDuplicationPolicy, CompleteBlock, ImmutableBlock, Mutab
 use crate::eviction::InactiveBackend;
 use crate::metrics::BlockPoolMetrics;
 use crate::registry::{BlockRegistrationHandle, BlockRegistry, TierId};
-use crate::{BlockId, SequenceHash};
+use crate::{BlockId, ManagerId, SequenceHash};
 use fold_hasher::FoldHashMap;
 use handles::HandleCount;
 use slot::{Slot, SlotState};
@@ -51,6 +51,7 @@ pub(crate) struct Store<T> {
     tier: TierId,
     block_size: usize,
     duplication_policy: BlockDuplicationPolicy,
+    id: ManagerId,
     _tier: PhantomData<fn() -> T>,
 }
 
@@ -108,6 +109,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             tier: config.tier,
             block_size: config.block_size,
             duplication_policy: config.duplication_policy,
+            id: ManagerId::next(),
             _tier: PhantomData,
         };
         store.publish_gauges(&store.state.lock());
@@ -116,6 +118,10 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
     pub(crate) fn block_size(&self) -> usize {
         self.block_size
+    }
+
+    pub(crate) fn id(&self) -> ManagerId {
+        self.id
     }
 
     pub(crate) fn block_count(&self) -> usize {
