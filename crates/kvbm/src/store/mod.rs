@@ -52,6 +52,7 @@ pub(crate) struct Store<T> {
     block_size: usize,
     duplication_policy: BlockDuplicationPolicy,
     id: ManagerId,
+    default_evict_on_reset: bool,
     _tier: PhantomData<fn() -> T>,
 }
 
@@ -72,6 +73,10 @@ struct State<T> {
     checked_out: usize,
     /// Blocks in `Held` or `Duplicate`.
     held: usize,
+    /// Per block: free it instead of caching it when its last handle
+    /// drops. Kept through cache and revival (it belongs to the contents),
+    /// set back to the store default when the block is handed out again.
+    evict_on_reset: Vec<bool>,
 }
 
 /// Settings a store is built from.
@@ -83,6 +88,8 @@ pub(crate) struct StoreConfig {
     pub(crate) registry: BlockRegistry,
     pub(crate) tier: TierId,
     pub(crate) metrics: Arc<BlockPoolMetrics>,
+    /// The per-block evict-on-reset flag of a newly handed out block.
+    pub(crate) default_evict_on_reset: bool,
 }
 
 impl<T: crate::blocks::BlockMetadata> Store<T> {
@@ -100,6 +107,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             backend: config.backend,
             checked_out: 0,
             held: 0,
+            evict_on_reset: vec![config.default_evict_on_reset; n],
         };
         let store = Self {
             state: Mutex::new(state),
@@ -110,6 +118,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             block_size: config.block_size,
             duplication_policy: config.duplication_policy,
             id: ManagerId::next(),
+            default_evict_on_reset: config.default_evict_on_reset,
             _tier: PhantomData,
         };
         store.publish_gauges(&store.state.lock());
@@ -198,6 +207,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 let slot = &mut st.slots[id as usize];
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
+                st.evict_on_reset[id as usize] = self.default_evict_on_reset;
                 blocks.push(MutableBlock::new(this, id as BlockId));
             }
             st.pending.clear();
@@ -218,6 +228,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 };
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
+                st.evict_on_reset[id] = self.default_evict_on_reset;
                 st.index.remove(&slot.hash);
                 st.pending.push(slot.hash);
                 blocks.push(MutableBlock::new(this, id));
@@ -481,7 +492,19 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         }
         let st = &mut *guard;
         let slot = &mut st.slots[id];
+        let mut released_handles: Vec<BlockRegistrationHandle> = Vec::new();
         match slot.state {
+            SlotState::Held if st.evict_on_reset[id] => {
+                // Straight back to the free pool: unregistered, unmatchable.
+                slot.state = SlotState::Free;
+                st.index.remove(&slot.hash);
+                st.free.push(id as u32);
+                self.registry.remove_presence_many(
+                    std::slice::from_ref(&slot.hash),
+                    self.tier,
+                    &mut released_handles,
+                );
+            }
             SlotState::Held => {
                 slot.state = SlotState::Cached;
                 st.backend.insert(id, slot.hash);
@@ -497,7 +520,17 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         }
         st.held -= 1;
         self.publish_gauges(st);
-        self.end_lease(st)
+        let lease = self.end_lease(st);
+        drop(guard);
+        // Registry handles go after the lock, like evictions' do.
+        drop(released_handles);
+        lease
+    }
+
+    /// Sets whether held block `id` goes back to the free pool, rather
+    /// than the cache, when its last handle drops.
+    pub(crate) fn set_evict_on_reset(&self, id: BlockId, value: bool) {
+        self.state.lock().evict_on_reset[id] = value;
     }
 
     /// The generation of held block `id` and an owning reference to the
