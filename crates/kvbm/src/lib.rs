@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod blocks;
+mod compat;
 pub mod eviction;
 pub mod integrations;
 pub mod manager;
@@ -61,6 +62,7 @@ pub use blocks::{
     BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, LifecyclePin, LifecyclePinRef,
     MutableBlock, WeakBlock,
 };
+pub use compat::{KvbmSequenceHashProvider, LogicalLayoutHandle};
 pub use integrations::{
     ApplyError, DecodeOutcome, NoopDelegate, RequestSequence, SchedulableSequence,
     SchedulableSequenceBuilder, ScheduleError, SequenceDelegate, SequenceEvent, SequenceState,
