@@ -187,7 +187,7 @@ impl<T: BlockMetadata> RequestSequence<T> {
                 remaining,
             });
         }
-        let completed = self.sequence.extend_tokens(tokens.to_vec())?;
+        let completed = self.sequence.extend_from_slice(tokens)?;
         self.generated_tokens += tokens.len();
         Ok(completed)
     }

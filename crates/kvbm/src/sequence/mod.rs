@@ -149,6 +149,15 @@ impl BlockSequence {
         Ok(self.tokens.extend_from_slice(&tokens)?)
     }
 
+    /// [`extend_tokens`](Self::extend_tokens) for a borrowed slice: no
+    /// allocation per decode step.
+    pub(crate) fn extend_from_slice(
+        &mut self,
+        tokens: &[Token],
+    ) -> Result<Option<Range<usize>>, BlockSequenceError> {
+        Ok(self.tokens.extend_from_slice(tokens)?)
+    }
+
     /// Appends one token; returns the index of the block it completed.
     /// On error the sequence is unchanged.
     pub fn append_token(&mut self, token: Token) -> Result<Option<usize>, BlockSequenceError> {
