@@ -50,8 +50,11 @@ impl<T: BlockMetadata> LifecyclePin for Pinned<T> {
     }
 }
 
-/// A shared, type-erased keepalive of a registered block; see the
-/// [module docs](self). Cloning is one reference-count increment.
+/// A shared, type-erased keepalive of a registered block, made by
+/// [`ImmutableBlock::pin`]: it holds the block like a handle does (held, not
+/// cached, while any pin lives) and names its manager, id and hash, so pins
+/// of managers of different tiers fit in one list. Cloning is one
+/// reference-count increment.
 #[derive(Clone)]
 pub struct LifecyclePinRef(Arc<dyn LifecyclePin>);
 
