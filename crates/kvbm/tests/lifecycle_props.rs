@@ -40,6 +40,9 @@ enum Op {
     DropUnassigned(usize),
     /// Drop the sequence, whatever its state, and start a new request.
     Restart(usize),
+    /// A call that breaks the protocol in the current state; it must be
+    /// refused.
+    Misuse,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -56,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ReleaseThenReacquire),
         1 => (0usize..3).prop_map(Op::DropUnassigned),
         1 => (0usize..4).prop_map(Op::Restart),
+        2 => Just(Op::Misuse),
     ]
 }
 
@@ -215,6 +219,39 @@ fn step(m: &BlockManager<Device>, s: &mut Seq, op: &Op, cov: &mut Coverage) {
             s.drop_unassigned(n);
             false
         }
+        Op::Misuse => {
+            let refused = match s.state() {
+                SequenceState::Idle => {
+                    s.revert_schedule().is_err() && s.apply_decode(1, m).is_err()
+                }
+                SequenceState::PrefillScheduled { num_tokens, .. } => {
+                    let last = s.prefill_position() + num_tokens >= s.num_input_tokens();
+                    // The wrong token presence, then calls of other states.
+                    let wrong = if last && s.max_output_tokens() > 0 {
+                        None
+                    } else {
+                        Some(1)
+                    };
+                    s.apply_prefill(wrong, m).is_err()
+                        && s.apply_decode(1, m).is_err()
+                        && s.schedule_decode(m).is_err()
+                }
+                SequenceState::DecodeScheduled { .. } => {
+                    s.apply_prefill(None, m).is_err() && s.apply_speculative(&[], m).is_err()
+                }
+                SequenceState::SpeculativeScheduled { num_tokens, .. } => {
+                    s.apply_speculative(&vec![0; num_tokens + 1], m).is_err()
+                        && s.release().is_err()
+                        && s.append_tokens(&[1]).is_err()
+                }
+            };
+            assert!(
+                refused,
+                "a protocol violation was accepted in {:?}",
+                s.state()
+            );
+            true
+        }
         Op::Restart(_) => unreachable!("handled by the driver"),
     };
     if refused && matches!(op, Op::ScheduleDecode | Op::SchedulePrefillRest) {
@@ -226,9 +263,16 @@ fn step(m: &BlockManager<Device>, s: &mut Seq, op: &Op, cov: &mut Coverage) {
     check_sequence(s);
 }
 
-fn run(backend: Backend, ops: Vec<(usize, Op)>) -> Coverage {
+fn run(backend: Backend, reject: bool, ops: Vec<(usize, Op)>) -> Coverage {
+    use kvbm::blocks::BlockDuplicationPolicy;
     let mut cov = Coverage::default();
+    let policy = if reject {
+        BlockDuplicationPolicy::Reject
+    } else {
+        BlockDuplicationPolicy::Allow
+    };
     let m = common::builder(backend)
+        .duplication_policy(policy)
         .block_count(BLOCKS)
         .block_size(BLOCK_SIZE)
         .build()
@@ -255,9 +299,10 @@ proptest! {
     #[test]
     fn interleaved_lifecycles_never_leak_or_mishash(
         backend in 0..ALL_BACKENDS.len(),
+        reject in any::<bool>(),
         ops in prop::collection::vec((0..SEQS, op()), 1..80),
     ) {
-        run(ALL_BACKENDS[backend], ops);
+        run(ALL_BACKENDS[backend], reject, ops);
     }
 }
 
@@ -298,7 +343,7 @@ fn scripted_pressure_preempt_and_resume() {
             script.push((i, Apply(0)));
         }
     }
-    let cov = run(Backend::Lru, script);
+    let cov = run(Backend::Lru, false, script);
     assert!(cov.refused_schedules > 0, "{cov:?}");
     assert!(cov.reacquired_hits > 0, "{cov:?}");
 }
