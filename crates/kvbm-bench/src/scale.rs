@@ -294,7 +294,8 @@ fn parse(args: impl Iterator<Item = String>) -> ScaleOptions {
 }
 
 /// `kvbm-bench scale [--rounds N] [--sizes N,…] [--family F] [--backend B]
-/// [--mem-blocks N] [--no-memory]`: the scale and memory tables.
+/// [--mem-blocks N] [--no-memory] [--lib L]`: the scale and memory tables
+/// (with `--lib`, one library's times only, for profiling).
 pub fn scale_main(args: impl Iterator<Item = String>) {
     let options = parse(args);
     println!(
@@ -308,6 +309,25 @@ pub fn scale_main(args: impl Iterator<Item = String>) {
         for &blocks in &options.sizes {
             // One library at a time: at 4M blocks kvbm-logical alone takes
             // about 2.7 GB.
+            if let Some(lib) = options.lib.as_deref() {
+                // One library only, for profiling.
+                let m = match lib {
+                    "kvbm" => measure::<Kvbm>(options.backend, family, blocks, options.rounds),
+                    "logical" | "kvbm-logical" => {
+                        measure::<Logical>(options.backend, family, blocks, options.rounds)
+                    }
+                    other => panic!("unknown --lib {other}: kvbm or logical"),
+                };
+                println!(
+                    "| {} | {} | {lib}: {} | | | {lib}: {} | | | {:.1}% |",
+                    family.name(),
+                    format_blocks(blocks),
+                    format_time(m.fill_ns_per_block),
+                    format_time(m.churn_ns_per_request),
+                    100.0 * m.reuse,
+                );
+                continue;
+            }
             let ours = measure::<Kvbm>(options.backend, family, blocks, options.rounds);
             let theirs = measure::<Logical>(options.backend, family, blocks, options.rounds);
             println!(
@@ -325,7 +345,7 @@ pub fn scale_main(args: impl Iterator<Item = String>) {
             );
         }
     }
-    if options.skip_memory {
+    if options.skip_memory || options.lib.is_some() {
         return;
     }
     println!(

@@ -271,6 +271,9 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         let tier = registry
             .tier_for(TypeId::of::<T>())
             .map_err(|e| BlockManagerBuilderError::ValidationError(e.to_string()))?;
+        // Every block may come to hold a hash: room for them now, so filling
+        // the cache never rehashes the registry's presence map.
+        registry.reserve_presence(block_count);
         let backend: Box<dyn InactiveBackend> = match self.custom_backend {
             Some(make) => make(block_count),
             None => builtin_backend(self.policy, self.thresholds, block_count, &registry)?,

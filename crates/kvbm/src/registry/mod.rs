@@ -238,6 +238,12 @@ impl BlockRegistry {
         Ok(tiers.len() - 1)
     }
 
+    /// Makes room for `additional` more block-held hashes (a new manager's
+    /// blocks), so that filling them never rehashes the presence map.
+    pub(crate) fn reserve_presence(&self, additional: usize) {
+        self.inner.tables.lock().reserve(additional);
+    }
+
     /// A block of `tier` now holds `seq_hash` as its primary.
     #[cfg(test)]
     pub(crate) fn add_presence(&self, seq_hash: SequenceHash, tier: TierId) {

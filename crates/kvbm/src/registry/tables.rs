@@ -59,6 +59,11 @@ pub(super) struct Tables {
 }
 
 impl Tables {
+    /// Room for `additional` more block-held hashes.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.presence.reserve(additional);
+    }
+
     /// The presence counts of `hash`, if any block holds it.
     pub(super) fn presence(&self, hash: SequenceHash) -> Option<&TierCounts> {
         self.presence.get(&PackedKey::from(hash))
