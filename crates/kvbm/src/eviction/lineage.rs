@@ -45,15 +45,15 @@
 //! Relations are never stored as links between blocks: both directions are
 //! resolved through keys `(position, fragment)`. A block is filed under its
 //! own key — its position and its hash cut to the fragment width its
-//! children carry — and counted as a child under its parent's key. Filed
-//! blocks sit in a hash table of ids (a lookup compares the key with the
-//! candidate's own key, recomputed from its hash) and carry the number of
-//! their cached children; children counted under a key that no cached block
-//! is filed under wait in a small map of orphan keys. So parents and
-//! children may be inserted and removed in any order: a parent released
-//! after its children takes over their count from the orphan map, a parent
-//! that leaves hands its count back, and children of a revived parent
-//! simply become roots.
+//! children carry — and counted as a child under its parent's key. Each
+//! block has one record (own key, parent key, release tick, cached children,
+//! state), so handling a block touches one cache line. Filed blocks sit in
+//! a hash table of ids whose lookups compare the key with the candidate's
+//! record; children counted under a key that no cached block is filed under
+//! wait in a small map of orphan keys. So parents and children may be
+//! inserted and removed in any order: a parent released after its children
+//! takes over their count from the orphan map, a parent that leaves hands
+//! its count back, and children of a revived parent simply become roots.
 //!
 //! # Collisions
 //!
@@ -115,6 +115,32 @@ const VACANT: Expected = Expected {
     children: 0,
 };
 
+/// What the backend keeps per block, in one record: handling a block reads
+/// and writes one cache line rather than one per array.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// The key the block is filed (or shadowed) under.
+    own: NodeKey,
+    /// Its parent's key; [`NO_PARENT`] at position 0.
+    parent: NodeKey,
+    /// Release tick; stale for absent blocks.
+    tick: u64,
+    /// Cached children, while filed; stale otherwise.
+    children: u32,
+    state: u8,
+}
+
+/// Mode bits 3 are never produced, so no key equals this.
+const NO_PARENT: NodeKey = u64::MAX;
+
+const ABSENT_NODE: Node = Node {
+    own: 0,
+    parent: NO_PARENT,
+    tick: 0,
+    children: 0,
+    state: ABSENT,
+};
+
 /// Per-block state.
 const ABSENT: u8 = 0;
 const FILED: u8 = 1;
@@ -141,21 +167,16 @@ const LEAVES: usize = 0;
 #[derive(Debug, Clone)]
 pub struct LineageBackend {
     /// Filed blocks by their own key. The table holds ids only and finds a
-    /// key through the block's hash (5 bytes per bucket rather than 17 for
-    /// a key and two counts).
+    /// key through the block's record (5 bytes per bucket rather than 17
+    /// for a key and two counts).
     filed: IdIndex<NodeKey>,
-    /// Cached children of each filed block; stale for other blocks.
-    children: Vec<u32>,
     /// Cached children counted under keys that no cached block is filed
     /// under (their parent is held, evicted or not yet released).
     orphans: PrehashedMap<NodeKey, u32>,
-    hashes: Vec<SequenceHash>,
-    /// Release tick of each cached block; stale for absent blocks.
-    ticks: Vec<u64>,
+    nodes: Vec<Node>,
     /// The tick the next released block gets. A `u64` bumped once per
     /// release never wraps in practice.
     next_tick: u64,
-    states: Vec<u8>,
     /// The leaves, sorted by ascending tick.
     leaves: IndexLists<1>,
     len: usize,
@@ -173,12 +194,9 @@ impl LineageBackend {
     pub fn new(capacity: usize) -> Self {
         Self {
             filed: IdIndex::with_capacity(capacity),
-            children: vec![0; capacity],
             orphans: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
-            hashes: vec![SequenceHash::default(); capacity],
-            ticks: vec![0; capacity],
+            nodes: vec![ABSENT_NODE; capacity],
             next_tick: 0,
-            states: vec![ABSENT; capacity],
             leaves: IndexLists::new(capacity),
             len: 0,
         }
@@ -187,7 +205,7 @@ impl LineageBackend {
     /// The block filed under `key`, if any.
     #[inline]
     fn filed_under(&self, key: NodeKey) -> Option<u32> {
-        self.filed.get(key, |id| own_key(self.hashes[id as usize]))
+        self.filed.get(key, |id| self.nodes[id as usize].own)
     }
 
     /// Counts one more cached child under `key`; returns the filed parent
@@ -196,8 +214,9 @@ impl LineageBackend {
     fn add_child(&mut self, key: NodeKey) -> Option<u32> {
         match self.filed_under(key) {
             Some(parent) => {
-                self.children[parent as usize] += 1;
-                (self.children[parent as usize] == 1).then_some(parent)
+                let node = &mut self.nodes[parent as usize];
+                node.children += 1;
+                (node.children == 1).then_some(parent)
             }
             None => {
                 *self.orphans.entry(key).or_insert(0) += 1;
@@ -214,8 +233,7 @@ impl LineageBackend {
     /// Takes a cached block out of the tree and promotes its parent to a
     /// leaf if this was the parent's last cached child.
     fn detach(&mut self, id: u32) {
-        let state = self.states[id as usize];
-        let hash = self.hashes[id as usize];
+        let node = self.nodes[id as usize];
         // The gap the block leaves in the queue is where its parent most
         // likely belongs (their ticks are usually adjacent).
         let gap = self
@@ -223,27 +241,27 @@ impl LineageBackend {
             .contains(id)
             .then(|| (self.leaves.prev(id), self.leaves.next(id)));
         self.leaves.remove(id);
-        self.states[id as usize] = ABSENT;
+        self.nodes[id as usize].state = ABSENT;
         self.len -= 1;
-        if state == FILED {
-            let key = own_key(hash);
-            let hashes = &self.hashes;
+        if node.state == FILED {
+            let nodes = &self.nodes;
             let removed = self
                 .filed
-                .remove(key, |other| own_key(hashes[other as usize]));
+                .remove(node.own, |other| nodes[other as usize].own);
             debug_assert_eq!(removed, Some(id), "filed block not in the key table");
             // Its cached children stay counted under its key.
-            let children = self.children[id as usize];
-            if children > 0 {
-                self.orphans.insert(key, children);
+            if node.children > 0 {
+                self.orphans.insert(node.own, node.children);
             }
         }
-        let Some(key) = parent_key(hash) else {
+        let key = node.parent;
+        if key == NO_PARENT {
             return;
-        };
+        }
         if let Some(parent) = self.filed_under(key) {
-            self.children[parent as usize] -= 1;
-            if self.children[parent as usize] == 0 {
+            let parent_node = &mut self.nodes[parent as usize];
+            parent_node.children -= 1;
+            if parent_node.children == 0 {
                 self.requeue(parent, gap);
             }
             return;
@@ -262,14 +280,14 @@ impl LineageBackend {
     /// searching from `gap` — two adjacent list neighbours (`NIL` for an
     /// end) — or, without one, from the list end nearer by tick.
     fn requeue(&mut self, id: u32, gap: Option<(u32, u32)>) {
-        let tick = self.ticks[id as usize];
+        let tick = self.nodes[id as usize].tick;
         let (mut after, mut before) = gap.unwrap_or_else(|| self.nearer_end(tick));
         // The list is sorted, so at most one of the two walks moves.
-        while before != NIL && self.ticks[before as usize] < tick {
+        while before != NIL && self.nodes[before as usize].tick < tick {
             after = before;
             before = self.leaves.next(before);
         }
-        while after != NIL && self.ticks[after as usize] > tick {
+        while after != NIL && self.nodes[after as usize].tick > tick {
             before = after;
             after = self.leaves.prev(after);
         }
@@ -286,8 +304,8 @@ impl LineageBackend {
         else {
             return (NIL, NIL);
         };
-        let from_front = tick.saturating_sub(self.ticks[front as usize]);
-        let from_back = self.ticks[back as usize].saturating_sub(tick);
+        let from_front = tick.saturating_sub(self.nodes[front as usize].tick);
+        let from_back = self.nodes[back as usize].tick.saturating_sub(tick);
         if from_front <= from_back {
             (NIL, front)
         } else {
@@ -300,13 +318,12 @@ impl LineageBackend {
     /// the children counts and the orphan map.
     fn validate_entries(&self) -> Result<(), String> {
         let mut expected: PrehashedMap<NodeKey, Expected> = PrehashedMap::default();
-        for (id, &state) in self.states.iter().enumerate() {
-            if state == ABSENT {
+        for (id, node) in self.nodes.iter().enumerate() {
+            if node.state == ABSENT {
                 continue;
             }
-            let hash = self.hashes[id];
-            if state == FILED {
-                let entry = expected.entry(own_key(hash)).or_insert(VACANT);
+            if node.state == FILED {
+                let entry = expected.entry(node.own).or_insert(VACANT);
                 if entry.node != NIL {
                     return Err(format!(
                         "lineage: blocks {} and {id} share a key",
@@ -315,8 +332,8 @@ impl LineageBackend {
                 }
                 entry.node = id as u32;
             }
-            if let Some(key) = parent_key(hash) {
-                expected.entry(key).or_insert(VACANT).children += 1;
+            if node.parent != NO_PARENT {
+                expected.entry(node.parent).or_insert(VACANT).children += 1;
             }
         }
         let filed = expected.values().filter(|e| e.node != NIL).count();
@@ -337,7 +354,7 @@ impl LineageBackend {
             let have = match self.filed_under(key) {
                 Some(node) => Expected {
                     node,
-                    children: self.children[node as usize],
+                    children: self.nodes[node as usize].children,
                 },
                 None => Expected {
                     node: NIL,
@@ -361,29 +378,39 @@ impl InactiveBackend for LineageBackend {
 
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         let id = block as u32;
-        if self.states[block] != ABSENT {
+        if self.nodes[block].state != ABSENT {
             debug_assert!(false, "block {block} inserted twice");
             return;
         }
-        self.hashes[block] = hash;
-        self.ticks[block] = self.next_tick;
+        let key = own_key(hash);
+        let parent_key = parent_key(hash).unwrap_or(NO_PARENT);
+        let mut node = Node {
+            own: key,
+            parent: parent_key,
+            tick: self.next_tick,
+            children: 0,
+            state: SHADOW,
+        };
         self.next_tick += 1;
         self.len += 1;
-        let key = own_key(hash);
         let is_leaf = if self.filed_under(key).is_none() {
-            let hashes = &self.hashes;
-            self.filed
-                .insert(key, id, |other| own_key(hashes[other as usize]));
             // Children released before it were counted under its key.
-            let children = self.orphans.remove(&key).unwrap_or(0);
-            self.children[block] = children;
-            self.states[block] = FILED;
-            children == 0
+            node.children = self.orphans.remove(&key).unwrap_or(0);
+            node.state = FILED;
+            self.nodes[block] = node;
+            let nodes = &self.nodes;
+            self.filed
+                .insert(key, id, |other| nodes[other as usize].own);
+            node.children == 0
         } else {
-            self.states[block] = SHADOW;
+            self.nodes[block] = node;
             true
         };
-        if let Some(parent) = parent_key(hash).and_then(|key| self.add_child(key)) {
+        let first_child_of = match parent_key {
+            NO_PARENT => None,
+            key => self.add_child(key),
+        };
+        if let Some(parent) = first_child_of {
             let was_leaf = self.leaves.remove(parent);
             debug_assert!(was_leaf.is_some(), "childless parent was not a leaf");
         }
@@ -394,12 +421,13 @@ impl InactiveBackend for LineageBackend {
     }
 
     fn remove(&mut self, block: BlockId, hash: SequenceHash) {
-        if self.states[block] == ABSENT {
+        if self.nodes[block].state == ABSENT {
             debug_assert!(false, "block {block} removed but not cached");
             return;
         }
         debug_assert_eq!(
-            self.hashes[block], hash,
+            self.nodes[block].own,
+            own_key(hash),
             "block {block} removed under another hash"
         );
         self.detach(block as u32);
@@ -423,20 +451,21 @@ impl InactiveBackend for LineageBackend {
 
     fn validate(&self) -> Result<(), String> {
         self.leaves.validate("lineage leaves")?;
-        let cached = self.states.iter().filter(|&&s| s != ABSENT).count();
+        let cached = self.nodes.iter().filter(|n| n.state != ABSENT).count();
         if cached != self.len {
             return Err(format!("lineage: len {} but {cached} cached", self.len));
         }
-        if self.states.iter().any(|&s| s > SHADOW) {
+        if self.nodes.iter().any(|n| n.state > SHADOW) {
             return Err("lineage: unknown block state".into());
         }
         self.validate_entries()?;
-        for (id, &state) in self.states.iter().enumerate() {
+        for (id, node) in self.nodes.iter().enumerate() {
+            let state = node.state;
             let listed = self.leaves.contains(id as u32);
             let should_list = match state {
                 ABSENT => false,
                 SHADOW => true,
-                _ => self.children[id] == 0,
+                _ => node.children == 0,
             };
             if listed != should_list {
                 return Err(format!(
@@ -447,7 +476,7 @@ impl InactiveBackend for LineageBackend {
         let mut last = None;
         let mut cur = self.leaves.front(LEAVES).unwrap_or(NIL);
         while cur != NIL {
-            let tick = self.ticks[cur as usize];
+            let tick = self.nodes[cur as usize].tick;
             if last.is_some_and(|l| l >= tick) {
                 return Err(format!("lineage: leaf {cur} out of tick order"));
             }
