@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use crate::sim::policy::{build, PolicyKind};
+use crate::sim::contender::{build, Contender};
 use crate::sim::{self, NoObserver, ReleaseOrder, ServeConfig, SimResult, Timing};
 use crate::workload::{Workload, WorkloadBuilder};
 
@@ -35,15 +35,15 @@ fn workload_strategy() -> impl Strategy<Value = Workload> {
     })
 }
 
-fn run(w: &Workload, kind: PolicyKind, capacity: usize, release: ReleaseOrder) -> SimResult {
+fn run(w: &Workload, kind: Contender, capacity: usize, release: ReleaseOrder) -> SimResult {
     let mut p = build(kind, w, capacity, release, Timing::Instant, None).unwrap();
-    sim::run(w, p.as_mut(), Timing::Instant, &mut NoObserver)
+    sim::run(w, p.as_mut(), Timing::Instant, &mut NoObserver).unwrap()
 }
 
-fn others() -> Vec<PolicyKind> {
-    let mut v = PolicyKind::all();
-    v.retain(|k| *k != PolicyKind::Belady);
-    v.push(PolicyKind::SimLru);
+fn others() -> Vec<Contender> {
+    let mut v = Contender::all();
+    v.retain(|k| *k != Contender::Belady);
+    v.push(Contender::SimLru);
     v
 }
 
@@ -53,8 +53,8 @@ proptest! {
     #[test]
     fn belady_bounds_every_policy(w in workload_strategy(), capacity in 1usize..40) {
         for release in [ReleaseOrder::RootFirst, ReleaseOrder::LeafFirst] {
-            let belady = run(&w, PolicyKind::Belady, capacity, release);
-            let unbounded = run(&w, PolicyKind::Unbounded, capacity, release);
+            let belady = run(&w, Contender::Belady, capacity, release);
+            let unbounded = run(&w, Contender::Unbounded, capacity, release);
             prop_assert!(belady.hits <= unbounded.hits);
             for kind in others() {
                 let r = run(&w, kind, capacity, release);
@@ -71,8 +71,8 @@ proptest! {
     #[test]
     fn manager_lru_matches_reference_lru(w in workload_strategy(), capacity in 1usize..40) {
         for release in [ReleaseOrder::RootFirst, ReleaseOrder::LeafFirst] {
-            let lru = run(&w, PolicyKind::Manager(crate::sim::manager::EvictionPolicy::Lru), capacity, release);
-            let reference = run(&w, PolicyKind::SimLru, capacity, release);
+            let lru = run(&w, Contender::Manager(crate::sim::manager::EvictionPolicy::Lru), capacity, release);
+            let reference = run(&w, Contender::SimLru, capacity, release);
             prop_assert_eq!((lru.hits, lru.evictions, lru.allocation_failures),
                 (reference.hits, reference.evictions, reference.allocation_failures));
         }
@@ -82,7 +82,7 @@ proptest! {
     fn enough_capacity_reaches_the_maximum(w in workload_strategy()) {
         let max = w.unbounded_hits();
         let capacity = w.unique_prompt_blocks() as usize;
-        for kind in PolicyKind::all().into_iter().chain([PolicyKind::SimLru]) {
+        for kind in Contender::all().into_iter().chain([Contender::SimLru]) {
             let r = run(&w, kind, capacity.max(1), ReleaseOrder::RootFirst);
             prop_assert_eq!(r.hits, max, "{}", r.policy);
             prop_assert_eq!(r.evictions, 0);
@@ -92,10 +92,10 @@ proptest! {
     #[test]
     fn serve_timing_conserves_blocks(w in workload_strategy(), capacity in 1usize..40) {
         // Every block is released at the end: nothing leaks, whatever queued.
-        for kind in PolicyKind::all().into_iter().chain([PolicyKind::SimLru]) {
+        for kind in Contender::all().into_iter().chain([Contender::SimLru]) {
             let cfg = ServeConfig { prefill_tps: 100.0, decode_tps: 10.0 };
             let mut p = build(kind, &w, capacity, ReleaseOrder::RootFirst, Timing::Serve(cfg), None).unwrap();
-            let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver);
+            let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver).unwrap();
             prop_assert_eq!(p.available(), p.capacity(), "{}", r.policy);
             prop_assert!(p.capacity() <= capacity);
             prop_assert_eq!(r.requests, w.requests.len() as u64);
@@ -111,7 +111,7 @@ fn oversized_requests_are_counted_not_fatal() {
         .unwrap();
     b.push_block_ids(1, 32, 0, &[0, 1], None).unwrap();
     let w = b.finish("t".into(), "generated", 0);
-    for kind in PolicyKind::all() {
+    for kind in Contender::all() {
         let r = run(&w, kind, 4, ReleaseOrder::RootFirst);
         assert_eq!(r.oversized_requests, 1, "{}", r.policy);
         assert_eq!(r.hits, 0);
@@ -130,7 +130,8 @@ fn oversized_requests_are_counted_not_fatal() {
             p.as_mut(),
             Timing::Serve(ServeConfig::default()),
             &mut NoObserver,
-        );
+        )
+        .unwrap();
         assert_eq!(s.oversized_requests, 1);
         assert_eq!(s.requests, 2);
     }
@@ -156,7 +157,7 @@ fn serve_timing_queues_when_memory_is_short() {
         decode_tps: 16.0,
     };
     let mut p = build(
-        PolicyKind::SimLru,
+        Contender::SimLru,
         &w,
         10,
         ReleaseOrder::RootFirst,
@@ -164,7 +165,7 @@ fn serve_timing_queues_when_memory_is_short() {
         None,
     )
     .unwrap();
-    let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver);
+    let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver).unwrap();
     let s = r.serve.expect("serve stats");
     assert_eq!(s.queued_requests, 1);
     assert_eq!(s.max_running, 2);
@@ -183,7 +184,7 @@ fn serve_timing_reuses_generated_blocks() {
     let w = b.finish("t".into(), "generated", 0);
     let serve = {
         let mut p = build(
-            PolicyKind::SimLru,
+            Contender::SimLru,
             &w,
             100,
             ReleaseOrder::RootFirst,
@@ -197,8 +198,9 @@ fn serve_timing_reuses_generated_blocks() {
             Timing::Serve(ServeConfig::default()),
             &mut NoObserver,
         )
+        .unwrap()
     };
     assert_eq!(serve.hits, 4);
-    let instant = run(&w, PolicyKind::SimLru, 100, ReleaseOrder::RootFirst);
+    let instant = run(&w, Contender::SimLru, 100, ReleaseOrder::RootFirst);
     assert_eq!(instant.hits, 2);
 }

@@ -12,7 +12,8 @@
 //!   `kvbm::tokens` (a partial last block is not a block and never hits).
 //!
 //! Files starting with the gzip magic bytes are decompressed on the fly.
-//! Blank lines are ignored. A malformed line is an error naming `file:line`,
+//! The path `-` reads standard input. A UTF-8 byte-order mark at the start
+//! of a file is skipped. Blank lines are ignored. A malformed line is an error naming `file:line`,
 //! or, with `skip_bad_lines`, is skipped and counted.
 
 mod formats;
@@ -35,7 +36,24 @@ pub struct TraceOptions {
     pub block_size: u32,
     /// Skip and count malformed lines instead of failing.
     pub skip_bad_lines: bool,
+    /// Give requests the keys of their generated blocks (serve timing needs
+    /// them; instant timing does not, and then skips building them).
+    pub output_blocks: bool,
 }
+
+impl Default for TraceOptions {
+    fn default() -> Self {
+        Self {
+            trace_block_tokens: 512,
+            block_size: 512,
+            skip_bad_lines: false,
+            output_blocks: true,
+        }
+    }
+}
+
+/// The path that stands for standard input.
+pub const STDIN: &str = "-";
 
 /// Reads one or more trace files into a workload (requests merged by arrival).
 pub fn load(paths: &[PathBuf], opts: &TraceOptions) -> Result<Workload> {
@@ -44,7 +62,7 @@ pub fn load(paths: &[PathBuf], opts: &TraceOptions) -> Result<Workload> {
             "--block-size must be positive".into(),
         ));
     }
-    let mut builder = WorkloadBuilder::new(opts.block_size);
+    let mut builder = WorkloadBuilder::new(opts.block_size).with_output_blocks(opts.output_blocks);
     let mut skipped = 0;
     let mut formats = Vec::new();
     for path in paths {
@@ -73,8 +91,19 @@ fn open(path: &Path) -> Result<Box<dyn BufRead>> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
-    let head = file.fill_buf().map_err(io)?;
+    let source: Box<dyn Read> = if path.as_os_str() == STDIN {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(io)?)
+    };
+    decompressed(source).map_err(io)
+}
+
+/// Wraps a byte stream in a line reader, decompressing it when it starts
+/// with the gzip magic bytes.
+pub fn decompressed(source: Box<dyn Read>) -> std::io::Result<Box<dyn BufRead>> {
+    let mut file = BufReader::with_capacity(1 << 16, source);
+    let head = file.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::bufread::MultiGzDecoder::new(file);
         Ok(Box::new(BufReader::with_capacity(1 << 16, decoder)))
@@ -88,7 +117,18 @@ fn load_file(
     opts: &TraceOptions,
     builder: &mut WorkloadBuilder,
 ) -> Result<(Option<Format>, u64)> {
-    let mut reader = open(path)?;
+    read_records(open(path)?, path, opts, builder)
+}
+
+/// Reads the records of one (already decompressed) stream into `builder`;
+/// errors name `path` and the line. Returns the stream's format and the
+/// number of skipped lines.
+pub fn read_records(
+    mut reader: Box<dyn BufRead>,
+    path: &Path,
+    opts: &TraceOptions,
+    builder: &mut WorkloadBuilder,
+) -> Result<(Option<Format>, u64)> {
     let mut format: Option<Format> = None;
     let mut skipped = 0u64;
     let mut bytes = Vec::new();
@@ -113,6 +153,12 @@ fn load_file(
         let result = std::str::from_utf8(&bytes)
             .map_err(|e| format!("not UTF-8 text: {e}"))
             .and_then(|text| {
+                // Editors on some systems start files with a byte-order mark.
+                let text = if line_no == 1 {
+                    text.strip_prefix('\u{feff}').unwrap_or(text)
+                } else {
+                    text
+                };
                 let text = text.trim();
                 if text.is_empty() {
                     return Ok(None);
@@ -155,11 +201,7 @@ mod tests {
     use std::io::Write;
 
     fn opts() -> TraceOptions {
-        TraceOptions {
-            trace_block_tokens: 512,
-            block_size: 512,
-            skip_bad_lines: false,
-        }
+        TraceOptions::default()
     }
 
     fn tmp(name: &str, content: &[u8]) -> PathBuf {
