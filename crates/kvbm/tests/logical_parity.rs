@@ -248,7 +248,10 @@ fn run(backend: Backend, reject: bool, ops: Vec<Op>) -> Result<(), TestCaseError
                     let tc = tb
                         .into_iter()
                         .zip(&their_seqs[seq][from..from + n])
-                        .map(|(blk, h)| blk.stage(*h, BLOCK_SIZE).ok().expect("size"))
+                        .map(|(blk, h)| {
+                            blk.stage(*h, BLOCK_SIZE)
+                                .unwrap_or_else(|_| panic!("block size {BLOCK_SIZE}"))
+                        })
                         .collect();
                     let or = om.register_blocks(oc);
                     let tr = tm.register_blocks(tc);
