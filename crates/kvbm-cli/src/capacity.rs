@@ -206,6 +206,32 @@ mod tests {
         assert!(CapacitySpec::parse_tokens("10%").is_err());
     }
 
+    proptest::proptest! {
+        /// Any text: a spec or an error; a spec resolves to blocks or an
+        /// error, never a panic or a wrapped size.
+        #[test]
+        fn any_text_parses_or_errs(
+            s in "\\PC{0,24}|[0-9.eE+-]{1,30}[kKmMgGb%]?",
+            unique in proptest::prelude::any::<u64>(),
+            bt in 1u32..=1024,
+        ) {
+            for spec in [CapacitySpec::parse(&s), CapacitySpec::parse_tokens(&s)].into_iter().flatten() {
+                if let Ok(n) = spec.blocks(unique, bt) {
+                    proptest::prop_assert!(n >= 1);
+                    proptest::prop_assert!(n.checked_mul(u64::from(bt)).is_some());
+                }
+            }
+        }
+
+        #[test]
+        fn log_spaced_stays_in_range(a in 1u64..u64::MAX, b in 1u64..u64::MAX, points in 0usize..1000) {
+            let v = log_spaced(a, b, points);
+            proptest::prop_assert!(!v.is_empty() && v.len() <= points.max(1));
+            proptest::prop_assert!(v.iter().all(|x| (a.min(b)..=a.max(b)).contains(x)));
+            proptest::prop_assert!(v.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
     #[test]
     fn log_spacing() {
         assert_eq!(log_spaced(1, 1000, 4), vec![1, 10, 100, 1000]);
