@@ -24,7 +24,7 @@ impl Progress {
         Self {
             quiet,
             start: Instant::now(),
-            total: runs * requests,
+            total: runs.saturating_mul(requests),
             base: 0,
             run_len: requests,
             label: String::new(),

@@ -193,7 +193,10 @@ impl Record {
                 let reach = input_length.div_ceil(bs as u64);
                 // n ≥ 1 and input_length ≤ tbt·n were checked, so this
                 // is within ((n−1)·k, n·k].
-                let count = reach.clamp((n - 1).saturating_mul(k) + 1, n.saturating_mul(k));
+                let count = reach.clamp(
+                    (n - 1).saturating_mul(k).saturating_add(1),
+                    n.saturating_mul(k),
+                );
                 if count > MAX_REQUEST_BLOCKS {
                     return Err(format!(
                         "the prompt spans {count} blocks of {bs} tokens; at most {MAX_REQUEST_BLOCKS} are supported"

@@ -50,9 +50,12 @@ impl Request {
         if hits == 0 {
             0
         } else if hits >= self.blocks.len() {
-            (self.blocks.len() as u64 - 1) * block_tokens as u64 + self.last_block_tokens as u64
+            // Saturating: a hand-built request could hold anything.
+            (self.blocks.len() as u64 - 1)
+                .saturating_mul(u64::from(block_tokens))
+                .saturating_add(u64::from(self.last_block_tokens))
         } else {
-            hits as u64 * block_tokens as u64
+            (hits as u64).saturating_mul(u64::from(block_tokens))
         }
     }
 }
