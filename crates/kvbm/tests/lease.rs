@@ -64,21 +64,25 @@ fn a_store_without_guards_is_freed_with_its_manager() {
 }
 
 #[test]
-fn weak_blocks_keep_the_store_but_not_the_block() {
+fn weak_blocks_keep_neither_the_store_nor_the_block() {
     let m = builder(Backend::Lineage)
         .block_count(2)
         .block_size(4)
         .build()
         .unwrap();
     let metrics = Arc::clone(m.metrics());
-    let weak = fill(&m, &chain(5, 1)).pop().unwrap().downgrade();
+    let held = fill(&m, &chain(5, 1)).pop().unwrap();
+    let weak = held.downgrade();
     drop(m);
-    assert!(store_alive(&metrics), "a weak handle owns its store");
-    let again = weak.upgrade().expect("still cached");
-    drop(weak);
-    assert!(store_alive(&metrics), "the upgraded handle holds the lease");
+    assert!(store_alive(&metrics), "the held block keeps the store");
+    let again = weak.upgrade().expect("still held");
+    drop(held);
     drop(again);
-    assert!(!store_alive(&metrics));
+    assert!(
+        !store_alive(&metrics),
+        "a weak handle does not own its store"
+    );
+    assert!(weak.upgrade().is_none(), "the pool is gone");
 }
 
 #[test]
