@@ -824,7 +824,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
     /// Test hook: pretends `extra` more handles on block `id` (see
     /// `HandleCount::pretend_leaked`).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn pretend_leaked_handles(&self, id: BlockId, extra: i32) {
         let _st = self.lock();
         self.handles[id].pretend_leaked(extra);
