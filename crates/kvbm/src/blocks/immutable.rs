@@ -117,7 +117,11 @@ pub struct WeakBlock<T: BlockMetadata> {
 
 impl<T: BlockMetadata> WeakBlock<T> {
     /// A strong handle on the block, reviving it from the cache if needed;
-    /// `None` once the block was evicted.
+    /// `None` once the block was evicted or its pool is gone.
+    ///
+    /// # Panics
+    /// If the manager is poisoned (see
+    /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)).
     pub fn upgrade(&self) -> Option<ImmutableBlock<T>> {
         let store = self.store.upgrade()?;
         store

@@ -63,12 +63,21 @@ impl<T: BlockMetadata> BlockManager<T> {
     /// Allocates `count` blocks, from the free pool first and then by
     /// evicting cached blocks; `None` (and nothing allocated) when fewer than
     /// `count` blocks are free or cached.
+    ///
+    /// # Panics
+    /// If the manager is poisoned (see [`poisoned`](Self::poisoned)), or
+    /// its eviction backend panics or breaks its contract now (which
+    /// poisons it).
     pub fn allocate_blocks(&self, count: usize) -> Option<Vec<MutableBlock<T>>> {
         self.store.allocate(count, None)
     }
 
     /// Like [`allocate_blocks`](Self::allocate_blocks), and also returns the
     /// hashes of the cached blocks evicted to make room.
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn allocate_blocks_with_evictions(
         &self,
         count: usize,
@@ -152,12 +161,20 @@ impl<T: BlockMetadata> BlockManager<T> {
     /// The longest prefix of `seq_hash` whose blocks are registered, held or
     /// cached; stops at the first miss. Cached blocks are revived (taken out
     /// of the eviction order) for as long as the returned handles live.
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn match_blocks(&self, seq_hash: &[SequenceHash]) -> Vec<ImmutableBlock<T>> {
         self.store.match_prefix(seq_hash)
     }
 
     /// Every block among `seq_hashes` that is registered, at any position.
     /// `touch` counts the hits for frequency tracking.
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn scan_matches(
         &self,
         seq_hashes: &[SequenceHash],
@@ -168,6 +185,10 @@ impl<T: BlockMetadata> BlockManager<T> {
 
     /// Empties the cache into the free pool, then checks that every block
     /// is back (none held or being filled).
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn reset_inactive_pool(&self) -> Result<(), BlockManagerResetError> {
         self.store.reset_inactive().map_err(|(expected, actual)| {
             BlockManagerResetError::BlockCountMismatch { expected, actual }
