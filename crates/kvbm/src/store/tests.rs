@@ -35,3 +35,23 @@ fn use_count_is_exact_near_the_handle_limit() {
     assert_eq!(m.metrics().snapshot().inactive_pool_size, 1);
     m.validate().unwrap();
 }
+
+/// Issue 7, item 7: `validate` notices a held block without a handle (the
+/// state a skipped last release leaves behind).
+#[test]
+fn validate_reports_a_held_block_without_handles() {
+    let m = BlockManager::<()>::builder()
+        .block_count(2)
+        .block_size(4)
+        .build()
+        .unwrap();
+    let block = m.allocate_blocks(1).unwrap().pop().unwrap();
+    let held = m.register_block(block.stage(SequenceHash::root(1), 4).unwrap());
+    m.validate().unwrap();
+    m.store.pretend_leaked_handles(held.block_id(), -1);
+    let err = m.validate().unwrap_err();
+    assert!(err.to_string().contains("has no handle"), "{err}");
+    m.store.pretend_leaked_handles(held.block_id(), 1);
+    drop(held);
+    m.validate().unwrap();
+}
