@@ -112,3 +112,79 @@ fn threads_dropping_the_last_guards_after_the_manager() {
         assert!(!store_alive(&metrics), "round {round}");
     }
 }
+
+/// The last handle of a block dropped on one thread while another thread
+/// matches the same block: the match either revives the cached block or
+/// finds it still held, never a block on its way to the cache with no
+/// handle. Run under miri in CI, which checks the interleavings it picks
+/// for data races and use-after-free.
+#[test]
+fn last_drop_racing_a_match_of_the_same_block() {
+    let rounds = if cfg!(miri) { 4 } else { 200 };
+    for round in 0..rounds {
+        let m = Arc::new(
+            builder(Backend::Lru)
+                .block_count(2)
+                .block_size(4)
+                .build()
+                .unwrap(),
+        );
+        let hash = chain(round + 1, 1);
+        let held = fill(&m, &hash);
+        let matcher = {
+            let m = Arc::clone(&m);
+            let hash = hash.clone();
+            std::thread::spawn(move || {
+                let found = m.match_blocks(&hash);
+                assert_eq!(found.len(), 1, "registered blocks stay matchable");
+                assert!(found[0].use_count() >= 1);
+                found
+            })
+        };
+        drop(held);
+        let found = matcher.join().unwrap();
+        common::check(&m);
+        drop(found);
+        common::check(&m);
+        assert_eq!(
+            m.metrics().snapshot().inactive_pool_size,
+            1,
+            "round {round}"
+        );
+    }
+}
+
+/// A weak upgrade racing an allocation that evicts the block and reuses its
+/// slot for another hash: with one block in the pool, exactly one of them
+/// gets it (the upgraded handle is kept until the end), and each sees its
+/// own hash.
+#[test]
+fn weak_upgrade_racing_an_eviction_that_reuses_the_slot() {
+    let rounds = if cfg!(miri) { 4 } else { 200 };
+    for round in 0..rounds {
+        let m = Arc::new(
+            builder(Backend::Lru)
+                .block_count(1)
+                .block_size(4)
+                .build()
+                .unwrap(),
+        );
+        let [old, new] = [chain(2 * round + 1, 1)[0], chain(2 * round + 2, 1)[0]];
+        let weak = fill(&m, &[old]).pop().unwrap().downgrade();
+        let upgrader = std::thread::spawn(move || weak.upgrade());
+        let reused = m.allocate_blocks(1).map(|mut b| {
+            let block = b.pop().unwrap();
+            m.register_block(block.stage(new, 4).unwrap())
+        });
+        let upgraded = upgrader.join().unwrap();
+        match (&upgraded, &reused) {
+            (Some(u), None) => assert_eq!(u.sequence_hash(), old),
+            (None, Some(r)) => assert_eq!(r.sequence_hash(), new),
+            (None, None) => panic!("round {round}: the block was lost"),
+            (Some(_), Some(_)) => panic!("round {round}: one block handed out twice"),
+        }
+        common::check(&m);
+        drop((upgraded, reused));
+        common::check(&m);
+    }
+}
