@@ -46,9 +46,12 @@ impl<T> StoreRef<T> {
         // references. Guards are only built once the store has counted
         // them, after the last call into user code of the operation, so no
         // unwind can drop an uncounted guard (see `store::user_code`).
-        // Checked under miri by `tests/lease.rs` (guards outliving their
-        // manager, on other threads) and `tests/soundness.rs` (panicking
-        // and lying backends, handle limits, weak handles).
+        // Checked under miri in CI by `store_lives_until_the_last_guard_goes`,
+        // `threads_dropping_the_last_guards_after_the_manager` and
+        // `last_drop_racing_a_match_of_the_same_block` (`tests/lease.rs`),
+        // and by `a_panicking_pop_victim_leaves_the_lease_intact`,
+        // `a_panicking_insert_on_the_very_last_guard_ends_the_lease` and the
+        // other backend failures of `tests/soundness.rs`.
         unsafe { self.ptr.as_ref() }
     }
 

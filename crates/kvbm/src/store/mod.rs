@@ -32,6 +32,8 @@
 pub(crate) mod fold_hasher;
 mod handles;
 mod lease;
+mod poison;
+mod reserve;
 mod slot;
 mod user_code;
 mod validate;
@@ -40,7 +42,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use crate::blocks::{BlockDuplicationPolicy, CompleteBlock, ImmutableBlock, MutableBlock};
 use crate::eviction::InactiveBackend;
@@ -49,10 +51,12 @@ use crate::registry::{BlockRegistry, TierId};
 use crate::{BlockId, SequenceHash};
 use fold_hasher::FoldHashMap;
 use handles::HandleCount;
+use poison::Failure;
 use slot::{Slot, SlotState};
-use user_code::{AfterUnlock, Inside, Panic};
+use user_code::AfterUnlock;
 
 pub(crate) use lease::StoreRef;
+pub(crate) use reserve::Reserved;
 pub use validate::InvariantViolation;
 
 /// The shared state behind a manager and its block guards.
@@ -105,59 +109,6 @@ pub(crate) struct StoreConfig {
     pub(crate) registry: BlockRegistry,
     pub(crate) tier: TierId,
     pub(crate) metrics: Arc<BlockPoolMetrics>,
-}
-
-/// The memory of a store of `n` blocks, reserved fallibly before anything
-/// else is built, so that an absurd block count is an error, not an abort.
-pub(crate) struct Reserved {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    pending: Vec<SequenceHash>,
-    victims: Vec<u32>,
-    index: FoldHashMap<SequenceHash, u32>,
-    handles: Box<[HandleCount]>,
-}
-
-impl Reserved {
-    /// Reserves everything a store of `n` blocks needs; `Err` describes the
-    /// allocation that failed.
-    pub(crate) fn try_new(n: usize) -> Result<Self, String> {
-        fn reserve<V>(what: &str, n: usize) -> Result<Vec<V>, String> {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n)
-                .map_err(|e| format!("cannot reserve the {what} of {n} blocks: {e}"))?;
-            Ok(v)
-        }
-        let mut slots = reserve("slots", n)?;
-        slots.resize(n, Slot::FREE);
-        let mut free = reserve("free list", n)?;
-        // Reversed so that block 0 is handed out first.
-        free.extend((0..n as u32).rev());
-        let pending = reserve("registry batch", n)?;
-        let victims = reserve("eviction batch", n)?;
-        let mut handles = reserve("handle counts", n)?;
-        handles.resize_with(n, HandleCount::default);
-        let mut index = FoldHashMap::default();
-        index
-            .try_reserve(n)
-            .map_err(|e| format!("cannot reserve the hash index of {n} blocks: {e}"))?;
-        Ok(Self {
-            slots,
-            free,
-            pending,
-            victims,
-            index,
-            handles: handles.into_boxed_slice(),
-        })
-    }
-}
-
-/// What went wrong in a backend call.
-enum Failure {
-    /// It panicked.
-    Panicked(Panic),
-    /// It broke its contract, as described.
-    Broke(String),
 }
 
 impl<T: crate::blocks::BlockMetadata> Store<T> {
@@ -226,93 +177,6 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// Why the store was poisoned, if it was.
     pub(crate) fn poisoned(&self) -> Option<String> {
         self.lock().poisoned.clone()
-    }
-
-    /// The address user code is marked with while it runs for this store.
-    #[inline]
-    fn addr(&self) -> usize {
-        self as *const Self as usize
-    }
-
-    /// Takes the store lock. Only a contended lock checks for re-entry:
-    /// a thread that runs this store's backend and asks for its lock again
-    /// would wait for itself forever.
-    #[inline]
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        if let Some(guard) = self.state.try_lock() {
-            return guard;
-        }
-        if Inside::is_inside(self.addr()) {
-            user_code::reentered();
-        }
-        self.state.lock()
-    }
-
-    /// Takes the lock for an operation that hands out or registers blocks,
-    /// which a poisoned store refuses.
-    #[inline]
-    fn lock_healthy(&self) -> MutexGuard<'_, State<T>> {
-        let st = self.lock();
-        if let Some(why) = &st.poisoned {
-            let why = why.clone();
-            drop(st);
-            panic!("kvbm: this BlockManager is poisoned and can only release blocks: {why}");
-        }
-        st
-    }
-
-    /// Calls the backend (user code) with the store's state consistent.
-    /// Never called on a poisoned store.
-    #[inline]
-    fn call_backend<R>(
-        &self,
-        backend: &mut Option<Box<dyn InactiveBackend>>,
-        f: impl FnOnce(&mut dyn InactiveBackend) -> R,
-    ) -> Result<R, Failure> {
-        let Some(backend) = backend.as_deref_mut() else {
-            return Err(Failure::Broke("the backend is gone".into()));
-        };
-        user_code::call(self.addr(), || f(backend)).map_err(Failure::Panicked)
-    }
-
-    /// A backend failed: frees every cached block (the order they were kept
-    /// in is lost), unregisters them, retires the backend and marks the
-    /// store poisoned. The failure is raised by `after` once the lock is
-    /// released. Leaves the store consistent.
-    #[cold]
-    fn poison(&self, st: &mut State<T>, failure: Failure, after: &mut AfterUnlock<Self>) {
-        let mut freed = Vec::new();
-        for (id, slot) in st.slots.iter_mut().enumerate() {
-            if slot.state == SlotState::Cached {
-                slot.state = SlotState::Free;
-                st.index.remove(&slot.hash);
-                freed.push(slot.hash);
-                st.free.push(id as u32);
-            }
-        }
-        st.cached = 0;
-        self.registry
-            .remove_presence_many(&freed, self.tier, &mut after.handles);
-        after.retired = st.backend.take();
-        let why = match &failure {
-            Failure::Panicked(payload) => format!(
-                "eviction backend `{}` panicked: {}",
-                self.backend_name,
-                panic_message(payload.as_ref())
-            ),
-            Failure::Broke(what) => format!(
-                "eviction backend `{}` broke its contract: {what}",
-                self.backend_name
-            ),
-        };
-        if after.panic.is_none() {
-            after.panic = Some(match failure {
-                Failure::Panicked(payload) => payload,
-                Failure::Broke(_) => Box::new(format!("kvbm: {why}")),
-            });
-        }
-        st.poisoned.get_or_insert(why);
-        self.publish_gauges(st);
     }
 
     fn publish_gauges(&self, st: &State<T>) {
@@ -833,14 +697,3 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests;
-
-/// The message of a caught panic, if it has one.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "(no message)"
-    }
-}
