@@ -47,6 +47,17 @@ pub(crate) struct IdIndex<K> {
 }
 
 impl<K: IndexKey> IdIndex<K> {
+    /// An index that holds `capacity` ids without growing, or the
+    /// allocation error.
+    pub(crate) fn try_with_capacity(capacity: usize) -> Result<Self, hashbrown::TryReserveError> {
+        let mut table = HashTable::new();
+        table.try_reserve(capacity, |&_| 0)?;
+        Ok(IdIndex {
+            table,
+            _key: PhantomData,
+        })
+    }
+
     /// An index that holds `capacity` ids without growing.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         IdIndex {
@@ -89,6 +100,18 @@ impl<K: IndexKey> IdIndex<K> {
         match self.table.find_entry(key.mixed(), |&id| key_of(id) == key) {
             Ok(entry) => Some(entry.remove().0),
             Err(_) => None,
+        }
+    }
+
+    /// Removes `id`, filed under `key`; whether it was there.
+    #[inline]
+    pub(crate) fn remove_id(&mut self, key: K, id: u32) -> bool {
+        match self.table.find_entry(key.mixed(), |&other| other == id) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
         }
     }
 

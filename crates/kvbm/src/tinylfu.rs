@@ -229,6 +229,12 @@ impl<K> fmt::Debug for TinyLFUSketch<K> {
 }
 
 /// Counts accesses to keys, approximately and thread-safely.
+///
+/// The multi-LRU backend calls [`count`](Self::count) under its manager's
+/// lock, so an implementation must not call back into that manager (doing
+/// so panics with a message saying so). A panic in `count` poisons the
+/// manager (see [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned));
+/// `touch` runs outside every lock.
 pub trait FrequencyTracker<K: SketchKey>: Send + Sync {
     /// Records one access to `key`.
     fn touch(&self, key: K);

@@ -346,16 +346,52 @@ fn registry_follows_registration_and_eviction() {
 }
 
 #[test]
-fn blocks_register_with_the_manager_that_allocated_them() {
+fn registering_another_managers_block_is_an_error() {
     let a = manager(2);
     let b = manager(2);
     let h = chain(1, 1)[0];
     let block = a.allocate_blocks(1).unwrap().pop().unwrap();
     let complete = block.stage(h, 4).unwrap();
-    let held = b.register_block(complete);
-    assert!(a.block_registry().is_registered(h));
+    let err = b.try_register_block(complete).unwrap_err();
+    assert_eq!(err.block_id, 0);
+    assert!(err.to_string().contains("another BlockManager"), "{err}");
+    assert!(!a.block_registry().is_registered(h));
     assert!(!b.block_registry().is_registered(h));
+    // The block comes back whole and registers with its own manager.
+    let held = a.register_block(err.blocks);
+    assert!(a.block_registry().is_registered(h));
     drop(held);
     check(&a);
     check(&b);
+
+    // A batch with one foreign block is refused as a whole.
+    let own = b.allocate_blocks(1).unwrap().pop().unwrap();
+    let foreign = a.allocate_blocks(1).unwrap().pop().unwrap();
+    let batch = vec![
+        own.stage(chain(2, 1)[0], 4).unwrap(),
+        foreign.stage(h, 4).unwrap(),
+    ];
+    let err = b.try_register_blocks(batch).unwrap_err();
+    assert_eq!(err.blocks.len(), 2);
+    assert_eq!(b.block_registry().registered_count(), 0);
+    drop(err);
+    assert_eq!(a.available_blocks(), 2);
+    assert_eq!(b.available_blocks(), 2);
+    check(&a);
+    check(&b);
+
+    // The panicking form says why, and loses no block.
+    let stray = a
+        .allocate_blocks(1)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .stage(h, 4)
+        .unwrap();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.register_block(stray)))
+        .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.contains("another BlockManager"), "{message}");
+    assert_eq!(a.available_blocks(), 2);
+    check(&a);
 }

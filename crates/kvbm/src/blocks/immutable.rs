@@ -1,6 +1,6 @@
 //! [`ImmutableBlock`] and [`WeakBlock`]: shared handles on registered blocks.
 
-use std::sync::Arc;
+use std::sync::Weak;
 
 use super::BlockMetadata;
 use crate::registry::BlockRegistrationHandle;
@@ -107,8 +107,7 @@ impl<T: BlockMetadata> Drop for ImmutableBlock<T> {
         }
         // Possibly the last: decide under the lock. The lease, if it ends,
         // is dropped after the store call returns: it may free the store.
-        let lease = store.release_last_handle(self.id);
-        drop(lease);
+        store.release_last_handle(self.id).finish();
     }
 }
 
@@ -124,9 +123,10 @@ impl<T: BlockMetadata> std::fmt::Debug for ImmutableBlock<T> {
 /// A handle on a registered block that does not keep it from being evicted.
 ///
 /// [`upgrade`](Self::upgrade) succeeds while the block is held or cached and
-/// fails once it was evicted (its slot reused).
+/// fails once it was evicted (its slot reused), or once its manager and
+/// every guard of it are gone: a weak handle does not keep the pool alive.
 pub struct WeakBlock<T: BlockMetadata> {
-    store: Arc<Store<T>>,
+    store: Weak<Store<T>>,
     id: BlockId,
     seq_hash: SequenceHash,
     generation: u32,
@@ -134,11 +134,16 @@ pub struct WeakBlock<T: BlockMetadata> {
 
 impl<T: BlockMetadata> WeakBlock<T> {
     /// A strong handle on the block, reviving it from the cache if needed;
-    /// `None` once the block was evicted.
+    /// `None` once the block was evicted or its pool is gone.
+    ///
+    /// # Panics
+    /// If the manager is poisoned (see
+    /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)).
     pub fn upgrade(&self) -> Option<ImmutableBlock<T>> {
-        self.store
+        let store = self.store.upgrade()?;
+        store
             .upgrade(self.id, self.seq_hash, self.generation)
-            .then(|| ImmutableBlock::adopt(StoreRef::new(&self.store), self.id, self.seq_hash))
+            .then(|| ImmutableBlock::adopt(StoreRef::new(&store), self.id, self.seq_hash))
     }
 
     /// The sequence hash of the block.
@@ -155,7 +160,7 @@ impl<T: BlockMetadata> WeakBlock<T> {
 impl<T: BlockMetadata> Clone for WeakBlock<T> {
     fn clone(&self) -> Self {
         Self {
-            store: Arc::clone(&self.store),
+            store: Weak::clone(&self.store),
             id: self.id,
             seq_hash: self.seq_hash,
             generation: self.generation,

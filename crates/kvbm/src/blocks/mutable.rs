@@ -76,9 +76,8 @@ pub(crate) const TRANSFERRED: BlockId = BlockId::MAX;
 impl<T: BlockMetadata> Drop for MutableBlock<T> {
     fn drop(&mut self) {
         if self.id != TRANSFERRED {
-            // Dropped after the store call returns: it may free the store.
-            let lease = self.store.get().release_checked_out(self.id);
-            drop(lease);
+            // Finished after the store call returns: it may free the store.
+            self.store.get().release_checked_out(self.id).finish();
         }
     }
 }

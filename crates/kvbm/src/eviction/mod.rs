@@ -34,8 +34,21 @@ use crate::{BlockId, SequenceHash};
 /// - `hash` is the sequence hash the block is registered under, identical in
 ///   the `insert` and the matching `remove`.
 ///
-/// A backend must return from `pop_victim` only blocks it holds, and must hold
-/// each inserted block until it is removed, popped or drained.
+/// In return a backend must hold each inserted block until it is removed,
+/// popped or drained; return from `pop_victim` only blocks it holds, and
+/// `Some` whenever it holds any; report each held block exactly once from
+/// `drain`; and never call back into its manager (it runs under the
+/// manager's lock; a call back panics with a message saying so).
+///
+/// The store does not rely on any of this for memory safety or its own
+/// accounting: it checks every block id it is given (in range, cached, not
+/// reported twice) and counts cached blocks itself. A backend that panics or
+/// breaks the contract *poisons* its manager: the manager frees its cached
+/// blocks, drops the backend and re-raises the panic (or panics naming the
+/// breach); from then on its guards still drop normally, but every call that
+/// hands out or registers blocks panics (see
+/// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)). What
+/// the contract buys is good eviction, not safety.
 pub trait InactiveBackend: Send + 'static {
     /// A short name for logs and reports (`"lru"`, `"lineage"`, …).
     fn name(&self) -> &'static str;

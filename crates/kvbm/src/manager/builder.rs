@@ -12,7 +12,7 @@ use crate::eviction::{
 };
 use crate::metrics::{BlockPoolMetrics, MetricsAggregator};
 use crate::registry::BlockRegistry;
-use crate::store::{Store, StoreConfig};
+use crate::store::{Reserved, Store, StoreConfig};
 
 /// Block size used when none is set.
 pub const DEFAULT_BLOCK_SIZE: usize = 16;
@@ -271,9 +271,21 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         let tier = registry
             .tier_for(TypeId::of::<T>())
             .map_err(|e| BlockManagerBuilderError::ValidationError(e.to_string()))?;
+        // The store's own memory first, fallibly: it is the largest part,
+        // so a block count too large for this machine is an error here
+        // rather than an abort in the backend or the index.
+        let memory = Reserved::try_new(block_count).map_err(|e| {
+            BlockManagerBuilderError::ValidationError(format!(
+                "block count {block_count} is too large for this machine: {e}"
+            ))
+        })?;
         // Every block may come to hold a hash: room for them now, so filling
         // the cache never rehashes the registry's presence map.
-        registry.reserve_presence(block_count);
+        registry.reserve_presence(block_count).map_err(|e| {
+            BlockManagerBuilderError::ValidationError(format!(
+                "block count {block_count} is too large for this machine: {e}"
+            ))
+        })?;
         let backend: Box<dyn InactiveBackend> = match self.custom_backend {
             Some(make) => make(block_count),
             None => builtin_backend(self.policy, self.thresholds, block_count, &registry)?,
@@ -283,18 +295,18 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         if let Some(aggregator) = &self.aggregator {
             aggregator.register_source(Arc::clone(&metrics));
         }
-        let store = Store::new(StoreConfig {
-            block_count,
-            block_size: size,
-            duplication_policy: self.duplication_policy,
-            backend,
-            registry,
-            tier,
-            metrics,
-            default_evict_on_reset: self.default_evict_on_reset,
-        });
-        Ok(BlockManager {
-            store: Arc::new(store),
-        })
+        let store = Store::new(
+            memory,
+            StoreConfig {
+                block_size: size,
+                duplication_policy: self.duplication_policy,
+                backend,
+                registry,
+                tier,
+                metrics,
+                default_evict_on_reset: self.default_evict_on_reset,
+            },
+        );
+        Ok(BlockManager { store })
     }
 }

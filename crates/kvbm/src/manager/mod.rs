@@ -42,6 +42,7 @@ use crate::blocks::{
 use crate::metrics::BlockPoolMetrics;
 use crate::registry::BlockRegistry;
 use crate::store::{InvariantViolation, Store};
+use crate::BlockId;
 use crate::SequenceHash;
 
 /// A pool of KV-cache blocks of one storage tier `T`: allocation, prefix
@@ -50,7 +51,7 @@ use crate::SequenceHash;
 /// Share it between threads by reference or in an `Arc`; every operation
 /// takes the pool's lock once.
 pub struct BlockManager<T: BlockMetadata> {
-    store: Arc<Store<T>>,
+    pub(crate) store: Arc<Store<T>>,
 }
 
 impl<T: BlockMetadata> BlockManager<T> {
@@ -62,12 +63,21 @@ impl<T: BlockMetadata> BlockManager<T> {
     /// Allocates `count` blocks, from the free pool first and then by
     /// evicting cached blocks; `None` (and nothing allocated) when fewer than
     /// `count` blocks are free or cached.
+    ///
+    /// # Panics
+    /// If the manager is poisoned (see [`poisoned`](Self::poisoned)), or
+    /// its eviction backend panics or breaks its contract now (which
+    /// poisons it).
     pub fn allocate_blocks(&self, count: usize) -> Option<Vec<MutableBlock<T>>> {
         self.store.allocate(count, None)
     }
 
     /// Like [`allocate_blocks`](Self::allocate_blocks), and also returns the
     /// hashes of the cached blocks evicted to make room.
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn allocate_blocks_with_evictions(
         &self,
         count: usize,
@@ -81,23 +91,80 @@ impl<T: BlockMetadata> BlockManager<T> {
     ///
     /// If the hash is already registered, the
     /// [`BlockDuplicationPolicy`] decides: `Reject` returns the existing
-    /// block and frees this one, `Allow` keeps this one as a duplicate. A
-    /// block always registers with the manager that allocated it.
+    /// block and frees this one, `Allow` keeps this one as a duplicate.
+    ///
+    /// # Panics
+    /// If `block` was allocated by another manager (the block goes back to
+    /// its own pool); [`try_register_block`](Self::try_register_block)
+    /// returns that as an error. Also if the manager is poisoned (see
+    /// [`poisoned`](Self::poisoned)).
     pub fn register_block(&self, block: CompleteBlock<T>) -> ImmutableBlock<T> {
-        Store::register_block(block)
+        match self.try_register_block(block) {
+            Ok(registered) => registered,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`register_block`](Self::register_block), but hands a block of
+    /// another manager back in the error instead of panicking.
+    pub fn try_register_block(
+        &self,
+        block: CompleteBlock<T>,
+    ) -> Result<ImmutableBlock<T>, ForeignBlockError<CompleteBlock<T>>> {
+        if !self.owns(&block) {
+            return Err(ForeignBlockError {
+                block_id: block.block_id(),
+                blocks: block,
+            });
+        }
+        Ok(self.store.register_block(block))
     }
 
     /// Registers staged blocks in order; see
     /// [`register_block`](Self::register_block).
+    ///
+    /// # Panics
+    /// If any block was allocated by another manager (then none is
+    /// registered);
+    /// [`try_register_blocks`](Self::try_register_blocks) returns that as
+    /// an error. Also if the manager is poisoned.
     pub fn register_blocks(&self, blocks: Vec<CompleteBlock<T>>) -> Vec<ImmutableBlock<T>> {
+        match self.try_register_blocks(blocks) {
+            Ok(registered) => registered,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`register_blocks`](Self::register_blocks), but hands every
+    /// block back in the error, none registered, if any of them belongs to
+    /// another manager.
+    pub fn try_register_blocks(
+        &self,
+        blocks: Vec<CompleteBlock<T>>,
+    ) -> Result<Vec<ImmutableBlock<T>>, ForeignBlockError<Vec<CompleteBlock<T>>>> {
+        if let Some(foreign) = blocks.iter().find(|b| !self.owns(b)) {
+            return Err(ForeignBlockError {
+                block_id: foreign.block_id(),
+                blocks,
+            });
+        }
         let mut out = Vec::with_capacity(blocks.len());
-        Store::register_blocks(blocks, &mut out);
-        out
+        self.store.register_blocks(blocks, &mut out);
+        Ok(out)
+    }
+
+    /// Whether `block` was allocated by this manager.
+    fn owns(&self, block: &CompleteBlock<T>) -> bool {
+        block.store_ref().points_at(&self.store)
     }
 
     /// The longest prefix of `seq_hash` whose blocks are registered, held or
     /// cached; stops at the first miss. Cached blocks are revived (taken out
     /// of the eviction order) for as long as the returned handles live.
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn match_blocks(&self, seq_hash: &[SequenceHash]) -> Vec<ImmutableBlock<T>> {
         self.store.match_prefix(seq_hash)
     }
@@ -115,6 +182,10 @@ impl<T: BlockMetadata> BlockManager<T> {
 
     /// Every block among `seq_hashes` that is registered, at any position.
     /// `touch` counts the hits for frequency tracking.
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn scan_matches(
         &self,
         seq_hashes: &[SequenceHash],
@@ -125,6 +196,10 @@ impl<T: BlockMetadata> BlockManager<T> {
 
     /// Empties the cache into the free pool, then checks that every block
     /// is back (none held or being filled).
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn reset_inactive_pool(&self) -> Result<(), BlockManagerResetError> {
         self.store.reset_inactive().map_err(|(expected, actual)| {
             BlockManagerResetError::BlockCountMismatch { expected, actual }
@@ -174,12 +249,36 @@ impl<T: BlockMetadata> BlockManager<T> {
         self.store.backend_name()
     }
 
+    /// Why the manager is poisoned, if it is: its eviction backend (or the
+    /// frequency tracker it asks) panicked or broke the
+    /// [`InactiveBackend`](crate::eviction::InactiveBackend) contract. A
+    /// poisoned manager has freed its cached blocks and dropped the backend;
+    /// its guards still drop normally, but every call that hands out or
+    /// registers blocks (`allocate_blocks*`, `register_block*`,
+    /// `match_blocks`, `scan_matches`, `reset_inactive_pool`,
+    /// `WeakBlock::upgrade`) panics. Build a new manager.
+    pub fn poisoned(&self) -> Option<String> {
+        self.store.poisoned()
+    }
+
     /// Checks every internal invariant (free + cached + held = total, the
     /// hash index, the eviction order, the gauges). O(blocks); meant for
     /// tests and debugging.
     pub fn validate(&self) -> Result<(), InvariantViolation> {
         self.store.validate()
     }
+}
+
+/// A block offered to a manager that did not allocate it. The blocks come
+/// back in the error, unregistered; dropping them returns them to their own
+/// pool.
+#[derive(Debug, thiserror::Error)]
+#[error("block {block_id} was allocated by another BlockManager; register it with that one")]
+pub struct ForeignBlockError<B> {
+    /// The first block that belongs to another manager.
+    pub block_id: BlockId,
+    /// Everything that was offered, untouched.
+    pub blocks: B,
 }
 
 impl<T: BlockMetadata> std::fmt::Debug for BlockManager<T> {

@@ -240,8 +240,11 @@ impl BlockRegistry {
 
     /// Makes room for `additional` more block-held hashes (a new manager's
     /// blocks), so that filling them never rehashes the presence map.
-    pub(crate) fn reserve_presence(&self, additional: usize) {
-        self.inner.tables.lock().reserve(additional);
+    pub(crate) fn reserve_presence(
+        &self,
+        additional: usize,
+    ) -> Result<(), std::collections::TryReserveError> {
+        self.inner.tables.lock().reserve(additional)
     }
 
     /// A block of `tier` now holds `seq_hash` as its primary.

@@ -60,8 +60,11 @@ pub(super) struct Tables {
 
 impl Tables {
     /// Room for `additional` more block-held hashes.
-    pub(super) fn reserve(&mut self, additional: usize) {
-        self.presence.reserve(additional);
+    pub(super) fn reserve(
+        &mut self,
+        additional: usize,
+    ) -> Result<(), std::collections::TryReserveError> {
+        self.presence.try_reserve(additional)
     }
 
     /// The presence counts of `hash`, if any block holds it.

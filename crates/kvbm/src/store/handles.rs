@@ -7,18 +7,41 @@
 //! - `released` is only changed by read-modify-writes: a drop adds one, a
 //!   clone (which has no lock) subtracts one.
 //!
-//! A drop that is certainly not the last one (`acquired − released ≥ 2`)
+//! Both counters wrap; their difference is read as a *signed* 32-bit
+//! number. A drop that is certainly not the last one (difference ≥ 2)
 //! compare-exchanges `released` and is done. One that may be the last takes
 //! the store lock and decrements there, so the decision to cache the block
 //! and its revival by a concurrent match are ordered by the lock, and no
 //! dropper is ever on its way to the store after the count reached zero —
 //! which is what lets the store's lease (see `lease`) end safely.
 //!
-//! While a handle exists `acquired` only grows, so a stale read of it is a
-//! lower bound: a fast drop can only err towards taking the lock. Both
-//! counters go back to zero under the lock when the count reaches zero.
+//! Why a relaxed read of `acquired` is enough: the dropper holds a handle,
+//! whose acquisition (under the lock, after the last reset of both counters)
+//! happens before the drop, so the value it reads is at least that one and
+//! at most the current one. The compare-exchange only succeeds against the
+//! current `released`. So the difference it computes is *at most* the true
+//! count — possibly negative when `acquired` is stale and other handles
+//! were dropped since. Read as signed, a stale read only errs towards
+//! taking the lock. (Read as unsigned, a negative difference wraps to a huge
+//! one and the last handle could leave through the fast path; the loom
+//! model `loom_fast_drop_never_skips_the_last_release` checks this.)
+//!
+//! The signed reading needs the count to stay far below 2³¹, so a handle
+//! that would take it past [`MAX_HANDLES`] aborts the process, as
+//! `std::sync::Arc` does on overflow: only a program that leaks handles
+//! (`mem::forget` in a loop) gets there.
 
+// loom is a dev-dependency: its atomics replace std's in the lib's own
+// test build under `--cfg loom`, nowhere else.
+#[cfg(all(test, loom))]
+use loom::sync::atomic::{AtomicU32, Ordering};
+#[cfg(not(all(test, loom)))]
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The most live handles one block may have; one more aborts. Half of the
+/// signed range, so that a stale `acquired` (lagging by fewer than 2³⁰
+/// acquisitions) can never make a difference wrap.
+pub(crate) const MAX_HANDLES: u32 = 1 << 30;
 
 /// The handle count of one block.
 #[derive(Debug, Default)]
@@ -27,18 +50,42 @@ pub(crate) struct HandleCount {
     released: AtomicU32,
 }
 
+/// The signed difference of the two counters.
+#[inline]
+fn live(acquired: u32, released: u32) -> i32 {
+    acquired.wrapping_sub(released) as i32
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_handles() -> ! {
+    eprintln!("kvbm: more than {MAX_HANDLES} live handles on one block (leaked ImmutableBlocks?); aborting");
+    std::process::abort()
+}
+
 impl HandleCount {
     /// One more handle, handed out under the store lock.
     #[inline]
     pub(crate) fn acquire_locked(&self) {
-        let a = self.acquired.load(Ordering::Relaxed);
-        self.acquired.store(a.wrapping_add(1), Ordering::Relaxed);
+        let a = self.acquired.load(Ordering::Relaxed).wrapping_add(1);
+        // Under the lock `acquired` is exact; `released` may only be lower
+        // than current (clones not yet seen), which overstates the count.
+        if live(a, self.released.load(Ordering::Relaxed)) > MAX_HANDLES as i32 {
+            too_many_handles();
+        }
+        self.acquired.store(a, Ordering::Relaxed);
     }
 
     /// One more handle, cloned from an existing one without the lock.
     #[inline]
     pub(crate) fn clone_handle(&self) {
-        self.released.fetch_sub(1, Ordering::Relaxed);
+        let before = self.released.fetch_sub(1, Ordering::Relaxed);
+        // `acquired` may be stale (lower), which understates the count by
+        // at most the acquisitions in flight; the margin below 2³¹ covers it.
+        let acquired = self.acquired.load(Ordering::Relaxed);
+        if live(acquired, before.wrapping_sub(1)) > MAX_HANDLES as i32 {
+            too_many_handles();
+        }
     }
 
     /// Drops a handle if it is certainly not the last; `false` means the
@@ -48,7 +95,7 @@ impl HandleCount {
         let mut released = self.released.load(Ordering::Relaxed);
         loop {
             let acquired = self.acquired.load(Ordering::Relaxed);
-            if acquired.wrapping_sub(released) <= 1 {
+            if live(acquired, released) <= 1 {
                 return false;
             }
             match self.released.compare_exchange_weak(
@@ -80,11 +127,21 @@ impl HandleCount {
     #[inline]
     pub(crate) fn count(&self) -> u32 {
         let released = self.released.load(Ordering::Acquire);
-        self.acquired.load(Ordering::Acquire).wrapping_sub(released)
+        live(self.acquired.load(Ordering::Acquire), released).max(0) as u32
+    }
+
+    /// Test hook: pretends that `extra` more handles exist, as if leaked,
+    /// so that the overflow limit can be reached without 2³⁰ clones.
+    /// Call under the store lock; undo with a negative `extra`.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn pretend_leaked(&self, extra: i32) {
+        let a = self.acquired.load(Ordering::Relaxed);
+        self.acquired
+            .store(a.wrapping_add(extra as u32), Ordering::Relaxed);
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -134,10 +191,91 @@ mod tests {
         assert!(h.release_locked());
     }
 
+    /// The state the unsigned comparison got wrong: a dropper whose view of
+    /// `acquired` lags behind `released` (here simulated by counters that
+    /// read acquired < released) must take the lock.
+    #[test]
+    fn a_stale_acquired_below_released_takes_the_lock() {
+        let h = HandleCount::default();
+        h.acquired.store(2, Ordering::Relaxed);
+        h.released.store(3, Ordering::Relaxed);
+        assert!(!h.try_release_fast());
+        assert_eq!(h.count(), 0, "a negative snapshot reads as zero");
+    }
+
+    #[test]
+    fn counters_that_wrapped_still_count() {
+        let h = HandleCount::default();
+        h.acquired.store(u32::MAX - 1, Ordering::Relaxed);
+        h.released.store(u32::MAX - 2, Ordering::Relaxed);
+        assert_eq!(h.count(), 1);
+        h.acquire_locked();
+        h.acquire_locked();
+        assert_eq!(h.count(), 3);
+        assert!(h.try_release_fast());
+        assert!(h.try_release_fast());
+        assert!(h.release_locked());
+    }
+
+    #[test]
+    fn counts_are_exact_up_to_the_limit() {
+        let h = HandleCount::default();
+        h.acquire_locked();
+        h.pretend_leaked(MAX_HANDLES as i32 - 3);
+        h.clone_handle();
+        h.acquire_locked();
+        assert_eq!(h.count(), MAX_HANDLES);
+        assert!(h.try_release_fast());
+        assert_eq!(h.count(), MAX_HANDLES - 1);
+    }
+
+    /// One more handle than [`MAX_HANDLES`] aborts, by clone or by match.
+    /// The abort runs in a child process: this test re-runs itself with
+    /// `KVBM_OVERFLOW_CHILD` set.
+    #[cfg(all(unix, not(miri)))]
+    #[test]
+    fn one_handle_past_the_limit_aborts() {
+        use std::os::unix::process::ExitStatusExt;
+        const CHILD: &str = "KVBM_OVERFLOW_CHILD";
+        if let Some(how) = std::env::var_os(CHILD) {
+            let h = HandleCount::default();
+            h.acquire_locked();
+            h.pretend_leaked(MAX_HANDLES as i32 - 1);
+            assert_eq!(h.count(), MAX_HANDLES);
+            if how == "clone" {
+                h.clone_handle();
+            } else {
+                h.acquire_locked();
+            }
+            panic!("survived handle {} on one block", h.count());
+        }
+        for how in ["clone", "acquire"] {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "store::handles::tests::one_handle_past_the_limit_aborts",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, how)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.signal(),
+                Some(6),
+                "{how}: expected SIGABRT, got {:?}; stderr: {stderr}",
+                out.status
+            );
+            assert!(stderr.contains("live handles on one block"), "{stderr}");
+        }
+    }
+
     #[test]
     fn concurrent_clones_and_drops_leave_exactly_one_last_release() {
         use std::sync::Arc;
-        for _ in 0..200 {
+        let rounds = if cfg!(miri) { 5 } else { 200 };
+        for _ in 0..rounds {
             let h = Arc::new(HandleCount::default());
             h.acquire_locked();
             for _ in 0..7 {
@@ -164,5 +302,118 @@ mod tests {
             assert_eq!(*lock.lock(), 1);
             assert_eq!(h.count(), 0);
         }
+    }
+}
+
+/// Loom models of the fast drop path. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p kvbm --lib loom_`.
+///
+/// The droppers are spawned threads that never wrote the counters
+/// themselves: loom does not let a thread re-read a value it saw before a
+/// yield (a spawn, an unlock that wakes a waiter), which would hide exactly
+/// the stale reads that matter.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    /// One block as the store sees it: its handle count, and the store
+    /// lock guarding the number of last releases (each caches the block).
+    struct Block {
+        count: HandleCount,
+        lasts: Mutex<usize>,
+    }
+
+    impl Block {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                count: HandleCount::default(),
+                lasts: Mutex::new(0),
+            })
+        }
+
+        /// A match: handles are acquired under the lock.
+        fn acquire(&self, n: usize) {
+            let _lock = self.lasts.lock().unwrap();
+            for _ in 0..n {
+                self.count.acquire_locked();
+            }
+        }
+
+        /// `ImmutableBlock::drop`: the fast path, or the lock.
+        fn drop_handle(&self) {
+            if self.count.try_release_fast() {
+                return;
+            }
+            let mut lasts = self.lasts.lock().unwrap();
+            if self.count.release_locked() {
+                *lasts += 1;
+            }
+        }
+    }
+
+    fn on_thread(block: &Arc<Block>, f: impl FnOnce(&Block) + 'static) -> thread::JoinHandle<()> {
+        let block = Arc::clone(block);
+        thread::spawn(move || f(&block))
+    }
+
+    /// A handle matched before the threads start is dropped on one thread
+    /// while another matches two more and drops them. The first may see
+    /// `released` advanced by the other's drops but an `acquired` from
+    /// before the other's match (nothing orders them). Whatever it sees,
+    /// the count reaches zero only through the lock: at least one last
+    /// release, and a zero count. Comparing the counters as unsigned fails
+    /// this model.
+    #[test]
+    fn loom_fast_drop_never_skips_the_last_release() {
+        loom::model(|| {
+            let block = Block::new();
+            // Before any thread exists the lock is not needed (and taking
+            // it would make loom treat the unlock as a yield).
+            block.count.acquire_locked();
+            // Spawned first: loom explores the other's reads of its stores
+            // more thoroughly in this order.
+            let c = on_thread(&block, |b| {
+                b.acquire(2);
+                b.drop_handle();
+                b.drop_handle();
+            });
+            let a = on_thread(&block, |b| b.drop_handle());
+            a.join().unwrap();
+            c.join().unwrap();
+            let lasts = *block.lasts.lock().unwrap();
+            assert!(
+                lasts >= 1,
+                "all handles dropped, yet no drop took the last-release path"
+            );
+            assert_eq!(block.count.count(), 0);
+        });
+    }
+
+    /// A clone racing the drop of another handle on another thread: the
+    /// final drop, and only it, caches the block.
+    #[test]
+    fn loom_clone_racing_a_drop() {
+        loom::model(|| {
+            let block = Block::new();
+            let (tx, rx) = loom::sync::mpsc::channel();
+            let a = on_thread(&block, move |b| {
+                b.acquire(2);
+                tx.send(()).unwrap();
+                b.drop_handle();
+            });
+            let c = on_thread(&block, move |b| {
+                // Takes over the second handle, clones it, drops both.
+                rx.recv().unwrap();
+                b.count.clone_handle();
+                b.drop_handle();
+                b.drop_handle();
+            });
+            a.join().unwrap();
+            c.join().unwrap();
+            assert_eq!(*block.lasts.lock().unwrap(), 1);
+            assert_eq!(block.count.count(), 0);
+        });
     }
 }

@@ -43,16 +43,22 @@ impl<T> StoreRef<T> {
         // lease is dropped only once, under the store lock, when no block is
         // checked out or held), so the pointee is alive for as long as
         // `self` is borrowed. The store is only ever accessed through shared
-        // references. Exercised by every test that holds guards, including
-        // the threaded stress tests that drop the manager before its guards
-        // (`crates/kvbm/tests/stress.rs`, `lease.rs`).
+        // references. Guards are only built once the store has counted
+        // them, after the last call into user code of the operation, so no
+        // unwind can drop an uncounted guard (see `store::user_code`).
+        // Checked under miri in CI by `store_lives_until_the_last_guard_goes`,
+        // `threads_dropping_the_last_guards_after_the_manager` and
+        // `last_drop_racing_a_match_of_the_same_block` (`tests/lease.rs`),
+        // and by `a_panicking_pop_victim_leaves_the_lease_intact`,
+        // `a_panicking_insert_on_the_very_last_guard_ends_the_lease` and the
+        // other backend failures of `tests/soundness.rs`.
         unsafe { self.ptr.as_ref() }
     }
 
-    /// Whether two references point at the same store.
+    /// Whether this references `store`.
     #[inline]
-    pub(crate) fn same_store(&self, other: &Self) -> bool {
-        self.ptr == other.ptr
+    pub(crate) fn points_at(&self, store: &Arc<Store<T>>) -> bool {
+        std::ptr::eq(self.ptr.as_ptr(), Arc::as_ptr(store))
     }
 }
 
@@ -65,9 +71,21 @@ impl<T> Clone for StoreRef<T> {
 impl<T> Copy for StoreRef<T> {}
 
 // SAFETY: a `StoreRef<T>` is a shared reference to a `Store<T>` in all but
-// lifetime; the store is `Sync` (all mutation goes through its mutex and
-// atomics), so sharing or sending the pointer across threads is as safe as
-// sending `&Store<T>`.
-unsafe impl<T: Send + Sync> Send for StoreRef<T> {}
-// SAFETY: as for `Send` above.
-unsafe impl<T: Send + Sync> Sync for StoreRef<T> {}
+// lifetime, so it may cross threads exactly when `&Store<T>` may, that is
+// when the store is `Sync` (both bounds are on the store, not on `T`, so a
+// field that made the store non-`Sync` would remove these impls; the
+// assertion below makes that a compile error). Checked by
+// `threads_dropping_the_last_guards_after_the_manager` (`tests/lease.rs`)
+// under miri.
+unsafe impl<T> Send for StoreRef<T> where Store<T>: Sync {}
+// SAFETY: as for `Send` above: sharing a `&StoreRef` shares a `&Store`.
+unsafe impl<T> Sync for StoreRef<T> where Store<T>: Sync {}
+
+/// The store must be `Send + Sync` for guards to move between threads.
+const _: () = {
+    #[allow(dead_code)]
+    fn store_is_thread_safe<T: crate::blocks::BlockMetadata>() {
+        fn check<S: Send + Sync>() {}
+        check::<Store<T>>();
+    }
+};

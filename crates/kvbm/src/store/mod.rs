@@ -16,10 +16,25 @@
 //!
 //! Guards reach the store through a [`StoreRef`] kept valid by the store's
 //! lease (see [`lease`]), not through an `Arc` each.
+//!
+//! # What the store trusts
+//! Only itself. The eviction backend is user code (see [`user_code`]): its
+//! calls are made with the store's own state consistent, every block id it
+//! returns is checked (in range, cached, not reported twice), the store
+//! counts cached blocks itself instead of asking the backend, and guards
+//! are built only after the last backend call of an operation, when the
+//! store has counted them. A backend that panics or breaks its contract
+//! *poisons* the store: the store frees every cached block, drops the
+//! backend, and raises the panic once it is consistent and unlocked. Guards
+//! keep working on a poisoned store (their drops free blocks instead of
+//! caching them); every operation that hands out or registers blocks panics.
 
 mod handles;
 mod lease;
+mod poison;
+mod reserve;
 mod slot;
+mod user_code;
 mod validate;
 
 use std::collections::HashMap;
@@ -30,14 +45,17 @@ use parking_lot::Mutex;
 
 use crate::blocks::{BlockDuplicationPolicy, CompleteBlock, ImmutableBlock, MutableBlock};
 use crate::eviction::InactiveBackend;
+use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
-use crate::prehashed::PrehashedMap;
-use crate::registry::{BlockRegistrationHandle, BlockRegistry, TierId};
+use crate::registry::{BlockRegistry, TierId};
 use crate::{BlockId, ManagerId, SequenceHash};
 use handles::HandleCount;
+use poison::Failure;
 use slot::{Slot, SlotState};
+use user_code::AfterUnlock;
 
 pub(crate) use lease::StoreRef;
+pub(crate) use reserve::Reserved;
 pub use validate::InvariantViolation;
 
 /// The shared state behind a manager and its block guards.
@@ -52,6 +70,8 @@ pub(crate) struct Store<T> {
     duplication_policy: BlockDuplicationPolicy,
     id: ManagerId,
     default_evict_on_reset: bool,
+    /// The backend's name, read once at construction.
+    backend_name: &'static str,
     _tier: PhantomData<fn() -> T>,
 }
 
@@ -63,11 +83,14 @@ struct State<T> {
     /// Hashes waiting for one batched registry update; kept to reuse its
     /// allocation.
     pending: Vec<SequenceHash>,
+    /// Victims of the allocation in progress; kept to reuse its allocation.
+    victims: Vec<u32>,
     /// Free blocks; allocation pops from the end.
     free: Vec<u32>,
     /// Registered primaries (held or cached) by hash.
-    index: PrehashedMap<SequenceHash, u32>,
-    backend: Box<dyn InactiveBackend>,
+    index: IdIndex<SequenceHash>,
+    /// `None` once poisoned.
+    backend: Option<Box<dyn InactiveBackend>>,
     /// Blocks in `CheckedOut`.
     checked_out: usize,
     /// Blocks in `Held` or `Duplicate`.
@@ -76,11 +99,15 @@ struct State<T> {
     /// drops. Kept through cache and revival (it belongs to the contents),
     /// set back to the store default when the block is handed out again.
     evict_on_reset: Vec<bool>,
+    /// Blocks in `Cached`, counted by the store (the backend's `len` is
+    /// only compared with it by `validate`).
+    cached: usize,
+    /// Why the store was poisoned, if it was.
+    poisoned: Option<String>,
 }
 
 /// Settings a store is built from.
 pub(crate) struct StoreConfig {
-    pub(crate) block_count: usize,
     pub(crate) block_size: usize,
     pub(crate) duplication_policy: BlockDuplicationPolicy,
     pub(crate) backend: Box<dyn InactiveBackend>,
@@ -92,25 +119,35 @@ pub(crate) struct StoreConfig {
 }
 
 impl<T: crate::blocks::BlockMetadata> Store<T> {
-    pub(crate) fn new(config: StoreConfig) -> Self {
-        let n = config.block_count;
-        let mut index = PrehashedMap::default();
-        index.reserve(n);
-        let state = State {
-            slots: vec![Slot::FREE; n],
-            lease: None,
-            pending: Vec::with_capacity(n),
-            // Reversed so that block 0 is handed out first.
-            free: (0..n as u32).rev().collect(),
+    pub(crate) fn new(memory: Reserved, config: StoreConfig) -> Arc<Self> {
+        let Reserved {
+            slots,
+            free,
+            pending,
+            victims,
             index,
-            backend: config.backend,
+            handles,
+            mut evict_on_reset,
+        } = memory;
+        evict_on_reset.fill(config.default_evict_on_reset);
+        let backend_name = config.backend.name();
+        let state = State {
+            slots,
+            lease: None,
+            pending,
+            victims,
+            free,
+            index,
+            backend: Some(config.backend),
             checked_out: 0,
             held: 0,
-            evict_on_reset: vec![config.default_evict_on_reset; n],
+            cached: 0,
+            poisoned: None,
+            evict_on_reset,
         };
         let store = Self {
             state: Mutex::new(state),
-            handles: (0..n).map(|_| HandleCount::default()).collect(),
+            handles,
             metrics: config.metrics,
             registry: config.registry,
             tier: config.tier,
@@ -118,10 +155,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             duplication_policy: config.duplication_policy,
             id: ManagerId::next(),
             default_evict_on_reset: config.default_evict_on_reset,
+            backend_name,
             _tier: PhantomData,
         };
         store.publish_gauges(&store.state.lock());
-        store
+        Arc::new(store)
     }
 
     pub(crate) fn block_size(&self) -> usize {
@@ -149,12 +187,17 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     }
 
     pub(crate) fn backend_name(&self) -> &'static str {
-        self.state.lock().backend.name()
+        self.backend_name
+    }
+
+    /// Why the store was poisoned, if it was.
+    pub(crate) fn poisoned(&self) -> Option<String> {
+        self.lock().poisoned.clone()
     }
 
     fn publish_gauges(&self, st: &State<T>) {
         self.metrics.set_reset_pool_size(st.free.len() as i64);
-        self.metrics.set_inactive_pool_size(st.backend.len() as i64);
+        self.metrics.set_inactive_pool_size(st.cached as i64);
         self.metrics.set_inflight_mutable(st.checked_out as i64);
         self.metrics.set_inflight_immutable(st.held as i64);
     }
@@ -180,8 +223,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
     /// Free plus cached blocks.
     pub(crate) fn available(&self) -> usize {
-        let st = self.state.lock();
-        st.free.len() + st.backend.len()
+        let st = self.lock();
+        st.free.len() + st.cached
     }
 
     /// Hands out `n` blocks, free ones first, then evicted cached ones; all
@@ -191,16 +234,69 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         n: usize,
         evicted: Option<&mut Vec<SequenceHash>>,
     ) -> Option<Vec<MutableBlock<T>>> {
+        if n > self.block_count() {
+            return None;
+        }
         let mut blocks = Vec::with_capacity(n);
-        let mut released_handles: Vec<BlockRegistrationHandle> = Vec::new();
+        let mut after = AfterUnlock::default();
         let this = StoreRef::new(self);
         {
-            let mut guard = self.state.lock();
+            let mut guard = self.lock_healthy();
             let st = &mut *guard;
-            if st.free.len() + st.backend.len() < n {
+            if st.free.len() + st.cached < n {
                 return None;
             }
             let from_free = n.min(st.free.len());
+            st.pending.clear();
+            st.victims.clear();
+            // Victims first: the backend runs before any guard exists, so
+            // its failure leaves nothing half handed out.
+            let mut failure = None;
+            while from_free + st.victims.len() < n {
+                let id = match self.call_backend(&mut st.backend, |b| b.pop_victim()) {
+                    Ok(id) => id,
+                    Err(f) => {
+                        failure = Some(f);
+                        break;
+                    }
+                };
+                // Checked out (but not yet counted) from here on, so a
+                // block reported twice is no longer `Cached`.
+                match id.and_then(|id| st.slots.get_mut(id).map(|s| (id, s))) {
+                    Some((id, slot)) if slot.state == SlotState::Cached => {
+                        slot.state = SlotState::CheckedOut;
+                        st.index.remove_id(slot.hash, id as u32);
+                        st.pending.push(slot.hash);
+                        st.cached -= 1;
+                        st.victims.push(id as u32);
+                    }
+                    _ => {
+                        failure = Some(Failure::Broke(match id {
+                            None => {
+                                format!("pop_victim returned None with {} blocks cached", st.cached)
+                            }
+                            Some(id) => {
+                                format!("pop_victim returned block {id}, which is not cached")
+                            }
+                        }));
+                        break;
+                    }
+                }
+            }
+            self.registry
+                .remove_presence_many(&st.pending, self.tier, &mut after.handles);
+            self.metrics.inc_evictions(st.pending.len() as u64);
+            if let Some(failure) = failure {
+                // The victims taken so far stay evicted, in the free pool.
+                for &id in &st.victims {
+                    st.slots[id as usize].state = SlotState::Free;
+                    st.free.push(id);
+                }
+                self.poison(st, failure, &mut after);
+                drop(guard);
+                after.finish();
+                return None;
+            }
             for _ in 0..from_free {
                 let Some(id) = st.free.pop() else { break };
                 let slot = &mut st.slots[id as usize];
@@ -209,103 +305,79 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 st.evict_on_reset[id as usize] = self.default_evict_on_reset;
                 blocks.push(MutableBlock::new(this, id as BlockId));
             }
-            st.pending.clear();
-            while blocks.len() < n {
-                let Some(id) = st.backend.pop_victim() else {
-                    break;
-                };
-                // A backend (possibly the caller's own) that names a block it
-                // does not hold ends the allocation instead of corrupting the
-                // pool; `validate` reports the disagreement.
-                let Some(slot) = st
-                    .slots
-                    .get_mut(id)
-                    .filter(|s| s.state == SlotState::Cached)
-                else {
-                    debug_assert!(false, "backend evicted block {id}, which is not cached");
-                    break;
-                };
-                slot.state = SlotState::CheckedOut;
+            for &id in &st.victims {
+                let slot = &mut st.slots[id as usize];
                 slot.generation = slot.generation.wrapping_add(1);
-                st.evict_on_reset[id] = self.default_evict_on_reset;
-                st.index.remove(&slot.hash);
-                st.pending.push(slot.hash);
-                blocks.push(MutableBlock::new(this, id));
+                st.evict_on_reset[id as usize] = self.default_evict_on_reset;
+                blocks.push(MutableBlock::new(this, id as BlockId));
             }
-            self.registry
-                .remove_presence_many(&st.pending, self.tier, &mut released_handles);
             if let Some(out) = evicted {
                 out.extend_from_slice(&st.pending);
             }
             st.checked_out += blocks.len();
             self.take_lease(st);
-            if blocks.len() == n {
-                self.metrics.inc_allocations(n as u64);
-                self.metrics.inc_allocations_from_reset(from_free as u64);
-            }
-            self.metrics.inc_evictions(st.pending.len() as u64);
+            self.metrics.inc_allocations(n as u64);
+            self.metrics.inc_allocations_from_reset(from_free as u64);
             self.publish_gauges(st);
         }
-        // A backend that reported more blocks than it could give up: the
-        // partial allocation goes back through the guards' drops.
-        (blocks.len() == n).then_some(blocks)
+        after.finish();
+        Some(blocks)
     }
 
-    /// A `MutableBlock` or `CompleteBlock` was dropped. Returns the lease
-    /// if this was the last guard, for the caller to drop.
+    /// A `MutableBlock` or `CompleteBlock` was dropped. Returns the work to
+    /// do after the lock, the lease included if this was the last guard.
     #[must_use]
-    pub(crate) fn release_checked_out(&self, id: BlockId) -> Option<Arc<Self>> {
-        let mut st = self.state.lock();
+    pub(crate) fn release_checked_out(&self, id: BlockId) -> AfterUnlock<Self> {
+        let mut after = AfterUnlock::default();
+        let mut st = self.lock();
         let slot = &mut st.slots[id];
         debug_assert_eq!(slot.state, SlotState::CheckedOut);
         slot.state = SlotState::Free;
         st.free.push(id as u32);
         st.checked_out -= 1;
         self.publish_gauges(&st);
-        self.end_lease(&mut st)
+        after.lease = self.end_lease(&mut st);
+        after
     }
 
-    /// Registers staged blocks under their hashes, locking each store once
-    /// per run of blocks that belong to it.
+    /// Registers staged blocks of this store under their hashes, under one
+    /// lock. A backend failure poisons the store and panics once every
+    /// block is registered (and `out` holds it, to be released).
     pub(crate) fn register_blocks(
+        self: &Arc<Self>,
         blocks: impl IntoIterator<Item = CompleteBlock<T>>,
         out: &mut Vec<ImmutableBlock<T>>,
     ) {
-        let mut blocks = blocks.into_iter().peekable();
-        while let Some(first) = blocks.next() {
-            let this = first.store_ref();
-            // The staged block keeps the store alive until it is registered,
-            // and the registered handles keep it alive after.
-            let store = this.get();
-            let start = out.len();
-            {
-                let mut st = store.state.lock();
-                st.pending.clear();
-                out.push(store.register_locked(&mut st, this, first));
-                while let Some(next) = blocks.next_if(|b| b.store_ref().same_store(&this)) {
-                    out.push(store.register_locked(&mut st, this, next));
-                }
-                store.finish_registrations(&st);
+        let this = StoreRef::new(self);
+        let start = out.len();
+        let mut after = AfterUnlock::default();
+        {
+            let mut st = self.lock_healthy();
+            st.pending.clear();
+            for block in blocks {
+                out.push(self.register_locked(&mut st, this, block, &mut after));
             }
-            store
-                .registry
-                .touch_many(out[start..].iter().map(|b| b.sequence_hash()));
+            self.finish_registrations(&st);
         }
+        after.finish();
+        self.registry
+            .touch_many(out[start..].iter().map(|b| b.sequence_hash()));
     }
 
-    /// Registers one staged block in its own store.
-    pub(crate) fn register_block(block: CompleteBlock<T>) -> ImmutableBlock<T> {
-        let this = block.store_ref();
-        let store = this.get();
+    /// Registers one staged block of this store; see
+    /// [`register_blocks`](Self::register_blocks).
+    pub(crate) fn register_block(self: &Arc<Self>, block: CompleteBlock<T>) -> ImmutableBlock<T> {
+        let this = StoreRef::new(self);
+        let mut after = AfterUnlock::default();
         let registered = {
-            let mut st = store.state.lock();
+            let mut st = self.lock_healthy();
             st.pending.clear();
-            let registered = store.register_locked(&mut st, this, block);
-            store.finish_registrations(&st);
+            let registered = self.register_locked(&mut st, this, block, &mut after);
+            self.finish_registrations(&st);
             registered
         };
-        store
-            .registry
+        after.finish();
+        self.registry
             .touch_many(std::iter::once(registered.sequence_hash()));
         registered
     }
@@ -326,53 +398,71 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         st: &mut State<T>,
         this: StoreRef<T>,
         block: CompleteBlock<T>,
+        after: &mut AfterUnlock<Self>,
     ) -> ImmutableBlock<T> {
         let (id, hash) = block.into_parts();
         self.metrics.inc_registrations();
         st.checked_out -= 1;
-        let registered = st.index.get(&hash).map(|&existing| existing as BlockId);
-        let (id, hash) = match (registered, self.duplication_policy) {
-            (None, _) => {
-                st.index.insert(hash, id as u32);
-                st.pending.push(hash);
-                let slot = &mut st.slots[id];
-                slot.state = SlotState::Held;
-                slot.hash = hash;
-                st.held += 1;
-                self.handles[id].acquire_locked();
-                (id, hash)
-            }
+        let registered = st
+            .index
+            .get(hash, |i| st.slots[i as usize].hash)
+            .map(|existing| existing as BlockId);
+        let existing = match (registered, self.duplication_policy) {
             (Some(existing), BlockDuplicationPolicy::Reject) => {
-                self.metrics.inc_registration_dedup();
-                st.slots[id].state = SlotState::Free;
-                st.free.push(id as u32);
-                self.acquire_locked(st, existing);
-                (existing, hash)
+                if self.acquire_locked(st, existing, after) {
+                    self.metrics.inc_registration_dedup();
+                    st.slots[id].state = SlotState::Free;
+                    st.free.push(id as u32);
+                    return ImmutableBlock::adopt(this, existing, hash);
+                }
+                // Reviving it failed and freed it: this block becomes the
+                // primary instead.
+                None
             }
-            (Some(_), BlockDuplicationPolicy::Allow) => {
-                self.metrics.inc_duplicate_blocks();
-                let slot = &mut st.slots[id];
-                slot.state = SlotState::Duplicate;
-                slot.hash = hash;
-                st.held += 1;
-                self.handles[id].acquire_locked();
-                (id, hash)
-            }
+            (registered, _) => registered,
         };
+        let slot = &mut st.slots[id];
+        slot.hash = hash;
+        if existing.is_some() {
+            self.metrics.inc_duplicate_blocks();
+            slot.state = SlotState::Duplicate;
+        } else {
+            slot.state = SlotState::Held;
+            st.index
+                .insert(hash, id as u32, |i| st.slots[i as usize].hash);
+            st.pending.push(hash);
+        }
+        st.held += 1;
+        self.handles[id].acquire_locked();
         ImmutableBlock::adopt(this, id, hash)
     }
 
     /// Takes one more handle on a registered primary, reviving it from the
-    /// cache if nobody held it.
-    fn acquire_locked(&self, st: &mut State<T>, id: BlockId) {
-        let slot = &mut st.slots[id];
+    /// cache if nobody held it. `false` if the backend failed to give the
+    /// block up: the store is then poisoned and the block freed.
+    fn acquire_locked(
+        &self,
+        st: &mut State<T>,
+        id: BlockId,
+        after: &mut AfterUnlock<Self>,
+    ) -> bool {
+        let slot = st.slots[id];
         if slot.state == SlotState::Cached {
-            st.backend.remove(id, slot.hash);
-            slot.state = SlotState::Held;
+            let removed = self.call_backend(&mut st.backend, |b| b.remove(id, slot.hash));
+            if let Err(failure) = removed {
+                self.poison(st, failure, after);
+                return false;
+            }
+            st.slots[id].state = SlotState::Held;
+            st.cached -= 1;
             st.held += 1;
         }
-        debug_assert!(matches!(slot.state, SlotState::Held | SlotState::Duplicate));
+        debug_assert!(matches!(
+            st.slots[id].state,
+            SlotState::Held | SlotState::Duplicate
+        ));
         self.handles[id].acquire_locked();
+        true
     }
 
     /// Longest prefix of `hashes` whose blocks are registered here.
@@ -382,18 +472,22 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ) -> Vec<ImmutableBlock<T>> {
         let mut out = Vec::with_capacity(hashes.len());
         let this = StoreRef::new(self);
+        let mut after = AfterUnlock::default();
         {
-            let mut st = self.state.lock();
+            let mut st = self.lock_healthy();
             for &hash in hashes {
-                let Some(&id) = st.index.get(&hash) else {
+                let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash) else {
                     break;
                 };
-                self.acquire_locked(&mut st, id as BlockId);
+                if !self.acquire_locked(&mut st, id as BlockId, &mut after) {
+                    break;
+                }
                 out.push(ImmutableBlock::adopt(this, id as BlockId, hash));
             }
             self.take_lease(&mut st);
             self.publish_gauges(&st);
         }
+        after.finish();
         self.metrics.inc_match_hashes_requested(hashes.len() as u64);
         self.metrics.inc_match_blocks_returned(out.len() as u64);
         self.registry
@@ -409,18 +503,29 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ) -> Vec<Option<ImmutableBlock<T>>> {
         let mut out = Vec::with_capacity(hashes.len());
         let this = StoreRef::new(self);
+        let mut after = AfterUnlock::default();
         {
-            let mut st = self.state.lock();
+            let mut st = self.lock_healthy();
             for &hash in hashes {
-                let hit = st.index.get(&hash).map(|&id| id as BlockId);
-                out.push(hit.map(|id| {
-                    self.acquire_locked(&mut st, id);
-                    ImmutableBlock::adopt(this, id, hash)
-                }));
+                let hit = st
+                    .index
+                    .get(hash, |i| st.slots[i as usize].hash)
+                    .map(|id| id as BlockId);
+                let block = match hit {
+                    Some(id) if self.acquire_locked(&mut st, id, &mut after) => {
+                        Some(ImmutableBlock::adopt(this, id, hash))
+                    }
+                    // A failed revival poisoned the store: the rest of the
+                    // list finds nothing (`after.finish` raises the failure).
+                    Some(_) => break,
+                    None => None,
+                };
+                out.push(block);
             }
             self.take_lease(&mut st);
             self.publish_gauges(&st);
         }
+        after.finish();
         let hits = out.iter().flatten();
         self.metrics.inc_match_hashes_requested(hashes.len() as u64);
         self.metrics
@@ -438,21 +543,25 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ) -> HashMap<SequenceHash, ImmutableBlock<T>> {
         let mut out = HashMap::with_capacity(hashes.len());
         let this = StoreRef::new(self);
+        let mut after = AfterUnlock::default();
         {
-            let mut st = self.state.lock();
+            let mut st = self.lock_healthy();
             for &hash in hashes {
                 if out.contains_key(&hash) {
                     continue;
                 }
-                let Some(&id) = st.index.get(&hash) else {
+                let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash) else {
                     continue;
                 };
-                self.acquire_locked(&mut st, id as BlockId);
+                if !self.acquire_locked(&mut st, id as BlockId, &mut after) {
+                    break;
+                }
                 out.insert(hash, ImmutableBlock::adopt(this, id as BlockId, hash));
             }
             self.take_lease(&mut st);
             self.publish_gauges(&st);
         }
+        after.finish();
         self.metrics.inc_scan_hashes_requested(hashes.len() as u64);
         self.metrics.inc_scan_blocks_returned(out.len() as u64);
         if touch {
@@ -480,33 +589,44 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// decrement to zero happens here, so a block's last release and its
     /// revival by a match are ordered by the lock and no dropper can still
     /// be on its way to the store after the lease ends. Caches (or frees)
-    /// the block if no handle is left, and returns the lease if no guard is
-    /// left, for the caller to drop.
+    /// the block if no handle is left. Returns the work to do after the
+    /// lock, the lease included if no guard is left.
     #[must_use]
-    pub(crate) fn release_last_handle(&self, id: BlockId) -> Option<Arc<Self>> {
-        let mut guard = self.state.lock();
+    pub(crate) fn release_last_handle(&self, id: BlockId) -> AfterUnlock<Self> {
+        let mut after = AfterUnlock::default();
+        let mut guard = self.lock();
         if !self.handles[id].release_locked() {
             // Revived by a match or a clone while we waited for the lock.
-            return None;
+            return after;
         }
         let st = &mut *guard;
         let slot = &mut st.slots[id];
-        let mut released_handles: Vec<BlockRegistrationHandle> = Vec::new();
         match slot.state {
-            SlotState::Held if st.evict_on_reset[id] => {
-                // Straight back to the free pool: unregistered, unmatchable.
+            SlotState::Held if st.poisoned.is_some() || st.evict_on_reset[id] => {
+                // Poisoned (no backend to cache it in) or marked evict-on-reset:
+                // unregister it and free it.
                 slot.state = SlotState::Free;
-                st.index.remove(&slot.hash);
+                st.index.remove_id(slot.hash, id as u32);
                 st.free.push(id as u32);
+                let hash = slot.hash;
                 self.registry.remove_presence_many(
-                    std::slice::from_ref(&slot.hash),
+                    std::slice::from_ref(&hash),
                     self.tier,
-                    &mut released_handles,
+                    &mut after.handles,
                 );
             }
             SlotState::Held => {
+                // Cached before the backend hears of it, so that a failing
+                // backend's poisoning frees it with the others.
                 slot.state = SlotState::Cached;
-                st.backend.insert(id, slot.hash);
+                let hash = slot.hash;
+                st.cached += 1;
+                if let Err(failure) = self.call_backend(&mut st.backend, |b| b.insert(id, hash)) {
+                    st.held -= 1;
+                    self.poison(st, failure, &mut after);
+                    after.lease = self.end_lease(st);
+                    return after;
+                }
             }
             SlotState::Duplicate => {
                 slot.state = SlotState::Free;
@@ -514,30 +634,28 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             }
             SlotState::Free | SlotState::CheckedOut | SlotState::Cached => {
                 debug_assert!(false, "last handle dropped on a {:?} block", slot.state);
-                return None;
+                return after;
             }
         }
         st.held -= 1;
         self.publish_gauges(st);
-        let lease = self.end_lease(st);
-        drop(guard);
-        // Registry handles go after the lock, like evictions' do.
-        drop(released_handles);
-        lease
+        after.lease = self.end_lease(st);
+        after
     }
 
     /// Sets whether held block `id` goes back to the free pool, rather
     /// than the cache, when its last handle drops.
     pub(crate) fn set_evict_on_reset(&self, id: BlockId, value: bool) {
-        self.state.lock().evict_on_reset[id] = value;
+        self.lock().evict_on_reset[id] = value;
     }
 
-    /// The generation of held block `id` and an owning reference to the
-    /// store, for a weak handle.
-    pub(crate) fn downgrade(&self, id: BlockId) -> (u32, Arc<Self>) {
-        let st = self.state.lock();
+    /// The generation of held block `id` and a weak reference to the store,
+    /// for a weak handle: it must not keep the store alive by itself, or a
+    /// weak handle attached to its own registration would never let go.
+    pub(crate) fn downgrade(&self, id: BlockId) -> (u32, std::sync::Weak<Self>) {
+        let st = self.lock();
         match &st.lease {
-            Some(store) => (st.slots[id].generation, Arc::clone(store)),
+            Some(store) => (st.slots[id].generation, Arc::downgrade(store)),
             None => unreachable!("a held block implies the store's lease"),
         }
     }
@@ -550,54 +668,101 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         hash: SequenceHash,
         generation: u32,
     ) -> bool {
-        let mut st = self.state.lock();
-        let slot = st.slots[id];
-        let alive = matches!(
-            slot.state,
-            SlotState::Held | SlotState::Cached | SlotState::Duplicate
-        );
-        if !alive || slot.generation != generation || slot.hash != hash {
-            return false;
-        }
-        self.acquire_locked(&mut st, id);
-        self.take_lease(&mut st);
-        self.publish_gauges(&st);
-        true
+        let mut after = AfterUnlock::default();
+        let upgraded = {
+            let mut st = self.lock_healthy();
+            let slot = st.slots[id];
+            let alive = matches!(
+                slot.state,
+                SlotState::Held | SlotState::Cached | SlotState::Duplicate
+            );
+            let upgraded = alive
+                && slot.generation == generation
+                && slot.hash == hash
+                && self.acquire_locked(&mut st, id, &mut after);
+            self.take_lease(&mut st);
+            self.publish_gauges(&st);
+            upgraded
+        };
+        after.finish();
+        upgraded
     }
 
     /// Moves every cached block to the free pool; `Err((expected, actual))`
     /// when blocks are still out afterwards.
     pub(crate) fn reset_inactive(&self) -> Result<(), (usize, usize)> {
-        let mut released_handles: Vec<BlockRegistrationHandle> = Vec::new();
+        let mut after = AfterUnlock::default();
         let result = {
-            let mut guard = self.state.lock();
+            let mut guard = self.lock_healthy();
+            let addr = self.addr();
             let State {
                 slots,
                 free,
                 index,
                 backend,
                 pending,
+                cached,
                 ..
             } = &mut *guard;
             pending.clear();
-            backend.drain(&mut |id| {
-                let slot = &mut slots[id];
-                slot.state = SlotState::Free;
-                index.remove(&slot.hash);
-                pending.push(slot.hash);
-                free.push(id as u32);
-            });
+            let mut bad = None;
+            let drained = match backend.as_deref_mut() {
+                Some(backend) => user_code::call(addr, || {
+                    backend.drain(&mut |id| match slots.get_mut(id) {
+                        // Freed from here on, so a block reported twice is
+                        // no longer `Cached`.
+                        Some(slot) if slot.state == SlotState::Cached => {
+                            slot.state = SlotState::Free;
+                            index.remove_id(slot.hash, id as u32);
+                            pending.push(slot.hash);
+                            free.push(id as u32);
+                            *cached -= 1;
+                        }
+                        _ => {
+                            bad.get_or_insert(id);
+                        }
+                    })
+                })
+                .map_err(Failure::Panicked),
+                None => Err(Failure::Broke("the backend is gone".into())),
+            };
+            let left = *cached;
+            let st = &mut *guard;
             self.registry
-                .remove_presence_many(pending, self.tier, &mut released_handles);
-            self.publish_gauges(&guard);
+                .remove_presence_many(&st.pending, self.tier, &mut after.handles);
+            let failure = match (drained, bad) {
+                (Err(failure), _) => Some(failure),
+                (Ok(()), Some(id)) => Some(Failure::Broke(format!(
+                    "drain reported block {id}, which is not cached"
+                ))),
+                (Ok(()), None) if left > 0 => Some(Failure::Broke(format!(
+                    "drain left {left} cached blocks unreported"
+                ))),
+                (Ok(()), None) => None,
+            };
+            if let Some(failure) = failure {
+                self.poison(st, failure, &mut after);
+            }
+            self.publish_gauges(st);
             let total = self.block_count();
-            if guard.free.len() == total {
+            if st.free.len() == total {
                 Ok(())
             } else {
-                Err((total, guard.free.len()))
+                Err((total, st.free.len()))
             }
         };
-        drop(released_handles);
+        after.finish();
         result
     }
+
+    /// Test hook: pretends `extra` more handles on block `id` (see
+    /// `HandleCount::pretend_leaked`).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn pretend_leaked_handles(&self, id: BlockId, extra: i32) {
+        let _st = self.lock();
+        self.handles[id].pretend_leaked(extra);
+    }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -24,16 +24,18 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ///   their own hashes;
     /// - the backend holds exactly the cached blocks and is internally
     ///   consistent;
-    /// - handle counts are zero for blocks nobody can hold;
+    /// - handle counts are zero for blocks nobody can hold, and at least one
+    ///   for held blocks;
+    /// - a poisoned store has no backend and nothing cached;
     /// - the metrics gauges equal the counts.
     ///
     /// Meant for tests and debugging; it is O(blocks).
     pub(crate) fn validate(&self) -> Result<(), InvariantViolation> {
-        let st = self.state.lock();
-        self.validate_locked(&st)
+        let mut st = self.lock();
+        self.validate_locked(&mut st)
     }
 
-    fn validate_locked(&self, st: &State<T>) -> Result<(), InvariantViolation> {
+    fn validate_locked(&self, st: &mut State<T>) -> Result<(), InvariantViolation> {
         let total = st.slots.len();
         let mut counts = [0usize; 5];
         for (id, slot) in st.slots.iter().enumerate() {
@@ -48,7 +50,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             counts[k] += 1;
             match slot.state {
                 SlotState::Held | SlotState::Cached => ensure!(
-                    st.index.get(&slot.hash) == Some(&(id as u32)),
+                    st.index.get(slot.hash, |i| st.slots[i as usize].hash) == Some(id as u32),
                     "registered block {id} is not indexed under its hash {:?}",
                     slot.hash
                 ),
@@ -61,6 +63,12 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 ensure!(
                     handles == 0,
                     "block {id} in state {:?} has {handles} handles",
+                    slot.state
+                );
+            } else {
+                ensure!(
+                    handles > 0,
+                    "block {id} in state {:?} has no handle",
                     slot.state
                 );
             }
@@ -94,13 +102,30 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             held + cached
         );
         ensure!(
-            st.backend.len() == cached,
-            "backend holds {} blocks, {cached} are cached",
-            st.backend.len()
+            st.cached == cached,
+            "cached count {} but {cached} blocks are cached",
+            st.cached
         );
-        st.backend
-            .validate()
-            .map_err(|e| InvariantViolation(format!("backend: {e}")))?;
+        let addr = self.addr();
+        match st.backend.as_deref_mut() {
+            None => ensure!(
+                st.poisoned.is_some() && cached == 0,
+                "no backend, but {cached} cached blocks and poisoned {:?}",
+                st.poisoned
+            ),
+            Some(backend) => {
+                // The backend is user code: a panic in its `len` or
+                // `validate` is a finding, not a reason to unwind here.
+                let checked = super::user_code::call(addr, || (backend.len(), backend.validate()))
+                    .map_err(|_| InvariantViolation("backend: panicked while validated".into()))?;
+                let (len, valid) = checked;
+                ensure!(
+                    len == cached,
+                    "backend holds {len} blocks, {cached} are cached"
+                );
+                valid.map_err(|e| InvariantViolation(format!("backend: {e}")))?;
+            }
+        }
         ensure!(
             st.checked_out == checked_out,
             "checked-out count {} but {checked_out} blocks are out",

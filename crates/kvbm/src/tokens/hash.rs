@@ -52,9 +52,9 @@ fn le_bytes(tokens: &[Token]) -> &[u8] {
     // `tokens`, which is initialised; `u8` has no invalid bit patterns and
     // alignment 1, and `u32` has no padding, so every byte is a valid `u8`;
     // the returned slice borrows `tokens`, so it cannot outlive or alias a
-    // mutation of it. Exercised by `le_bytes_is_the_little_endian_encoding`
-    // and every hashing test (run under valgrind as part of the release
-    // checks; miri is not available on this toolchain).
+    // mutation of it. Checked under miri in CI (`.ci/run`, the soundness
+    // block) by `le_bytes_is_the_little_endian_encoding` and `known_vector`;
+    // where miri cannot be installed, CI runs the same tests under valgrind.
     unsafe {
         std::slice::from_raw_parts(tokens.as_ptr().cast::<u8>(), std::mem::size_of_val(tokens))
     }

@@ -1,0 +1,54 @@
+//! Reserving a store's memory fallibly, before anything else is built.
+
+use super::handles::HandleCount;
+use super::slot::Slot;
+use crate::id_index::IdIndex;
+use crate::SequenceHash;
+
+/// The memory of a store of `n` blocks, reserved fallibly before anything
+/// else is built, so that an absurd block count is an error, not an abort.
+pub(crate) struct Reserved {
+    pub(super) slots: Vec<Slot>,
+    pub(super) free: Vec<u32>,
+    pub(super) pending: Vec<SequenceHash>,
+    pub(super) victims: Vec<u32>,
+    pub(super) index: IdIndex<SequenceHash>,
+    pub(super) handles: Box<[HandleCount]>,
+    /// Per block: free it instead of caching it when its last handle drops.
+    pub(super) evict_on_reset: Vec<bool>,
+}
+
+impl Reserved {
+    /// Reserves everything a store of `n` blocks needs; `Err` describes the
+    /// allocation that failed.
+    pub(crate) fn try_new(n: usize) -> Result<Self, String> {
+        fn reserve<V>(what: &str, n: usize) -> Result<Vec<V>, String> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n)
+                .map_err(|e| format!("cannot reserve the {what} of {n} blocks: {e}"))?;
+            Ok(v)
+        }
+        let mut slots = reserve("slots", n)?;
+        slots.resize(n, Slot::FREE);
+        let mut free = reserve("free list", n)?;
+        // Reversed so that block 0 is handed out first.
+        free.extend((0..n as u32).rev());
+        let pending = reserve("registry batch", n)?;
+        let victims = reserve("eviction batch", n)?;
+        let mut handles = reserve("handle counts", n)?;
+        handles.resize_with(n, HandleCount::default);
+        let mut evict_on_reset = reserve("evict-on-reset flags", n)?;
+        evict_on_reset.resize(n, false);
+        let index = IdIndex::try_with_capacity(n)
+            .map_err(|e| format!("cannot reserve the hash index of {n} blocks: {e}"))?;
+        Ok(Self {
+            slots,
+            free,
+            pending,
+            victims,
+            index,
+            handles: handles.into_boxed_slice(),
+            evict_on_reset,
+        })
+    }
+}
