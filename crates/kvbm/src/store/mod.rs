@@ -265,8 +265,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 match id.and_then(|id| st.slots.get_mut(id).map(|s| (id, s))) {
                     Some((id, slot)) if slot.state == SlotState::Cached => {
                         slot.state = SlotState::CheckedOut;
-                        st.index.remove_id(slot.hash, id as u32);
-                        st.pending.push(slot.hash);
+                        st.index.remove_id(slot.hash(), id as u32);
+                        st.pending.push(slot.hash());
                         st.cached -= 1;
                         st.victims.push(id as u32);
                     }
@@ -405,7 +405,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         st.checked_out -= 1;
         let registered = st
             .index
-            .get(hash, |i| st.slots[i as usize].hash)
+            .get(hash, |i| st.slots[i as usize].hash())
             .map(|existing| existing as BlockId);
         let existing = match (registered, self.duplication_policy) {
             (Some(existing), BlockDuplicationPolicy::Reject) => {
@@ -422,14 +422,14 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             (registered, _) => registered,
         };
         let slot = &mut st.slots[id];
-        slot.hash = hash;
+        slot.set_hash(hash);
         if existing.is_some() {
             self.metrics.inc_duplicate_blocks();
             slot.state = SlotState::Duplicate;
         } else {
             slot.state = SlotState::Held;
             st.index
-                .insert(hash, id as u32, |i| st.slots[i as usize].hash);
+                .insert(hash, id as u32, |i| st.slots[i as usize].hash());
             st.pending.push(hash);
         }
         st.held += 1;
@@ -448,7 +448,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ) -> bool {
         let slot = st.slots[id];
         if slot.state == SlotState::Cached {
-            let removed = self.call_backend(&mut st.backend, |b| b.remove(id, slot.hash));
+            let removed = self.call_backend(&mut st.backend, |b| b.remove(id, slot.hash()));
             if let Err(failure) = removed {
                 self.poison(st, failure, after);
                 return false;
@@ -476,7 +476,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         {
             let mut st = self.lock_healthy();
             for &hash in hashes {
-                let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash) else {
+                let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash()) else {
                     break;
                 };
                 if !self.acquire_locked(&mut st, id as BlockId, &mut after) {
@@ -509,7 +509,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             for &hash in hashes {
                 let hit = st
                     .index
-                    .get(hash, |i| st.slots[i as usize].hash)
+                    .get(hash, |i| st.slots[i as usize].hash())
                     .map(|id| id as BlockId);
                 let block = match hit {
                     Some(id) if self.acquire_locked(&mut st, id, &mut after) => {
@@ -550,7 +550,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 if out.contains_key(&hash) {
                     continue;
                 }
-                let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash) else {
+                let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash()) else {
                     continue;
                 };
                 if !self.acquire_locked(&mut st, id as BlockId, &mut after) {
@@ -606,9 +606,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 // Poisoned (no backend to cache it in) or marked evict-on-reset:
                 // unregister it and free it.
                 slot.state = SlotState::Free;
-                st.index.remove_id(slot.hash, id as u32);
+                st.index.remove_id(slot.hash(), id as u32);
                 st.free.push(id as u32);
-                let hash = slot.hash;
+                let hash = slot.hash();
                 self.registry.remove_presence_many(
                     std::slice::from_ref(&hash),
                     self.tier,
@@ -619,7 +619,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 // Cached before the backend hears of it, so that a failing
                 // backend's poisoning frees it with the others.
                 slot.state = SlotState::Cached;
-                let hash = slot.hash;
+                let hash = slot.hash();
                 st.cached += 1;
                 if let Err(failure) = self.call_backend(&mut st.backend, |b| b.insert(id, hash)) {
                     st.held -= 1;
@@ -678,7 +678,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             );
             let upgraded = alive
                 && slot.generation == generation
-                && slot.hash == hash
+                && slot.hash() == hash
                 && self.acquire_locked(&mut st, id, &mut after);
             self.take_lease(&mut st);
             self.publish_gauges(&st);
@@ -713,8 +713,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                         // no longer `Cached`.
                         Some(slot) if slot.state == SlotState::Cached => {
                             slot.state = SlotState::Free;
-                            index.remove_id(slot.hash, id as u32);
-                            pending.push(slot.hash);
+                            index.remove_id(slot.hash(), id as u32);
+                            pending.push(slot.hash());
                             free.push(id as u32);
                             *cached -= 1;
                         }

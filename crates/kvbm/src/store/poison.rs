@@ -80,8 +80,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         for (id, slot) in st.slots.iter_mut().enumerate() {
             if slot.state == SlotState::Cached {
                 slot.state = SlotState::Free;
-                st.index.remove_id(slot.hash, id as u32);
-                freed.push(slot.hash);
+                st.index.remove_id(slot.hash(), id as u32);
+                freed.push(slot.hash());
                 st.free.push(id as u32);
             }
         }

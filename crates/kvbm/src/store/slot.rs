@@ -23,8 +23,11 @@ pub(crate) enum SlotState {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
     pub(crate) state: SlotState,
-    /// Meaningful in `Held`, `Cached` and `Duplicate`.
-    pub(crate) hash: SequenceHash,
+    /// Meaningful in `Held`, `Cached` and `Duplicate`; read and written
+    /// through [`hash`](Self::hash) and [`set_hash`](Self::set_hash). Two
+    /// words keep the slot 8-byte aligned: 24 bytes instead of the 32 a
+    /// `u128` field pads it to.
+    hash: [u64; 2],
     /// Bumped whenever the block is handed out again, so that weak handles
     /// to its previous contents fail to upgrade.
     pub(crate) generation: u32,
@@ -33,7 +36,24 @@ pub(crate) struct Slot {
 impl Slot {
     pub(crate) const FREE: Slot = Slot {
         state: SlotState::Free,
-        hash: SequenceHash::from_u128(0),
+        hash: [0; 2],
         generation: 0,
     };
 }
+
+impl Slot {
+    /// The block's hash (meaningful in `Held`, `Cached` and `Duplicate`).
+    #[inline]
+    pub(crate) fn hash(&self) -> SequenceHash {
+        SequenceHash::from_u128(u128::from(self.hash[0]) | (u128::from(self.hash[1]) << 64))
+    }
+
+    /// Records the block's hash.
+    #[inline]
+    pub(crate) fn set_hash(&mut self, hash: SequenceHash) {
+        let value = hash.as_u128();
+        self.hash = [value as u64, (value >> 64) as u64];
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 24);

@@ -50,9 +50,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             counts[k] += 1;
             match slot.state {
                 SlotState::Held | SlotState::Cached => ensure!(
-                    st.index.get(slot.hash, |i| st.slots[i as usize].hash) == Some(id as u32),
+                    st.index.get(slot.hash(), |i| st.slots[i as usize].hash()) == Some(id as u32),
                     "registered block {id} is not indexed under its hash {:?}",
-                    slot.hash
+                    slot.hash()
                 ),
                 _ => {}
             }
