@@ -111,7 +111,8 @@ impl Model {
 
     /// Accepts a victim chosen by `backend`: for LRU and FIFO it must be the
     /// oldest release; for lineage a leaf of the cached forest; for
-    /// multi-LRU any cached block (its order depends on access counts).
+    /// multi-LRU and admission any cached block (their order depends on
+    /// access counts).
     fn evict(&mut self, backend: Backend, h: SequenceHash) -> Result<(), TestCaseError> {
         let pos = self.cached.iter().position(|c| *c == h);
         prop_assert!(pos.is_some(), "evicted {:?} was not cached", h);
@@ -123,7 +124,7 @@ impl Model {
                 let has_cached_child = self.cached.iter().any(|c| self.parent.get(c) == Some(&h));
                 prop_assert!(!has_cached_child, "evicted {:?} has a cached child", h);
             }
-            Backend::MultiLru => {}
+            Backend::MultiLru | Backend::Admission => {}
         }
         if let Some(pos) = pos {
             self.cached.remove(pos);
@@ -351,5 +352,10 @@ proptest! {
     #[test]
     fn pools_follow_the_model_with_multi_lru(ops in prop::collection::vec(op(), 1..120)) {
         run(Backend::MultiLru, ops)?;
+    }
+
+    #[test]
+    fn pools_follow_the_model_with_admission(ops in prop::collection::vec(op(), 1..120)) {
+        run(Backend::Admission, ops)?;
     }
 }

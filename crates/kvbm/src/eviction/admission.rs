@@ -1,0 +1,442 @@
+//! Frequency-aged eviction: blocks earn extra time in the cache with each
+//! reuse, blocks that end a prompt get less, and how much the earned time
+//! counts against plain recency is tuned online.
+//!
+//! # Why
+//!
+//! In a prefix cache most blocks are used once: a fresh prompt suffix is
+//! computed, cached and never asked for again. Under LRU every such block
+//! walks the whole queue before it leaves, pushing out shared prefixes
+//! (system prompts, earlier conversation turns) that later requests would
+//! hit. And reuse comes late: a conversation's next turn typically returns
+//! after one to a few cache-fulls of other traffic, so a block needs a
+//! lifetime longer than LRU gives it to be hit at all. The only way to give
+//! some blocks that time is to take it from blocks less likely to come back.
+//!
+//! # How
+//!
+//! Every release counts one access to the block's hash in a private
+//! count-min sketch ([`TinyLFUSketch`]), whose counters are halved every
+//! [`SAMPLE_FACTOR`] × capacity accesses. The sketch remembers hashes long
+//! after their blocks were evicted, so a prompt that comes back after its
+//! blocks were thrown out is recognised: it is the bounded ghost history.
+//!
+//! On release a block joins one of six LRU lists by class:
+//! - *tail*: seen once and never extended — the last block of a prompt,
+//!   which a later prompt shares only if it repeats this one exactly;
+//! - *new*: seen once;
+//! - *seen 2*, *seen 3*, *seen 4*, *hot* (5 or more) by sketch count.
+//!
+//! Each class has an age credit in units of the capacity ([`CREDITS`]): tail
+//! −1, new 0, then +2, +3, +4, +6. The victim is the block with the smallest
+//! `release tick + scale × credit × capacity`, where the tick counts
+//! releases. Within a list ticks increase, so only the six list fronts are
+//! compared. With `scale` 0 this is exactly LRU.
+//!
+//! A block is a tail when the block released just before it is not its
+//! child (requests release their blocks deepest first) — and, for callers
+//! that release root first, a tail is reclassified as new when its child is
+//! released right after it.
+//!
+//! `scale` adapts by hill climbing: every sample period (a few capacities in
+//! releases) the backend compares its hit rate — revivals per release —
+//! with the previous period's, keeps stepping `scale` in the direction that
+//! helped and reverses when it hurt, with a step that shrinks but never
+//! vanishes. On a workload where recency is all that matters it drifts
+//! towards plain LRU.
+//!
+//! # Cost
+//!
+//! `insert` and `remove` are O(1): a list splice, one sketch update (four
+//! counters) and a parent/child check against the previous release.
+//! `pop_victim` compares six list fronts. Memory, fixed at construction: per
+//! block id 8 bytes of links, 1 tag byte and an 8-byte tick (17 bytes); the
+//! sketch has [`SKETCH_FACTOR`] × capacity 4-bit counters in each of 4 rows,
+//! 2 × [`SKETCH_FACTOR`] = 16 bytes per block. Nothing allocates after
+//! construction.
+
+use super::list::IndexLists;
+use super::InactiveBackend;
+use crate::tinylfu::TinyLFUSketch;
+use crate::{BlockId, SequenceHash};
+
+const TAIL: usize = 0;
+const DEEP_NEW: usize = 1;
+const NEW: usize = 2;
+const CLASSES: usize = 7;
+
+/// Age credit of each class, in quarter capacities: tail, deep new, new,
+/// seen 2, 3, 4, hot.
+pub const CREDITS: [i64; CLASSES] = [-4, -4, 0, 8, 12, 16, 24];
+
+/// Blocks at this position or deeper count as deep when new.
+pub const DEEP_POSITION: u64 = 8;
+
+/// Sketch counters per row, per block of capacity: the sketch must remember
+/// hashes of blocks evicted several capacities ago.
+pub const SKETCH_FACTOR: usize = 32;
+
+/// Releases between two halvings of the sketch, per block of capacity.
+pub const SAMPLE_FACTOR: u64 = 32;
+
+/// `scale` is kept in 1/`SCALE_ONE`.
+const SCALE_ONE: i64 = 256;
+
+/// Evicts the block whose release tick plus its class's age credit is
+/// smallest; see the [module docs](self).
+///
+/// ```
+/// use kvbm::eviction::{AdmissionBackend, InactiveBackend};
+/// use kvbm::SequenceHash;
+///
+/// let mut backend = AdmissionBackend::new(64);
+/// let popular = SequenceHash::root(1);
+/// // Released, revived and released again: seen twice.
+/// backend.insert(0, popular);
+/// backend.remove(0, popular);
+/// backend.insert(0, popular);
+/// for id in 1..40 {
+///     backend.insert(id, SequenceHash::root(100 + id as u64));
+/// }
+/// // Blocks seen once leave before the reused one.
+/// let victims: Vec<_> = std::iter::from_fn(|| backend.pop_victim()).take(39).collect();
+/// assert!(!victims.contains(&0));
+/// ```
+#[derive(Debug)]
+pub struct AdmissionBackend {
+    lists: IndexLists<CLASSES>,
+    /// Release tick of each cached block.
+    ticks: Vec<i64>,
+    next_tick: i64,
+    /// The block released last and its hash, for tail detection.
+    last_release: Option<(u32, SequenceHash)>,
+    /// Credits in ticks at full scale (`CREDITS` × capacity).
+    credits: [i64; CLASSES],
+    sketch: TinyLFUSketch<SequenceHash>,
+    climber: HillClimber,
+}
+
+/// Tunes `scale` to the observed hit rate.
+#[derive(Debug, Clone)]
+struct HillClimber {
+    /// Share of the class credits applied, in 1/`SCALE_ONE`.
+    scale: i64,
+    step: i64,
+    period: u64,
+    hits: u64,
+    accesses: u64,
+    previous_rate: Option<f64>,
+}
+
+impl HillClimber {
+    fn new(capacity: usize) -> Self {
+        Self {
+            scale: SCALE_ONE,
+            // Starts at full credit; the first move only happens after two
+            // periods were compared.
+            step: SCALE_ONE / 8,
+            period: (capacity as u64).saturating_mul(4).max(256),
+            hits: 0,
+            accesses: 0,
+            previous_rate: None,
+        }
+    }
+
+    #[inline]
+    fn record_hit(&mut self) {
+        self.hits += 1;
+    }
+
+    #[inline]
+    fn record_access(&mut self) {
+        self.accesses += 1;
+        if self.accesses >= self.period {
+            self.adjust();
+        }
+    }
+
+    fn adjust(&mut self) {
+        let rate = self.hits as f64 / self.accesses as f64;
+        if let Some(previous) = self.previous_rate {
+            if rate < previous {
+                self.step = -self.step;
+            }
+            // Shrink the step so the scale settles, but keep it large enough
+            // to follow a workload that changes.
+            let magnitude = (self.step.abs() * 7 / 8).max(SCALE_ONE / 32);
+            self.step = magnitude * self.step.signum();
+        }
+        self.scale = (self.scale + self.step).clamp(0, SCALE_ONE);
+        self.previous_rate = Some(rate);
+        self.hits = 0;
+        self.accesses = 0;
+    }
+}
+
+/// Whether `child` names `parent` as its parent block.
+#[inline]
+fn is_child(child: SequenceHash, parent: SequenceHash) -> bool {
+    let position = child.position();
+    position == parent.position() + 1
+        && child.parent_hash_fragment() == parent.parent_fragment_for_child_position(position)
+}
+
+impl AdmissionBackend {
+    /// An empty backend for block ids below `capacity`.
+    ///
+    /// # Panics
+    /// If `capacity` ≥ `u32::MAX`.
+    pub fn new(capacity: usize) -> Self {
+        let blocks = capacity.max(1) as i64;
+        Self {
+            lists: IndexLists::new(capacity),
+            ticks: vec![0; capacity],
+            next_tick: 0,
+            last_release: None,
+            credits: CREDITS.map(|c| c * blocks / 4),
+            sketch: TinyLFUSketch::with_sample_size(
+                capacity.saturating_mul(SKETCH_FACTOR),
+                (blocks as u64).saturating_mul(SAMPLE_FACTOR),
+            ),
+            climber: HillClimber::new(capacity),
+        }
+    }
+
+    /// Cached blocks per class: tail, new, seen 2, seen 3, seen 4, hot.
+    pub fn class_lens(&self) -> [usize; CLASSES] {
+        std::array::from_fn(|c| self.lists.len(c))
+    }
+
+    /// The share of the class credits currently applied (0 = plain LRU,
+    /// 1 = full credits).
+    pub fn credit_scale(&self) -> f64 {
+        self.climber.scale as f64 / SCALE_ONE as f64
+    }
+
+    #[inline]
+    fn class_for(count: u32, hash: SequenceHash) -> usize {
+        match count {
+            0 | 1 if hash.position() >= DEEP_POSITION => DEEP_NEW,
+            0 | 1 => NEW,
+            n => (n as usize + 1).min(CLASSES - 1),
+        }
+    }
+
+    #[inline]
+    fn priority(&self, class: usize, id: u32) -> i64 {
+        self.ticks[id as usize] + self.credits[class] * self.climber.scale / SCALE_ONE
+    }
+}
+
+impl InactiveBackend for AdmissionBackend {
+    fn name(&self) -> &'static str {
+        "admission"
+    }
+
+    fn insert(&mut self, block: BlockId, hash: SequenceHash) {
+        let id = block as u32;
+        self.sketch.increment(hash);
+        self.climber.record_access();
+        let mut class = Self::class_for(self.sketch.estimate(hash), hash);
+        if let Some((previous, previous_hash)) = self.last_release {
+            if matches!(class, NEW | DEEP_NEW) && !is_child(previous_hash, hash) {
+                class = TAIL;
+            }
+            // Released root first: the previous block has a child after all.
+            if is_child(hash, previous_hash) && self.lists.list_of(previous) == Some(TAIL) {
+                self.lists.remove(previous);
+                self.lists
+                    .push_back(Self::class_for(1, previous_hash), previous);
+            }
+        } else if matches!(class, NEW | DEEP_NEW) {
+            class = TAIL;
+        }
+        self.last_release = Some((id, hash));
+        self.ticks[block] = self.next_tick;
+        self.next_tick += 1;
+        self.lists.push_back(class, id);
+    }
+
+    fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
+        let list = self.lists.remove(block as u32);
+        debug_assert!(list.is_some(), "block {block} removed but not cached");
+        self.climber.record_hit();
+    }
+
+    fn pop_victim(&mut self) -> Option<BlockId> {
+        let mut best: Option<(i64, u32)> = None;
+        for class in 0..CLASSES {
+            if let Some(id) = self.lists.front(class) {
+                let priority = self.priority(class, id);
+                if best.is_none_or(|(p, _)| priority < p) {
+                    best = Some((priority, id));
+                }
+            }
+        }
+        let (_, id) = best?;
+        self.lists.remove(id);
+        Some(id as BlockId)
+    }
+
+    fn len(&self) -> usize {
+        self.lists.total_len()
+    }
+
+    fn drain(&mut self, sink: &mut dyn FnMut(BlockId)) {
+        while let Some(id) = self.pop_victim() {
+            sink(id);
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.lists.validate("admission")?;
+        for class in 0..CLASSES {
+            let mut cur = self.lists.front(class);
+            let mut last = i64::MIN;
+            while let Some(id) = cur {
+                let tick = self.ticks[id as usize];
+                if tick < last || tick >= self.next_tick {
+                    return Err(format!(
+                        "admission: class {class} is not in release order at block {id}"
+                    ));
+                }
+                last = tick;
+                cur = match self.lists.next(id) {
+                    super::NIL => None,
+                    next => Some(next),
+                };
+            }
+        }
+        if !(0..=SCALE_ONE).contains(&self.climber.scale) {
+            return Err(format!(
+                "admission: credit scale {} out of bounds",
+                self.climber.scale
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(seed: u64, n: usize) -> Vec<SequenceHash> {
+        let mut out = vec![SequenceHash::root(seed)];
+        for i in 1..n {
+            let next = out[i - 1].extend(seed + i as u64);
+            out.push(next);
+        }
+        out
+    }
+
+    fn pop_all(backend: &mut AdmissionBackend) -> Vec<BlockId> {
+        std::iter::from_fn(|| backend.pop_victim()).collect()
+    }
+
+    #[test]
+    fn first_sightings_leave_in_release_order() {
+        let mut backend = AdmissionBackend::new(8);
+        for id in [3, 1, 4, 5] {
+            backend.insert(id, SequenceHash::root(id as u64));
+            backend.validate().unwrap();
+        }
+        // Unrelated roots are all tails: plain release order.
+        assert_eq!(backend.class_lens()[TAIL], 4);
+        assert_eq!(pop_all(&mut backend), vec![3, 1, 4, 5]);
+        backend.validate().unwrap();
+    }
+
+    #[test]
+    fn reuse_earns_time_and_tails_lose_it() {
+        let blocks = 16;
+        let mut backend = AdmissionBackend::new(blocks);
+        // Block 0 is released three times (revived in between).
+        let popular = SequenceHash::root(99);
+        for _ in 0..3 {
+            backend.insert(0, popular);
+            backend.remove(0, popular);
+        }
+        backend.insert(0, popular);
+        // A chain released deepest first: block 5 is its tail.
+        let hashes = chain(1, 5);
+        for (i, h) in hashes.iter().enumerate().rev() {
+            backend.insert(i + 1, *h);
+        }
+        backend.validate().unwrap();
+        let lens = backend.class_lens();
+        // Seen four times: class `seen 4`, after tail, deep new, new, 2, 3.
+        assert_eq!((lens[TAIL], lens[NEW], lens[5]), (1, 4, 1), "{lens:?}");
+        // Tail first, then the chain deepest first, the reused block last.
+        assert_eq!(pop_all(&mut backend), vec![5, 4, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn root_first_release_finds_the_tail_too() {
+        let mut backend = AdmissionBackend::new(8);
+        for (i, h) in chain(7, 4).into_iter().enumerate() {
+            backend.insert(i, h);
+        }
+        backend.validate().unwrap();
+        let lens = backend.class_lens();
+        assert_eq!((lens[TAIL], lens[NEW]), (1, 3), "{lens:?}");
+        assert_eq!(backend.pop_victim(), Some(3));
+    }
+
+    #[test]
+    fn deep_first_sightings_count_as_unlikely() {
+        let hashes = chain(3, DEEP_POSITION as usize + 2);
+        let mut backend = AdmissionBackend::new(hashes.len());
+        for (i, h) in hashes.iter().enumerate().rev() {
+            backend.insert(i, *h);
+        }
+        let lens = backend.class_lens();
+        // Positions 0..8 are new, 8 is deep, 9 (deepest) is the tail.
+        assert_eq!((lens[TAIL], lens[DEEP_NEW], lens[NEW]), (1, 1, 8));
+        backend.validate().unwrap();
+        let mut drained = Vec::new();
+        backend.drain(&mut |id| drained.push(id));
+        drained.sort_unstable();
+        assert_eq!(drained, (0..hashes.len()).collect::<Vec<_>>());
+        assert!(backend.is_empty());
+        assert_eq!(backend.name(), "admission");
+    }
+
+    #[test]
+    fn climber_reverses_when_the_hit_rate_drops() {
+        let mut climber = HillClimber::new(64);
+        let period = climber.period;
+        let run_period = |c: &mut HillClimber, hits: u64| {
+            for i in 0..period {
+                if i < hits {
+                    c.record_hit();
+                }
+                c.record_access();
+            }
+        };
+        run_period(&mut climber, 100);
+        assert_eq!(climber.scale, SCALE_ONE, "starts at full credit");
+        run_period(&mut climber, 50); // worse: reverse, step down
+        assert!(climber.scale < SCALE_ONE);
+        let lowered = climber.scale;
+        run_period(&mut climber, 80); // better: keep going down
+        assert!(climber.scale < lowered);
+        for _ in 0..100 {
+            run_period(&mut climber, 0);
+            assert!((0..=SCALE_ONE).contains(&climber.scale));
+        }
+    }
+
+    #[test]
+    fn zero_credit_scale_is_lru() {
+        let mut backend = AdmissionBackend::new(8);
+        backend.climber.scale = 0;
+        let popular = SequenceHash::root(1);
+        backend.insert(0, popular);
+        backend.remove(0, popular);
+        backend.insert(0, popular);
+        backend.insert(1, SequenceHash::root(2));
+        assert_eq!(backend.pop_victim(), Some(0));
+        assert_eq!(backend.credit_scale(), 0.0);
+    }
+}
