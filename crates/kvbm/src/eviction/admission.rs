@@ -16,22 +16,31 @@
 //! # How
 //!
 //! Every release counts one access to the block's hash in a private
-//! count-min sketch ([`TinyLFUSketch`]), whose counters are halved every
-//! [`SAMPLE_FACTOR`] × capacity accesses. The sketch remembers hashes long
+//! count-min sketch ([`TinyLFUSketch`]). The sketch remembers hashes long
 //! after their blocks were evicted, so a prompt that comes back after its
 //! blocks were thrown out is recognised: it is the bounded ghost history.
 //!
-//! On release a block joins one of six LRU lists by class:
+//! On release a block joins one of seven LRU lists by class:
 //! - *tail*: seen once and never extended — the last block of a prompt,
 //!   which a later prompt shares only if it repeats this one exactly;
-//! - *new*: seen once;
+//! - *deep new*: seen once, at position [`DEEP_POSITION`] or deeper (blocks
+//!   near the root are shared by more requests);
+//! - *new*: seen once, nearer the root;
 //! - *seen 2*, *seen 3*, *seen 4*, *hot* (5 or more) by sketch count.
 //!
-//! Each class has an age credit in units of the capacity ([`CREDITS`]): tail
-//! −1, new 0, then +2, +3, +4, +6. The victim is the block with the smallest
-//! `release tick + scale × credit × capacity`, where the tick counts
-//! releases. Within a list ticks increase, so only the six list fronts are
-//! compared. With `scale` 0 this is exactly LRU.
+//! Each class has an age credit ([`CREDITS`], in quarter units): tail and
+//! deep new −1, new +½, seen *n* +*n*+½ (hot +6½). The victim is the block
+//! with the smallest `release tick + scale × credit × unit`, where the tick
+//! counts releases. Within a list ticks increase, so only the seven list
+//! fronts are compared. With `scale` 0 this is exactly LRU.
+//!
+//! The *unit* is the workload's own reuse time scale: a moving average of
+//! the age (in releases) at which cached blocks are revived, capped at the
+//! capacity. A small cache (unit = capacity) gives reused blocks several
+//! cache lifetimes; a large cache, where LRU already keeps blocks longer
+//! than they take to come back, gives them only a few reuse intervals, so
+//! formerly hot blocks do not linger. The sketch is halved every
+//! [`SAMPLE_FACTOR`] units of releases, on the same time scale.
 //!
 //! A block is a tail when the block released just before it is not its
 //! child (requests release their blocks deepest first) — and, for callers
@@ -49,11 +58,14 @@
 //!
 //! `insert` and `remove` are O(1): a list splice, one sketch update (four
 //! counters) and a parent/child check against the previous release.
-//! `pop_victim` compares six list fronts. Memory, fixed at construction: per
-//! block id 8 bytes of links, 1 tag byte and an 8-byte tick (17 bytes); the
-//! sketch has [`SKETCH_FACTOR`] × capacity 4-bit counters in each of 4 rows,
-//! 2 × [`SKETCH_FACTOR`] = 16 bytes per block. Nothing allocates after
-//! construction.
+//! `pop_victim` compares seven list fronts. Memory, fixed at construction:
+//! per block id 8 bytes of links, 1 tag byte and an 8-byte tick (17 bytes);
+//! the sketch (the ghost history) has [`SKETCH_FACTOR`] × capacity 4-bit
+//! counters (rounded up to a power of two) in each of 4 rows, i.e.
+//! 2 × [`SKETCH_FACTOR`] = 64 bytes per block, up to 128 after rounding.
+//! It must be that wide: it sees about a dozen distinct hashes per cached
+//! block between two halvings, and a narrower sketch mistakes first
+//! sightings for reuse. Nothing allocates after construction.
 
 use super::list::IndexLists;
 use super::InactiveBackend;
@@ -65,9 +77,9 @@ const DEEP_NEW: usize = 1;
 const NEW: usize = 2;
 const CLASSES: usize = 7;
 
-/// Age credit of each class, in quarter capacities: tail, deep new, new,
-/// seen 2, 3, 4, hot.
-pub const CREDITS: [i64; CLASSES] = [-4, -4, 0, 8, 12, 16, 24];
+/// Age credit of each class in quarter units: tail, deep new, new, seen 2,
+/// 3, 4, hot.
+pub const CREDITS: [i64; CLASSES] = [-4, -4, 2, 10, 14, 18, 26];
 
 /// Blocks at this position or deeper count as deep when new.
 pub const DEEP_POSITION: u64 = 8;
@@ -76,8 +88,12 @@ pub const DEEP_POSITION: u64 = 8;
 /// hashes of blocks evicted several capacities ago.
 pub const SKETCH_FACTOR: usize = 32;
 
-/// Releases between two halvings of the sketch, per block of capacity.
+/// Releases between two halvings of the sketch, in units (see the module
+/// docs).
 pub const SAMPLE_FACTOR: u64 = 32;
+
+/// Hits over which the hit age is averaged.
+const HIT_AGE_WINDOW: f64 = 1024.0;
 
 /// `scale` is kept in 1/`SCALE_ONE`.
 const SCALE_ONE: i64 = 256;
@@ -110,9 +126,16 @@ pub struct AdmissionBackend {
     next_tick: i64,
     /// The block released last and its hash, for tail detection.
     last_release: Option<(u32, SequenceHash)>,
-    /// Credits in ticks at full scale (`CREDITS` × capacity).
     credits: [i64; CLASSES],
+    capacity: i64,
+    /// Moving average of the age (in ticks) at which cached blocks are
+    /// revived: the time scale on which this workload reuses blocks.
+    hit_age: f64,
+    /// One credit, in ticks: the hit age, at most the capacity.
+    unit: i64,
     sketch: TinyLFUSketch<SequenceHash>,
+    /// Sketch increments since its last halving.
+    since_decay: u64,
     climber: HillClimber,
 }
 
@@ -193,11 +216,16 @@ impl AdmissionBackend {
             ticks: vec![0; capacity],
             next_tick: 0,
             last_release: None,
-            credits: CREDITS.map(|c| c * blocks / 4),
+            credits: CREDITS,
+            capacity: blocks,
+            hit_age: blocks as f64,
+            unit: blocks,
+            // Halved by `insert` on the hit-age time scale instead.
             sketch: TinyLFUSketch::with_sample_size(
                 capacity.saturating_mul(SKETCH_FACTOR),
-                (blocks as u64).saturating_mul(SAMPLE_FACTOR),
+                u64::MAX,
             ),
+            since_decay: 0,
             climber: HillClimber::new(capacity),
         }
     }
@@ -224,7 +252,8 @@ impl AdmissionBackend {
 
     #[inline]
     fn priority(&self, class: usize, id: u32) -> i64 {
-        self.ticks[id as usize] + self.credits[class] * self.climber.scale / SCALE_ONE
+        self.ticks[id as usize]
+            + self.credits[class] * self.unit * self.climber.scale / (4 * SCALE_ONE)
     }
 }
 
@@ -236,6 +265,11 @@ impl InactiveBackend for AdmissionBackend {
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         let id = block as u32;
         self.sketch.increment(hash);
+        self.since_decay += 1;
+        if self.since_decay >= SAMPLE_FACTOR * self.unit as u64 {
+            self.sketch.decay();
+            self.since_decay /= 2;
+        }
         self.climber.record_access();
         let mut class = Self::class_for(self.sketch.estimate(hash), hash);
         if let Some((previous, previous_hash)) = self.last_release {
@@ -258,6 +292,9 @@ impl InactiveBackend for AdmissionBackend {
     }
 
     fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
+        let age = (self.next_tick - self.ticks[block]) as f64;
+        self.hit_age += (age - self.hit_age) / HIT_AGE_WINDOW;
+        self.unit = (self.hit_age as i64).clamp(1, self.capacity);
         let list = self.lists.remove(block as u32);
         debug_assert!(list.is_some(), "block {block} removed but not cached");
         self.climber.record_hit();
@@ -425,6 +462,26 @@ mod tests {
             run_period(&mut climber, 0);
             assert!((0..=SCALE_ONE).contains(&climber.scale));
         }
+    }
+
+    #[test]
+    fn the_unit_follows_the_age_of_hits() {
+        let blocks = 64;
+        let mut backend = AdmissionBackend::new(blocks);
+        assert_eq!(backend.unit, blocks as i64, "starts at the capacity");
+        // Every block is revived 10 releases after its release.
+        for i in 0..20_000u64 {
+            let id = (i % 10) as usize;
+            let hash = SequenceHash::root(i);
+            if backend.lists.contains(id as u32) {
+                let old = backend.ticks[id];
+                assert_eq!(backend.next_tick - old, 10);
+                backend.remove(id, hash);
+            }
+            backend.insert(id, hash);
+        }
+        assert!((9..=11).contains(&backend.unit), "unit {}", backend.unit);
+        backend.validate().unwrap();
     }
 
     #[test]
