@@ -13,6 +13,7 @@ use crate::http::MetricsServer;
 use crate::progress::Progress;
 use crate::replay_metrics::ReplayMetrics;
 use crate::report::{OutputFormat, ReplayReport, SweepPoint, SweepReport};
+use crate::sim::explain;
 use crate::sim::policy::{build, parse_policies, PolicyKind};
 use crate::sim::{self, CachePolicy, Counters, Observer, ReleaseOrder, ServeConfig, Timing};
 use crate::trace::{self, TraceOptions};
@@ -237,6 +238,10 @@ pub struct ReplayArgs {
     /// Keep serving metrics this many seconds after the replay.
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     pub linger: f64,
+    /// Split each policy's misses into compulsory (no cache could hit),
+    /// capacity (Belady at this size misses too) and policy (Belady hits).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// Arguments of `kvbm sweep`.
@@ -397,6 +402,7 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
 
     let mut progress = Progress::new(args.sim.quiet, kinds.len() as u64, w.requests.len() as u64);
     let mut results = Vec::new();
+    let mut prefix_hits = Vec::new();
     for kind in kinds {
         progress.begin_run(kind.name());
         let mut policy = build(
@@ -428,7 +434,8 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
             last_sample: Instant::now(),
             calls: 0,
         };
-        let result = sim::run(&w, policy.as_mut(), timing, &mut observer);
+        let (result, hits) = explain::run(&w, policy.as_mut(), timing, &mut observer, args.explain);
+        prefix_hits.push(hits);
         observer.sample(policy.as_ref());
         if let Some(m) = &metrics {
             let c = Counters {
@@ -443,6 +450,10 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
         results.push(result);
     }
     progress.finish();
+    if args.explain {
+        let (capacity, release) = (capacity as usize, args.sim.release());
+        explain::attribute(&w, capacity, release, timing, &mut results, &prefix_hits)?;
+    }
 
     let report = ReplayReport {
         workload: summary,

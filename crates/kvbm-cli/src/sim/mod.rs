@@ -11,6 +11,7 @@
 //! offline optimum ([`belady`]) and the unbounded cache.
 
 pub mod belady;
+pub mod explain;
 pub mod instant;
 pub mod manager;
 pub mod policy;
@@ -179,6 +180,9 @@ pub struct SimResult {
     /// Queueing figures (serve timing only).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub serve: Option<ServeStats>,
+    /// Misses split by cause (`replay --explain` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub miss_causes: Option<explain::MissCauses>,
 }
 
 impl SimResult {
@@ -212,6 +216,7 @@ impl SimResult {
             requests_per_sec: per_sec(c.requests),
             block_ops_per_sec: per_sec(c.block_ops),
             serve,
+            miss_causes: None,
         }
     }
 }
