@@ -38,9 +38,13 @@
 //! the age (in releases) at which cached blocks are revived, capped at the
 //! capacity. A small cache (unit = capacity) gives reused blocks several
 //! cache lifetimes; a large cache, where LRU already keeps blocks longer
-//! than they take to come back, gives them only a few reuse intervals, so
-//! formerly hot blocks do not linger. The sketch is halved every
-//! [`SAMPLE_FACTOR`] units of releases, on the same time scale.
+//! than they take to come back, gives them only a few reuse intervals. The
+//! sketch is halved every [`SAMPLE_FACTOR`] time scales of releases. The
+//! unit is further scaled by three times the share of re-references (blocks
+//! released whose hash the sketch already knew) that missed, capped at one:
+//! when recency alone already catches over two thirds of the reuse, as in a
+//! cache large enough for the workload, credits fade towards plain LRU
+//! instead of letting formerly hot blocks linger.
 //!
 //! A block is a tail when the block released just before it is not its
 //! child (requests release their blocks deepest first) — and, for callers
@@ -92,6 +96,10 @@ pub const SKETCH_FACTOR: usize = 32;
 /// docs).
 pub const SAMPLE_FACTOR: u64 = 32;
 
+/// Credits are scaled by `MISSED_REUSE_GAIN` × the share of re-references
+/// that miss, capped at 1.
+const MISSED_REUSE_GAIN: u64 = 3;
+
 /// Hits over which the hit age is averaged.
 const HIT_AGE_WINDOW: f64 = 1024.0;
 
@@ -107,9 +115,10 @@ const SCALE_ONE: i64 = 256;
 ///
 /// let mut backend = AdmissionBackend::new(64);
 /// let popular = SequenceHash::root(1);
-/// // Released, revived and released again: seen twice.
+/// // Released, evicted, and computed and released again: reuse that LRU
+/// // missed, so the hash earns credit.
 /// backend.insert(0, popular);
-/// backend.remove(0, popular);
+/// assert_eq!(backend.pop_victim(), Some(0));
 /// backend.insert(0, popular);
 /// for id in 1..40 {
 ///     backend.insert(id, SequenceHash::root(100 + id as u64));
@@ -131,8 +140,16 @@ pub struct AdmissionBackend {
     /// Moving average of the age (in ticks) at which cached blocks are
     /// revived: the time scale on which this workload reuses blocks.
     hit_age: f64,
-    /// One credit, in ticks: the hit age, at most the capacity.
+    /// The hit age, at most the capacity.
+    time_scale: i64,
+    /// One credit, in ticks: the time scale, scaled down when recency alone
+    /// already catches most reuse.
     unit: i64,
+    /// Releases of blocks seen before (hits and misses) and revivals (hits)
+    /// among them, halved every `reuse_window` releases.
+    reuse_refs: u64,
+    reuse_hits: u64,
+    reuse_window: u64,
     sketch: TinyLFUSketch<SequenceHash>,
     /// Sketch increments since its last halving.
     since_decay: u64,
@@ -219,7 +236,11 @@ impl AdmissionBackend {
             credits: CREDITS,
             capacity: blocks,
             hit_age: blocks as f64,
+            time_scale: blocks,
             unit: blocks,
+            reuse_refs: 0,
+            reuse_hits: 0,
+            reuse_window: (blocks as u64 * 2).max(4096),
             // Halved by `insert` on the hit-age time scale instead.
             sketch: TinyLFUSketch::with_sample_size(
                 capacity.saturating_mul(SKETCH_FACTOR),
@@ -239,6 +260,19 @@ impl AdmissionBackend {
     /// 1 = full credits).
     pub fn credit_scale(&self) -> f64 {
         self.climber.scale as f64 / SCALE_ONE as f64
+    }
+
+    /// Recomputes the credit unit from the hit age and the share of reuse
+    /// the cache misses.
+    #[inline]
+    fn refresh_unit(&mut self) {
+        self.time_scale = (self.hit_age as i64).clamp(1, self.capacity);
+        let missed = self.reuse_refs.saturating_sub(self.reuse_hits);
+        let scale = self.time_scale as u64;
+        // Full credit while at least a third of all re-references miss;
+        // less as recency alone catches more of them.
+        let unit = (scale * missed * MISSED_REUSE_GAIN / self.reuse_refs.max(1)).min(scale);
+        self.unit = (unit as i64).max(1);
     }
 
     #[inline]
@@ -266,12 +300,21 @@ impl InactiveBackend for AdmissionBackend {
         let id = block as u32;
         self.sketch.increment(hash);
         self.since_decay += 1;
-        if self.since_decay >= SAMPLE_FACTOR * self.unit as u64 {
+        if self.since_decay >= SAMPLE_FACTOR * self.time_scale as u64 {
             self.sketch.decay();
             self.since_decay /= 2;
         }
         self.climber.record_access();
-        let mut class = Self::class_for(self.sketch.estimate(hash), hash);
+        let count = self.sketch.estimate(hash);
+        if count >= 2 {
+            self.reuse_refs += 1;
+            if self.reuse_refs >= self.reuse_window {
+                self.reuse_refs /= 2;
+                self.reuse_hits /= 2;
+            }
+            self.refresh_unit();
+        }
+        let mut class = Self::class_for(count, hash);
         if let Some((previous, previous_hash)) = self.last_release {
             if matches!(class, NEW | DEEP_NEW) && !is_child(previous_hash, hash) {
                 class = TAIL;
@@ -294,7 +337,8 @@ impl InactiveBackend for AdmissionBackend {
     fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
         let age = (self.next_tick - self.ticks[block]) as f64;
         self.hit_age += (age - self.hit_age) / HIT_AGE_WINDOW;
-        self.unit = (self.hit_age as i64).clamp(1, self.capacity);
+        self.reuse_hits += 1;
+        self.refresh_unit();
         let list = self.lists.remove(block as u32);
         debug_assert!(list.is_some(), "block {block} removed but not cached");
         self.climber.record_hit();
@@ -388,11 +432,12 @@ mod tests {
     fn reuse_earns_time_and_tails_lose_it() {
         let blocks = 16;
         let mut backend = AdmissionBackend::new(blocks);
-        // Block 0 is released three times (revived in between).
+        // Block 0's hash was released four times, each time recomputed after
+        // its block had been evicted: reuse the cache missed.
         let popular = SequenceHash::root(99);
         for _ in 0..3 {
             backend.insert(0, popular);
-            backend.remove(0, popular);
+            assert_eq!(backend.pop_victim(), Some(0));
         }
         backend.insert(0, popular);
         // A chain released deepest first: block 5 is its tail.
@@ -480,7 +525,34 @@ mod tests {
             }
             backend.insert(id, hash);
         }
-        assert!((9..=11).contains(&backend.unit), "unit {}", backend.unit);
+        assert!(
+            (9..=11).contains(&backend.time_scale),
+            "time scale {}",
+            backend.time_scale
+        );
+        backend.validate().unwrap();
+    }
+
+    #[test]
+    fn credits_fade_when_recency_catches_the_reuse() {
+        let blocks = 64;
+        let mut backend = AdmissionBackend::new(blocks);
+        let h = SequenceHash::root(5);
+        // Released once, then revived and released again many times: every
+        // re-reference hits, so the credits fade to nothing.
+        backend.insert(0, h);
+        for _ in 0..100 {
+            backend.remove(0, h);
+            backend.insert(0, h);
+        }
+        assert_eq!(backend.unit, 1, "all reuse hits: no credit");
+        // Re-references that miss (the hash comes back on fresh blocks
+        // after its block was evicted) bring the credit back.
+        for _ in 0..300 {
+            let victim = backend.pop_victim().expect("one block cached");
+            backend.insert(victim, h);
+        }
+        assert_eq!(backend.unit, backend.time_scale, "most reuse misses");
         backend.validate().unwrap();
     }
 
