@@ -100,6 +100,9 @@ pub const SAMPLE_FACTOR: u64 = 32;
 /// that miss, capped at 1.
 const MISSED_REUSE_GAIN: u64 = 3;
 
+/// Operations between two recomputations of the credit unit.
+const REFRESH_EVENTS: u32 = 32;
+
 /// Hits over which the hit age is averaged.
 const HIT_AGE_WINDOW: f64 = 1024.0;
 
@@ -136,6 +139,10 @@ pub struct AdmissionBackend {
     /// The block released last and its hash, for tail detection.
     last_release: Option<(u32, SequenceHash)>,
     credits: [i64; CLASSES],
+    /// Each class's credit in ticks at the current unit and scale.
+    offsets: [i64; CLASSES],
+    /// Release tick of each list's front (stale for empty lists).
+    heads: [i64; CLASSES],
     capacity: i64,
     /// Moving average of the age (in ticks) at which cached blocks are
     /// revived: the time scale on which this workload reuses blocks.
@@ -150,6 +157,7 @@ pub struct AdmissionBackend {
     reuse_refs: u64,
     reuse_hits: u64,
     reuse_window: u64,
+    since_refresh: u32,
     sketch: TinyLFUSketch<SequenceHash>,
     /// Sketch increments since its last halving.
     since_decay: u64,
@@ -187,12 +195,16 @@ impl HillClimber {
         self.hits += 1;
     }
 
+    /// Counts a release; `true` when this ended a period and moved the
+    /// scale.
     #[inline]
-    fn record_access(&mut self) {
+    fn record_access(&mut self) -> bool {
         self.accesses += 1;
         if self.accesses >= self.period {
             self.adjust();
+            return true;
         }
+        false
     }
 
     fn adjust(&mut self) {
@@ -234,6 +246,8 @@ impl AdmissionBackend {
             next_tick: 0,
             last_release: None,
             credits: CREDITS,
+            offsets: CREDITS.map(|c| c * blocks / 4),
+            heads: [0; CLASSES],
             capacity: blocks,
             hit_age: blocks as f64,
             time_scale: blocks,
@@ -241,6 +255,7 @@ impl AdmissionBackend {
             reuse_refs: 0,
             reuse_hits: 0,
             reuse_window: (blocks as u64 * 2).max(4096),
+            since_refresh: 0,
             // Halved by `insert` on the hit-age time scale instead.
             sketch: TinyLFUSketch::with_sample_size(
                 capacity.saturating_mul(SKETCH_FACTOR),
@@ -262,6 +277,18 @@ impl AdmissionBackend {
         self.climber.scale as f64 / SCALE_ONE as f64
     }
 
+    /// Counts an event and refreshes the unit every `REFRESH_EVENTS`: it
+    /// follows moving averages, so recomputing it (a division) on every
+    /// operation would buy nothing.
+    #[inline]
+    fn tick_refresh(&mut self) {
+        self.since_refresh += 1;
+        if self.since_refresh >= REFRESH_EVENTS {
+            self.since_refresh = 0;
+            self.refresh_unit();
+        }
+    }
+
     /// Recomputes the credit unit from the hit age and the share of reuse
     /// the cache misses.
     #[inline]
@@ -271,8 +298,43 @@ impl AdmissionBackend {
         let scale = self.time_scale as u64;
         // Full credit while at least a third of all re-references miss;
         // less as recency alone catches more of them.
-        let unit = (scale * missed * MISSED_REUSE_GAIN / self.reuse_refs.max(1)).min(scale);
-        self.unit = (unit as i64).max(1);
+        let unit = ((scale * missed * MISSED_REUSE_GAIN / self.reuse_refs.max(1)).min(scale)
+            as i64)
+            .max(1);
+        if unit != self.unit {
+            self.unit = unit;
+            self.refresh_offsets();
+        }
+    }
+
+    /// Recomputes each class's credit in ticks from the unit and the scale.
+    fn refresh_offsets(&mut self) {
+        let (unit, scale) = (self.unit, self.climber.scale);
+        self.offsets = self.credits.map(|c| c * unit * scale / (4 * SCALE_ONE));
+    }
+
+    /// Appends `id`, released at `tick`, to `class`.
+    #[inline]
+    fn push(&mut self, class: usize, id: u32, tick: i64) {
+        if self.lists.len(class) == 0 {
+            self.heads[class] = tick;
+        }
+        self.lists.push_back(class, id);
+    }
+
+    /// Takes `id` out of its list, keeping that list's head tick; returns
+    /// the list.
+    #[inline]
+    fn unlink(&mut self, id: u32) -> Option<usize> {
+        let class = self.lists.list_of(id)?;
+        let was_front = self.lists.front(class) == Some(id);
+        self.lists.remove(id);
+        if was_front {
+            if let Some(front) = self.lists.front(class) {
+                self.heads[class] = self.ticks[front as usize];
+            }
+        }
+        Some(class)
     }
 
     #[inline]
@@ -283,12 +345,6 @@ impl AdmissionBackend {
             n => (n as usize + 1).min(CLASSES - 1),
         }
     }
-
-    #[inline]
-    fn priority(&self, class: usize, id: u32) -> i64 {
-        self.ticks[id as usize]
-            + self.credits[class] * self.unit * self.climber.scale / (4 * SCALE_ONE)
-    }
 }
 
 impl InactiveBackend for AdmissionBackend {
@@ -298,22 +354,23 @@ impl InactiveBackend for AdmissionBackend {
 
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         let id = block as u32;
-        self.sketch.increment(hash);
+        let count = self.sketch.increment_and_estimate(hash);
         self.since_decay += 1;
         if self.since_decay >= SAMPLE_FACTOR * self.time_scale as u64 {
             self.sketch.decay();
             self.since_decay /= 2;
         }
-        self.climber.record_access();
-        let count = self.sketch.estimate(hash);
+        if self.climber.record_access() {
+            self.refresh_offsets();
+        }
         if count >= 2 {
             self.reuse_refs += 1;
             if self.reuse_refs >= self.reuse_window {
                 self.reuse_refs /= 2;
                 self.reuse_hits /= 2;
             }
-            self.refresh_unit();
         }
+        self.tick_refresh();
         let mut class = Self::class_for(count, hash);
         if let Some((previous, previous_hash)) = self.last_release {
             if matches!(class, NEW | DEEP_NEW) && !is_child(previous_hash, hash) {
@@ -321,41 +378,45 @@ impl InactiveBackend for AdmissionBackend {
             }
             // Released root first: the previous block has a child after all.
             if is_child(hash, previous_hash) && self.lists.list_of(previous) == Some(TAIL) {
-                self.lists.remove(previous);
-                self.lists
-                    .push_back(Self::class_for(1, previous_hash), previous);
+                self.unlink(previous);
+                let tick = self.ticks[previous as usize];
+                self.push(Self::class_for(1, previous_hash), previous, tick);
             }
         } else if matches!(class, NEW | DEEP_NEW) {
             class = TAIL;
         }
         self.last_release = Some((id, hash));
-        self.ticks[block] = self.next_tick;
+        let tick = self.next_tick;
+        self.ticks[block] = tick;
         self.next_tick += 1;
-        self.lists.push_back(class, id);
+        self.push(class, id, tick);
     }
 
     fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
         let age = (self.next_tick - self.ticks[block]) as f64;
         self.hit_age += (age - self.hit_age) / HIT_AGE_WINDOW;
         self.reuse_hits += 1;
-        self.refresh_unit();
-        let list = self.lists.remove(block as u32);
+        self.tick_refresh();
+        let list = self.unlink(block as u32);
         debug_assert!(list.is_some(), "block {block} removed but not cached");
         self.climber.record_hit();
     }
 
     fn pop_victim(&mut self) -> Option<BlockId> {
-        let mut best: Option<(i64, u32)> = None;
+        // Ticks increase along each list, so the smallest priority is at
+        // one of the fronts; their ticks are cached in `heads`.
+        let mut best: Option<(i64, usize)> = None;
         for class in 0..CLASSES {
-            if let Some(id) = self.lists.front(class) {
-                let priority = self.priority(class, id);
+            if self.lists.len(class) > 0 {
+                let priority = self.heads[class] + self.offsets[class];
                 if best.is_none_or(|(p, _)| priority < p) {
-                    best = Some((priority, id));
+                    best = Some((priority, class));
                 }
             }
         }
-        let (_, id) = best?;
-        self.lists.remove(id);
+        let (_, class) = best?;
+        let id = self.lists.front(class)?;
+        self.unlink(id);
         Some(id as BlockId)
     }
 
@@ -372,6 +433,11 @@ impl InactiveBackend for AdmissionBackend {
     fn validate(&self) -> Result<(), String> {
         self.lists.validate("admission")?;
         for class in 0..CLASSES {
+            if let Some(front) = self.lists.front(class) {
+                if self.heads[class] != self.ticks[front as usize] {
+                    return Err(format!("admission: stale head tick of class {class}"));
+                }
+            }
             let mut cur = self.lists.front(class);
             let mut last = i64::MIN;
             while let Some(id) = cur {
@@ -560,6 +626,7 @@ mod tests {
     fn zero_credit_scale_is_lru() {
         let mut backend = AdmissionBackend::new(8);
         backend.climber.scale = 0;
+        backend.refresh_offsets();
         let popular = SequenceHash::root(1);
         backend.insert(0, popular);
         backend.remove(0, popular);
