@@ -243,5 +243,8 @@ fn increment_and_estimate_returns_the_new_estimate() {
         let got = sketch.increment_and_estimate(k);
         assert_eq!(got, sketch.estimate(k), "step {i}");
     }
+    for _ in 0..MAX_COUNT {
+        sketch.increment_and_estimate(ks[0]);
+    }
     assert_eq!(sketch.increment_and_estimate(ks[0]), MAX_COUNT, "saturated");
 }
