@@ -29,7 +29,10 @@
 //! - *seen 2*, *seen 3*, *seen 4*, *hot* (5 or more) by sketch count.
 //!
 //! Each class has an age credit ([`CREDITS`], in quarter units): tail and
-//! deep new −1, new +½, seen *n* +*n*+½ (hot +6½). The victim is the block
+//! deep new −1, new +½, seen 2 +2½, seen 3 or 4 +4½, hot +6. Credit grows
+//! roughly with the logarithm of the count: each doubling of the evidence
+//! buys about as much time, so a block that was hot long ago does not
+//! outlive steady reuse by a wide margin. The victim is the block
 //! with the smallest `release tick + scale × credit × unit`, where the tick
 //! counts releases. Within a list ticks increase, so only the seven list
 //! fronts are compared. With `scale` 0 this is exactly LRU.
@@ -83,7 +86,7 @@ const CLASSES: usize = 7;
 
 /// Age credit of each class in quarter units: tail, deep new, new, seen 2,
 /// 3, 4, hot.
-pub const CREDITS: [i64; CLASSES] = [-4, -4, 2, 10, 14, 18, 26];
+pub const CREDITS: [i64; CLASSES] = [-4, -4, 2, 10, 18, 18, 24];
 
 /// Blocks at this position or deeper count as deep when new.
 pub const DEEP_POSITION: u64 = 8;
