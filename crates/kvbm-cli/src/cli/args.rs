@@ -170,6 +170,10 @@ pub(crate) struct ReplayArgs {
     /// --metrics-addr).
     #[arg(long, value_name = "SECS", requires = "metrics_addr")]
     pub linger: Option<f64>,
+    /// Split each policy's misses into compulsory (no cache could hit),
+    /// capacity (Belady at this size misses too) and policy (Belady hits).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// Arguments of `kvbm sweep`.
@@ -247,6 +251,8 @@ pub(crate) struct ReplayConfig {
     pub pace: Option<f64>,
     /// The Prometheus endpoint.
     pub metrics: Option<MetricsConfig>,
+    /// Attribute each contender's misses (`--explain`).
+    pub explain: bool,
 }
 
 /// The capacities of a sweep.
@@ -457,6 +463,7 @@ impl ReplayArgs {
             capacity,
             pace,
             metrics,
+            explain: self.explain,
         })
     }
 }

@@ -41,9 +41,10 @@ pub(crate) fn sweep(cfg: &SweepConfig, out: &mut dyn Write) -> Result<()> {
             None,
             RunObserver::new(&mut progress),
             |o, _| o,
+            false,
         );
         progress.end_run();
-        r
+        r.map(|(result, _)| result)
     };
     let mut points = Vec::new();
     for &capacity in &capacities {
