@@ -225,6 +225,9 @@ pub(crate) struct SimConfig {
     pub format: OutputFormat,
     /// No progress bar.
     pub quiet: bool,
+    /// Record each request's prefix hits to attribute misses (`replay
+    /// --explain`; never set by `sweep`).
+    pub explain: bool,
 }
 
 /// The metrics endpoint of a replay.
@@ -251,8 +254,6 @@ pub(crate) struct ReplayConfig {
     pub pace: Option<f64>,
     /// The Prometheus endpoint.
     pub metrics: Option<MetricsConfig>,
-    /// Attribute each contender's misses (`--explain`).
-    pub explain: bool,
 }
 
 /// The capacities of a sweep.
@@ -409,6 +410,7 @@ impl SimArgs {
             release,
             format,
             quiet: self.quiet,
+            explain: false,
         })
     }
 }
@@ -424,7 +426,10 @@ impl ReplayArgs {
     /// Checks every flag and returns the replay to run.
     pub(crate) fn validate(&self) -> Result<ReplayConfig> {
         let contenders = with_unbounded(parse_contenders(&self.policy)?);
-        let sim = self.sim.validate()?;
+        let sim = SimConfig {
+            explain: self.explain,
+            ..self.sim.validate()?
+        };
         let workload = self.workload.validate(sim.timing)?;
         let bs = self.workload.block_size;
         let capacity = match (&self.capacity, self.capacity_blocks, &self.capacity_tokens) {
@@ -463,7 +468,6 @@ impl ReplayArgs {
             capacity,
             pace,
             metrics,
-            explain: self.explain,
         })
     }
 }

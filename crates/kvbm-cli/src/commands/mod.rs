@@ -25,8 +25,8 @@ pub(crate) fn load(source: &WorkloadSource) -> Result<Workload> {
 }
 
 /// Builds one contender at `capacity` blocks and runs it over the workload;
-/// `configure` adds pacing or metrics to the run's observer. With `record`,
-/// also returns the prefix each request hit (for `--explain`).
+/// `configure` adds pacing or metrics to the run's observer. With
+/// `sim.explain`, also returns the prefix each request hit.
 pub(crate) fn run_one<'a>(
     contender: Contender,
     w: &Workload,
@@ -35,14 +35,13 @@ pub(crate) fn run_one<'a>(
     aggregator: Option<&MetricsAggregator>,
     observer: RunObserver<'a>,
     configure: impl FnOnce(RunObserver<'a>, &dyn sim::SimCache) -> RunObserver<'a>,
-    record: bool,
 ) -> Result<(SimResult, Option<PrefixHits>)> {
     // A capacity beyond the address space is capped by `build` anyway (to
     // the workload's block count), so saturating here changes nothing.
     let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
     let mut cache = build(contender, w, capacity, sim.release, sim.timing, aggregator)?;
     let mut observer = configure(observer, cache.as_ref());
-    let (result, hits) = explain::run(w, cache.as_mut(), sim.timing, &mut observer, record)?;
+    let (result, hits) = explain::run(w, cache.as_mut(), sim.timing, &mut observer, sim.explain)?;
     let totals = Counters {
         requests: result.requests,
         hits: result.hits,

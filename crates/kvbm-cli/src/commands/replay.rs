@@ -78,14 +78,13 @@ pub(crate) fn replay(cfg: &ReplayConfig, out: &mut dyn Write) -> Result<()> {
             endpoint.as_ref().map(|e| &e.aggregator),
             observer,
             |o, cache| o.publishing(endpoint.as_ref().map(|e| &e.metrics), cache),
-            cfg.explain,
         )?;
         progress.end_run();
         results.push(result);
         prefix_hits.push(hits);
     }
     progress.finish();
-    if cfg.explain {
+    if cfg.sim.explain {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         explain::attribute(
             &w,

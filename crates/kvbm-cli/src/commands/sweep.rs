@@ -41,7 +41,6 @@ pub(crate) fn sweep(cfg: &SweepConfig, out: &mut dyn Write) -> Result<()> {
             None,
             RunObserver::new(&mut progress),
             |o, _| o,
-            false,
         );
         progress.end_run();
         r.map(|(result, _)| result)
