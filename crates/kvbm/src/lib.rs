@@ -38,16 +38,20 @@
 //! | [`manager`] | [`BlockManager`] and its builder |
 //! | [`eviction`] | the [`InactiveBackend`](eviction::InactiveBackend) trait and the built-in policies |
 //! | [`registry`] | which hashes each tier holds; attachments, touch callbacks, presence |
+//! | [`events`] | Create/Remove events of the registry, batching, wire format, Dynamo router export |
+//! | [`pubsub`] | the `Publisher` trait event batches are sent through |
 //! | [`tinylfu`] | count-min frequency sketch for frequency-aware eviction |
 //! | [`metrics`] | counters and gauges, rate statistics, Prometheus export |
 //! | [`pools`] | names shared with kvbm-logical's `pools` module |
 #![deny(missing_docs)]
 
 pub mod blocks;
+pub mod events;
 pub mod eviction;
 pub mod manager;
 pub mod metrics;
 pub mod pools;
+pub mod pubsub;
 pub mod registry;
 mod store;
 pub mod tinylfu;

@@ -62,6 +62,9 @@ struct State<T> {
     /// Hashes waiting for one batched registry update; kept to reuse its
     /// allocation.
     pending: Vec<SequenceHash>,
+    /// Lineage of the new primaries in `pending`, kept only when the
+    /// registry reports to an events manager (else empty).
+    pending_lineage: Vec<Option<crate::events::BlockLineage>>,
     /// Free blocks; allocation pops from the end.
     free: Vec<u32>,
     /// Registered primaries (held or cached) by hash.
@@ -93,6 +96,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             slots: vec![Slot::FREE; n],
             lease: None,
             pending: Vec::with_capacity(n),
+            pending_lineage: Vec::new(),
             // Reversed so that block 0 is handed out first.
             free: (0..n as u32).rev().collect(),
             index,
@@ -265,6 +269,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             {
                 let mut st = store.state.lock();
                 st.pending.clear();
+                st.pending_lineage.clear();
                 out.push(store.register_locked(&mut st, this, first));
                 while let Some(next) = blocks.next_if(|b| b.store_ref().same_store(&this)) {
                     out.push(store.register_locked(&mut st, this, next));
@@ -284,6 +289,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let registered = {
             let mut st = store.state.lock();
             st.pending.clear();
+            st.pending_lineage.clear();
             let registered = store.register_locked(&mut st, this, block);
             store.finish_registrations(&st);
             registered
@@ -297,7 +303,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// Reports the new primaries queued in `st.pending` to the registry in
     /// one batch and publishes the gauges; ends every registration run.
     fn finish_registrations(&self, st: &State<T>) {
-        self.registry.add_presence_many(&st.pending, self.tier);
+        self.registry
+            .add_presence_many(&st.pending, &st.pending_lineage, self.tier);
         self.publish_gauges(st);
     }
 
@@ -311,7 +318,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         this: StoreRef<T>,
         block: CompleteBlock<T>,
     ) -> ImmutableBlock<T> {
-        let (id, hash) = block.into_parts();
+        let (id, hash, lineage) = block.into_parts();
         self.metrics.inc_registrations();
         st.checked_out -= 1;
         let registered = st.index.get(&hash).map(|&existing| existing as BlockId);
@@ -319,6 +326,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             (None, _) => {
                 st.index.insert(hash, id as u32);
                 st.pending.push(hash);
+                if self.registry.inner.wants_lineage() {
+                    st.pending_lineage.push(lineage);
+                }
                 let slot = &mut st.slots[id];
                 slot.state = SlotState::Held;
                 slot.hash = hash;
