@@ -107,6 +107,12 @@ impl<S: Stream<Item = KvCacheEvent> + Unpin> Stream for BatchStream<S> {
                     if this.timer.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
+                    // The timer fired: the window is over whatever the clock
+                    // reads now (timers are never early, but this must not
+                    // spin if a clock disagrees by a tick).
+                    if let Some(expired) = this.assembler.poll_deadline(deadline) {
+                        return Poll::Ready(Some(expired));
+                    }
                 }
             }
         }
