@@ -164,6 +164,7 @@ impl Capture {
     }
 }
 
+#[cfg(feature = "events-async")]
 async fn next(
     b: &mut kvbm::events::BatchStream<kvbm::events::EventStream>,
 ) -> Option<KvbmCacheEvents> {
@@ -171,6 +172,7 @@ async fn next(
         .await
 }
 
+#[cfg(feature = "events-async")]
 #[tokio::test(start_paused = true)]
 async fn batcher_closes_on_window_and_at_end_of_stream() {
     let events = Arc::new(EventsManager::builder().build());
@@ -199,6 +201,7 @@ async fn batcher_closes_on_window_and_at_end_of_stream() {
     assert!(next(&mut batches).await.is_none());
 }
 
+#[cfg(feature = "events-async")]
 #[tokio::test(start_paused = true)]
 async fn publisher_numbers_batches_and_ends_with_shutdown() {
     let events = Arc::new(EventsManager::builder().build());
@@ -262,6 +265,7 @@ async fn publisher_numbers_batches_and_ends_with_shutdown() {
     assert_eq!(stats.events_published.load(Ordering::Relaxed), 10);
 }
 
+#[cfg(feature = "events-async")]
 #[tokio::test(start_paused = true)]
 async fn dropping_the_publisher_still_publishes_shutdown_but_abort_does_not() {
     for abort in [false, true] {
@@ -295,6 +299,7 @@ async fn dropping_the_publisher_still_publishes_shutdown_but_abort_does_not() {
     }
 }
 
+#[cfg(feature = "events-async")]
 #[test]
 fn builder_reports_missing_settings() {
     let built =

@@ -14,7 +14,7 @@ use dynamo_kv_router::protocols::{
 };
 use dynamo_kv_router::radix_tree::RadixTree;
 use kvbm::events::dynamo::{DynamoKvExporter, RouterEvent};
-use kvbm::events::{BlockEventStream, EventsManager};
+use kvbm::events::{BlockEventStream, EventStreamRecvError, EventsManager};
 use kvbm::eviction::EvictionPolicy;
 use kvbm::manager::{BlockManager, FrequencyTrackingCapacity};
 use kvbm::tokens::TokenBlockSequence;
@@ -58,7 +58,11 @@ struct Worker {
 
 impl Worker {
     fn new(id: u64, blocks: usize, backend: EvictionPolicy) -> Self {
-        let events = Arc::new(EventsManager::builder().channel_capacity(1 << 16).build());
+        Self::with_capacity(id, blocks, backend, 1 << 16)
+    }
+
+    fn with_capacity(id: u64, blocks: usize, backend: EvictionPolicy, capacity: usize) -> Self {
+        let events = Arc::new(EventsManager::builder().channel_capacity(capacity).build());
         let feed = events.subscribe_blocks();
         let mut registry = BlockRegistry::builder().event_manager(events);
         if backend.needs_frequency_tracker() {
@@ -355,4 +359,60 @@ fn orphaned_children_come_back_with_their_parent() {
         Op::Checkpoint,
     ];
     run(&ops);
+}
+
+/// After lost events the exporter resyncs from the registry: the router
+/// again holds exactly the registered blocks it knows the tokens of, and
+/// blocks registered during the loss are treated as registered without
+/// tokens (not exported).
+#[test]
+fn resync_after_lost_events() {
+    let mut w = Worker::with_capacity(9, 16, EvictionPolicy::Lru, 4);
+    let mut tree = RadixTree::new();
+    let mut apply = |tree: &mut RadixTree, events: Vec<RouterEvent>| {
+        for event in events {
+            let theirs: TheirEvent = rmp_serde::from_slice(&event.to_msgpack().unwrap()).unwrap();
+            tree.apply_event(theirs).unwrap();
+        }
+    };
+    let depth = |tree: &RadixTree, q: u8| {
+        let query = compute_block_hash_for_seq(
+            &tokens(q, MAX_BLOCKS),
+            BLOCK_SIZE as u32,
+            BlockHashOptions::default(),
+        );
+        tree.find_matches(query, false)
+            .scores
+            .get(&WorkerWithDpRank::new(9, 0))
+            .copied()
+            .unwrap_or(0)
+    };
+    w.request(0, 3, false);
+    let events = w.export();
+    apply(&mut tree, events);
+    assert_eq!(depth(&tree, 0), 3);
+
+    // Six Creates while nobody reads: the feed (capacity 4) loses the
+    // first two, query 1's first blocks (query 3 shares them).
+    w.request(1, 4, false);
+    w.request(3, 4, false);
+    let mut out = Vec::new();
+    let mut lost = 0;
+    while let Some(event) = w.feed.try_recv() {
+        match event {
+            Ok(event) => w.exporter.apply(event, &mut out),
+            Err(EventStreamRecvError::Lagged(n)) => {
+                lost += n;
+                w.exporter.resync(&w.registry, &mut out);
+            }
+        }
+    }
+    w.exporter.flush(&mut out);
+    assert_eq!(lost, 2);
+    apply(&mut tree, out);
+    // Known and still registered: exported again after the clear.
+    assert_eq!((w.true_depth(0), depth(&tree, 0)), (3, 3));
+    // Below blocks registered during the loss (tokens unknown): not exported.
+    assert_eq!((w.true_depth(1), depth(&tree, 1)), (4, 0));
+    assert_eq!((w.true_depth(3), depth(&tree, 3)), (4, 0));
 }
