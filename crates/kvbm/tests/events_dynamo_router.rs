@@ -369,7 +369,7 @@ fn orphaned_children_come_back_with_their_parent() {
 fn resync_after_lost_events() {
     let mut w = Worker::with_capacity(9, 16, EvictionPolicy::Lru, 4);
     let mut tree = RadixTree::new();
-    let mut apply = |tree: &mut RadixTree, events: Vec<RouterEvent>| {
+    let apply = |tree: &mut RadixTree, events: Vec<RouterEvent>| {
         for event in events {
             let theirs: TheirEvent = rmp_serde::from_slice(&event.to_msgpack().unwrap()).unwrap();
             tree.apply_event(theirs).unwrap();
