@@ -10,8 +10,9 @@
 //! batches, and a [`KvbmCacheEventsPublisher`] sends those, encoded by
 //! [`wire`], through a [`Publisher`](crate::pubsub::Publisher).
 //!
-//! Names, module paths and wire format are those of kvbm-logical 1.6.1's
-//! `events` module, so code ports by changing the crate path and messages
+//! Names, module paths (`events::{batcher, manager, policy, protocol,
+//! publisher}`) and wire format are those of kvbm-logical 1.6.1's `events`
+//! module, so code ports by changing the crate path and messages
 //! cross between the two; our one addition on the wire is a per-instance
 //! batch sequence number that kvbm-logical decoders skip (see [`wire`]).
 //!
@@ -33,17 +34,16 @@
 //! Without an events manager the registry pays one `Option` check per
 //! operation. With one, each new or vanished hash costs a policy call and,
 //! when some subscriber wants the event, a slot write in a ring locked once
-//! per registry operation. Figures are in the crate README.
+//! per registry operation. Figures are in the repository README.
 
 mod batch;
-#[cfg(feature = "events-async")]
-mod batcher;
+pub mod batcher;
 pub mod dynamo;
-mod manager;
-mod policy;
-mod protocol;
+pub mod manager;
+pub mod policy;
+pub mod protocol;
 #[cfg(feature = "events-async")]
-mod publisher;
+pub mod publisher;
 mod ring;
 mod subscription;
 pub mod wire;

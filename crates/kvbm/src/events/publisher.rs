@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::batch::BatchingConfig;
-use super::batcher::EventBatcher;
+use super::batcher::{BatchStream, EventBatcher};
 use super::protocol::{InstanceId, KvCacheEvent, KvCacheEvents, KvbmCacheEvents};
 use super::wire;
 use crate::pubsub::Publisher;
@@ -135,11 +135,8 @@ struct PublishTask<P: ?Sized> {
 }
 
 impl<P: Publisher + ?Sized> PublishTask<P> {
-    async fn run<S>(
-        self,
-        mut batches: super::batcher::BatchStream<Pin<Box<S>>>,
-        mut stop: oneshot::Receiver<()>,
-    ) where
+    async fn run<S>(self, mut batches: BatchStream<Pin<Box<S>>>, mut stop: oneshot::Receiver<()>)
+    where
         S: Stream<Item = KvCacheEvent> + Send,
     {
         let mut stopping = false;
@@ -197,7 +194,7 @@ impl<P: Publisher + ?Sized> PublishTask<P> {
 /// [`abort`](Self::abort) ends it at once, publishing nothing more.
 ///
 /// Batches carry a per-instance sequence number (see
-/// [`wire`](super::wire)).
+/// [`wire`]).
 pub struct KvbmCacheEventsPublisher {
     handle: JoinHandle<()>,
     stop: Option<oneshot::Sender<()>>,
