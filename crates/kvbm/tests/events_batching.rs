@@ -306,6 +306,35 @@ mod publishing {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn publisher_ends_with_shutdown_when_the_manager_goes() {
+        let events = Arc::new(EventsManager::builder().build());
+        let capture = Arc::new(Capture::default());
+        let publisher = kvbm::events::KvbmCacheEventsPublisher::builder()
+            .instance_id(3)
+            .event_stream(events.subscribe())
+            .publisher(Arc::clone(&capture))
+            .build()
+            .unwrap();
+        let registry = BlockRegistry::builder().event_manager(events).build();
+        drop(registry.register_sequence_hash(at(0, 1)));
+        drop(registry);
+        publisher.join().await.expect("the task ends by itself");
+        let got: Vec<KvCacheEvents> = capture
+            .decoded()
+            .into_iter()
+            .map(|b| b.batch.events)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                KvCacheEvents::Create(vec![at(0, 1)]),
+                KvCacheEvents::Remove(vec![at(0, 1)]),
+                KvCacheEvents::Shutdown
+            ]
+        );
+    }
+
     #[test]
     fn builder_reports_missing_settings() {
         let built =

@@ -290,3 +290,49 @@ fn fickle_policy_never_announces_an_unmatched_remove() {
     }
     assert!(creates > 0, "the policy announced something");
 }
+
+/// A policy that panics leaves the registry and the block manager intact:
+/// the panic is caught, counted, and the hash is not announced.
+#[test]
+fn panicking_policy_does_not_break_the_registry() {
+    struct Grumpy;
+    impl EventEmissionPolicy for Grumpy {
+        fn should_emit(&self, h: SequenceHash) -> bool {
+            assert!(h.position() % 2 == 0, "odd position");
+            true
+        }
+    }
+    let mut h = Harness::new(
+        Backend::Lru,
+        BlockDuplicationPolicy::Allow,
+        Arc::new(AllEventsPolicy),
+    );
+    // Swap in the panicking policy with a fresh manager of the same shape.
+    let events = Arc::new(EventsManager::builder().policy(Arc::new(Grumpy)).build());
+    let mut announced = events.subscribe();
+    h.registry = BlockRegistry::builder()
+        .event_manager(Arc::clone(&events))
+        .build();
+    h.manager = BlockManager::<Device>::builder()
+        .registry(h.registry.clone())
+        .block_count(8)
+        .block_size(4)
+        .build()
+        .unwrap();
+    h.apply(&Op::Register { seq: 2, len: 6 });
+    assert_eq!(h.registry.registered_count(), 6);
+    h.manager.validate().expect("manager invariants");
+    assert_eq!(events.policy_panics(), 3);
+    let creates: Vec<u64> = std::iter::from_fn(|| announced.try_recv())
+        .map(|e| e.sequence_hash().position())
+        .collect();
+    assert_eq!(creates, [0, 2, 4]);
+    h.held.clear();
+    h.manager.reset_inactive_pool().unwrap();
+    let removes: Vec<u64> = std::iter::from_fn(|| announced.try_recv())
+        .map(|e| e.sequence_hash().position())
+        .collect();
+    let mut sorted = removes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 2, 4]);
+}

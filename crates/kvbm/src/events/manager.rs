@@ -1,5 +1,7 @@
 //! [`EventsManager`]: turns registry changes into events for subscribers.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::policy::{AllEventsPolicy, EventEmissionPolicy};
@@ -53,6 +55,8 @@ pub struct EventsManager {
     policy: Arc<dyn EventEmissionPolicy>,
     ring: Arc<Ring>,
     capacity: usize,
+    /// Policy calls that panicked (each counted as "do not announce").
+    policy_panics: AtomicU64,
 }
 
 /// Builds an [`EventsManager`].
@@ -96,6 +100,7 @@ impl EventsManagerBuilder {
             policy: self.policy,
             ring: Arc::new(Ring::new(self.capacity)),
             capacity: self.capacity,
+            policy_panics: AtomicU64::new(0),
         }
     }
 }
@@ -138,6 +143,13 @@ impl EventsManager {
         self.capacity
     }
 
+    /// How many times the policy panicked. A panicking policy never breaks
+    /// the registry (it runs mid-update, under the registry's lock): the
+    /// panic is caught and the hash is not announced.
+    pub fn policy_panics(&self) -> u64 {
+        self.policy_panics.load(Ordering::Relaxed)
+    }
+
     /// Starts emitting the changes of one registry operation; the ring is
     /// locked at the first event that some subscriber wants and released
     /// when the emitter drops.
@@ -176,7 +188,12 @@ impl Emitter<'_> {
     /// it, for the registry to remember until the matching removal.
     #[inline]
     pub(crate) fn created(&mut self, hash: SequenceHash, lineage: Option<BlockLineage>) -> bool {
-        let announced = self.manager.policy.should_emit(hash);
+        let policy = &self.manager.policy;
+        let announced =
+            catch_unwind(AssertUnwindSafe(|| policy.should_emit(hash))).unwrap_or_else(|_| {
+                self.manager.policy_panics.fetch_add(1, Ordering::Relaxed);
+                false
+            });
         self.push(Record {
             event: KvCacheEvent::Create(hash),
             lineage,
