@@ -336,3 +336,70 @@ fn panicking_policy_does_not_break_the_registry() {
     sorted.sort_unstable();
     assert_eq!(sorted, [0, 2, 4]);
 }
+
+/// Threads registering, matching, dropping and evicting the same hashes at
+/// once: every hash's events still alternate Create, Remove, …, and the
+/// stream ends equal to the registry.
+#[test]
+fn concurrent_changes_keep_each_hash_alternating() {
+    let events = Arc::new(EventsManager::builder().channel_capacity(1 << 20).build());
+    let mut all = events.subscribe_loss_aware();
+    let registry = BlockRegistry::builder().event_manager(events).build();
+    let manager = Arc::new(
+        BlockManager::<Device>::builder()
+            .eviction_policy(Backend::Lru)
+            .registry(registry.clone())
+            .block_count(16)
+            .block_size(4)
+            .build()
+            .unwrap(),
+    );
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let manager = Arc::clone(&manager);
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                for i in 0..1500u64 {
+                    let seq = ((i * 7 + t) % 3) as u8;
+                    let hashes = sequence(seq);
+                    match (i + t) % 5 {
+                        0 | 1 => {
+                            let len = 1 + (i % 6) as usize;
+                            if let Some(blocks) = manager.allocate_blocks(len) {
+                                let staged = blocks
+                                    .into_iter()
+                                    .zip(&hashes)
+                                    .map(|(b, &h)| b.stage(h, 4).unwrap())
+                                    .collect();
+                                held.push(manager.register_blocks(staged));
+                            }
+                        }
+                        2 => held.push(manager.match_blocks(&hashes)),
+                        3 => drop(registry.register_sequence_hash(hashes[(i % 6) as usize])),
+                        _ => drop(manager.allocate_blocks(4)),
+                    }
+                    if held.len() > 2 {
+                        held.remove(0);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut model = HashSet::new();
+    let mut count = 0;
+    while let Some(event) = all.try_recv() {
+        apply_to_model(&mut model, event.expect("no loss at this capacity"));
+        count += 1;
+    }
+    assert!(
+        count > 100,
+        "the threads changed the registry ({count} events)"
+    );
+    let registered: HashSet<SequenceHash> = registry.registered_hashes().into_iter().collect();
+    assert_eq!(model, registered);
+    manager.validate().unwrap();
+}

@@ -27,6 +27,11 @@ use crate::SequenceHash;
 /// buffered while nobody subscribes. When the manager is dropped (with the
 /// last registry holding it), subscriptions end after their last event.
 ///
+/// Waiting async subscribers are woken right after the events are written,
+/// while the registry's lock is still held: fine for executors whose wakers
+/// only schedule the task (tokio, `futures::executor`, …), not for a waker
+/// that polls the task inline and reaches into the same registry.
+///
 /// ```
 /// use std::sync::Arc;
 /// use kvbm::events::{EventsManager, KvCacheEvent, PowerOfTwoPolicy};
