@@ -38,6 +38,8 @@
 //! | [`manager`] | [`BlockManager`] and its builder |
 //! | [`eviction`] | the [`InactiveBackend`](eviction::InactiveBackend) trait and the built-in policies |
 //! | [`registry`] | which hashes each tier holds; attachments, touch callbacks, presence |
+//! | [`events`] | Create/Remove events of the registry, batching, wire format, Dynamo router export |
+//! | [`pubsub`] | the `Publisher` trait event batches are sent through |
 //! | [`tinylfu`] | count-min frequency sketch for frequency-aware eviction |
 //! | [`metrics`] | counters and gauges, rate statistics, Prometheus export |
 //! | [`integrations`] | request lifecycles: `RequestSequence`, the schedule/apply protocol of `SchedulableSequence` |
@@ -47,11 +49,13 @@
 
 pub mod blocks;
 mod compat;
+pub mod events;
 pub mod eviction;
 pub mod integrations;
 pub mod manager;
 pub mod metrics;
 pub mod pools;
+pub mod pubsub;
 pub mod registry;
 pub mod sequence;
 mod store;

@@ -12,6 +12,12 @@
 //! own store lock, so a single map lock is held only briefly and never
 //! contended by a manager with itself.
 //!
+//! With an [`EventsManager`] attached
+//! ([`BlockRegistryBuilder::event_manager`]), every hash entering or leaving
+//! the map is reported to it while the map lock is held, so that events
+//! follow the order of the registry's changes; without one, the cost is one
+//! `Option` check per operation.
+//!
 //! Handles carry the registry's extension points: typed attachments
 //! ([`BlockRegistrationHandle::attach`], [`TypedAttachments`]) that live as
 //! long as the registration, and touch callbacks
@@ -33,6 +39,7 @@ pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
 pub use typed::TypedAttachments;
 
+use crate::events::{BlockLineage, Emitter, EventsManager};
 use crate::store::fold_hasher::FoldHashMap;
 use crate::tinylfu::FrequencyTracker;
 use crate::SequenceHash;
@@ -59,6 +66,7 @@ pub struct BlockRegistry {
 #[derive(Default)]
 pub struct BlockRegistryBuilder {
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
+    events: Option<Arc<EventsManager>>,
 }
 
 pub(crate) struct RegistryInner {
@@ -66,6 +74,8 @@ pub(crate) struct RegistryInner {
     tiers: Mutex<Vec<TypeId>>,
     /// Counts registrations and hits, for frequency-aware eviction.
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
+    /// Told of every hash entering or leaving `map`, under its lock.
+    events: Option<Arc<EventsManager>>,
     /// Back-reference handed to handles so that they can unregister.
     this: Weak<RegistryInner>,
 }
@@ -79,6 +89,9 @@ struct Entry {
     strong: Option<Arc<HandleInner>>,
     /// Whatever handle is alive, held by callers or by `strong`.
     weak: Weak<HandleInner>,
+    /// Whether the events manager's policy announced this hash's Create,
+    /// so that its Remove is announced too (and only then).
+    announced: bool,
 }
 
 impl Entry {
@@ -113,6 +126,13 @@ impl BlockRegistryBuilder {
         self
     }
 
+    /// Reports every hash entering or leaving the registry to `manager`;
+    /// see [`crate::events`].
+    pub fn event_manager(mut self, manager: Arc<EventsManager>) -> Self {
+        self.events = Some(manager);
+        self
+    }
+
     /// Builds the registry.
     pub fn build(self) -> BlockRegistry {
         BlockRegistry {
@@ -120,6 +140,7 @@ impl BlockRegistryBuilder {
                 map: Mutex::default(),
                 tiers: Mutex::new(Vec::new()),
                 tracker: self.tracker,
+                events: self.events,
                 this: this.clone(),
             }),
         }
@@ -166,7 +187,8 @@ impl BlockRegistry {
     /// an access.
     pub(crate) fn handle_for(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
         let mut map = self.inner.map.lock();
-        let entry = map.entry(seq_hash).or_default();
+        let mut emitter = self.inner.emitter();
+        let entry = entry_or_create(&mut map, seq_hash, None, &mut emitter);
         self.inner.handle_of(seq_hash, entry)
     }
 
@@ -199,6 +221,39 @@ impl BlockRegistry {
     /// The number of registered hashes.
     pub fn registered_count(&self) -> usize {
         self.inner.map.lock().len()
+    }
+
+    /// Every registered hash, in no particular order.
+    pub fn registered_hashes(&self) -> Vec<SequenceHash> {
+        self.inner.map.lock().keys().copied().collect()
+    }
+
+    /// The hashes whose Create the attached [`EventsManager`]'s policy
+    /// announced and whose Remove has not happened: what a consumer of
+    /// [`EventsManager::subscribe`] that saw every event since the start
+    /// holds now. Empty without an events manager.
+    ///
+    /// Taken under the lock that orders the events, so it is an exact cut
+    /// of the stream: a consumer that takes its snapshot after
+    /// subscribing, and applies to it only the events its subscription
+    /// delivers after that, ends up exact (replaying a change the snapshot
+    /// already shows is harmless, since each hash's last event wins).
+    pub fn announced_hashes(&self) -> Vec<SequenceHash> {
+        if self.inner.events.is_none() {
+            return Vec::new();
+        }
+        self.inner
+            .map
+            .lock()
+            .iter()
+            .filter(|(_, e)| e.announced)
+            .map(|(&h, _)| h)
+            .collect()
+    }
+
+    /// The events manager this registry reports to, if any.
+    pub fn events_manager(&self) -> Option<&Arc<EventsManager>> {
+        self.inner.events.as_ref()
     }
 
     /// Whether the registry counts access frequency.
@@ -262,18 +317,27 @@ impl BlockRegistry {
     /// A block of `tier` now holds `seq_hash` as its primary.
     #[cfg(test)]
     pub(crate) fn add_presence(&self, seq_hash: SequenceHash, tier: TierId) {
-        self.add_presence_many(&[seq_hash], tier);
+        self.add_presence_many(&[seq_hash], &[], tier);
     }
 
     /// Blocks of `tier` now hold each of `hashes` as their primary.
+    /// `lineage[i]`, where given, describes the block of `hashes[i]` for the
+    /// events manager (empty when nobody listens for lineage).
     #[inline]
-    pub(crate) fn add_presence_many(&self, hashes: &[SequenceHash], tier: TierId) {
+    pub(crate) fn add_presence_many(
+        &self,
+        hashes: &[SequenceHash],
+        lineage: &[Option<BlockLineage>],
+        tier: TierId,
+    ) {
         if hashes.is_empty() {
             return;
         }
         let mut map = self.inner.map.lock();
-        for &seq_hash in hashes {
-            let entry = map.entry(seq_hash).or_default();
+        let mut emitter = self.inner.emitter();
+        for (i, &seq_hash) in hashes.iter().enumerate() {
+            let lineage = lineage.get(i).copied().flatten();
+            let entry = entry_or_create(&mut map, seq_hash, lineage, &mut emitter);
             entry.present[tier] += 1;
             if entry.strong.is_none() {
                 entry.strong = entry.weak.upgrade();
@@ -311,6 +375,7 @@ impl BlockRegistry {
             return;
         }
         let mut map = self.inner.map.lock();
+        let mut emitter = self.inner.emitter();
         for seq_hash in hashes {
             let Some(entry) = map.get_mut(seq_hash) else {
                 continue;
@@ -323,7 +388,11 @@ impl BlockRegistry {
             let outside = entry.weak.strong_count() - usize::from(strong.is_some());
             if outside == 0 {
                 // Nobody outside holds a handle: the registration ends now.
+                let announced = entry.announced;
                 map.remove(seq_hash);
+                if let Some(emitter) = &mut emitter {
+                    emitter.removed(*seq_hash, announced);
+                }
             }
             if let Some(inner) = strong {
                 kept.push(BlockRegistrationHandle { inner });
@@ -332,7 +401,40 @@ impl BlockRegistry {
     }
 }
 
+/// The entry of `seq_hash`, created (and reported to the events manager)
+/// if the hash was not registered.
+#[inline]
+fn entry_or_create<'m>(
+    map: &'m mut FoldHashMap<SequenceHash, Entry>,
+    seq_hash: SequenceHash,
+    lineage: Option<BlockLineage>,
+    emitter: &mut Option<Emitter<'_>>,
+) -> &'m mut Entry {
+    match map.entry(seq_hash) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let entry = v.insert(Entry::default());
+            if let Some(emitter) = emitter {
+                entry.announced = emitter.created(seq_hash, lineage);
+            }
+            entry
+        }
+    }
+}
+
 impl RegistryInner {
+    /// An emitter for one operation, if an events manager is attached.
+    #[inline]
+    fn emitter(&self) -> Option<Emitter<'_>> {
+        self.events.as_deref().map(EventsManager::emitter)
+    }
+
+    /// Whether the store should pass block lineage along with new hashes.
+    #[inline]
+    pub(crate) fn wants_lineage(&self) -> bool {
+        self.events.is_some()
+    }
+
     fn handle_of(&self, seq_hash: SequenceHash, entry: &mut Entry) -> BlockRegistrationHandle {
         if let Some(inner) = entry.weak.upgrade() {
             return BlockRegistrationHandle { inner };
@@ -381,7 +483,11 @@ impl RegistryInner {
         let mut map = self.map.lock();
         if let Some(entry) = map.get(&seq_hash) {
             if !entry.held_by_blocks() && entry.weak.strong_count() == 0 {
+                let announced = entry.announced;
                 map.remove(&seq_hash);
+                if let Some(mut emitter) = self.emitter() {
+                    emitter.removed(seq_hash, announced);
+                }
             }
         }
     }

@@ -86,6 +86,9 @@ struct State<T> {
     pending: Vec<SequenceHash>,
     /// Victims of the allocation in progress; kept to reuse its allocation.
     victims: Vec<u32>,
+    /// Lineage of the new primaries in `pending`, kept only when the
+    /// registry reports to an events manager (else empty).
+    pending_lineage: Vec<Option<crate::events::BlockLineage>>,
     /// Free blocks; allocation pops from the end.
     free: Vec<u32>,
     /// Registered primaries (held or cached) by hash.
@@ -137,6 +140,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             lease: None,
             pending,
             victims,
+            pending_lineage: Vec::new(),
             free,
             index,
             backend: Some(config.backend),
@@ -355,6 +359,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         {
             let mut st = self.lock_healthy();
             st.pending.clear();
+            st.pending_lineage.clear();
             for block in blocks {
                 out.push(self.register_locked(&mut st, this, block, &mut after));
             }
@@ -373,6 +378,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let registered = {
             let mut st = self.lock_healthy();
             st.pending.clear();
+            st.pending_lineage.clear();
             let registered = self.register_locked(&mut st, this, block, &mut after);
             self.finish_registrations(&st);
             registered
@@ -386,7 +392,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// Reports the new primaries queued in `st.pending` to the registry in
     /// one batch and publishes the gauges; ends every registration run.
     fn finish_registrations(&self, st: &State<T>) {
-        self.registry.add_presence_many(&st.pending, self.tier);
+        self.registry
+            .add_presence_many(&st.pending, &st.pending_lineage, self.tier);
         self.publish_gauges(st);
     }
 
@@ -401,7 +408,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         block: CompleteBlock<T>,
         after: &mut AfterUnlock<Self>,
     ) -> ImmutableBlock<T> {
-        let (id, hash) = block.into_parts();
+        let (id, hash, lineage) = block.into_parts();
         self.metrics.inc_registrations();
         st.checked_out -= 1;
         let registered = st.index.get(&hash).map(|&existing| existing as BlockId);
@@ -428,6 +435,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             slot.state = SlotState::Held;
             st.index.insert(hash, id as u32);
             st.pending.push(hash);
+            if self.registry.inner.wants_lineage() {
+                st.pending_lineage.push(lineage);
+            }
         }
         st.held += 1;
         self.handles[id].acquire_locked();
