@@ -29,6 +29,8 @@ impl Pool for Logical {
             Backend::MultiLru => builder.with_multi_lru_backend(),
             Backend::Lineage => builder.with_lineage_backend(),
             Backend::Fifo => builder.with_hashmap_backend(),
+            // `main` skips workloads on backends kvbm-logical lacks.
+            Backend::Admission => unreachable!("kvbm-logical has no admission backend"),
         };
         builder.build().expect("valid benchmark manager")
     }

@@ -27,7 +27,7 @@ mod scale;
 use std::time::Duration;
 
 use logical::Logical;
-use workloads::{Kvbm, Pool, Spec, Workload};
+use workloads::{Backend, Kvbm, Pool, Spec, Workload};
 
 /// Command-line settings.
 struct Options {
@@ -131,6 +131,8 @@ fn main() {
     let options = parse_options();
     let specs: Vec<Spec> = Spec::all()
         .into_iter()
+        // kvbm-logical has no counterpart of kvbm's admission backend.
+        .filter(|s| s.backend() != Some(Backend::Admission))
         .filter(|s| {
             options.filters.is_empty()
                 || options

@@ -22,4 +22,4 @@ pub mod sim;
 pub mod trace;
 pub mod workload;
 
-pub use cli::run;
+pub use cli::{run, run_command};

@@ -47,7 +47,15 @@ fn json_document_shape() {
         .collect();
     assert_eq!(
         names,
-        ["lru", "multi-lru", "lineage", "fifo", "belady", "unbounded"]
+        [
+            "lru",
+            "multi-lru",
+            "lineage",
+            "fifo",
+            "admission",
+            "belady",
+            "unbounded"
+        ]
     );
     let rate = |name: &str| {
         results.iter().find(|r| r["policy"] == name).unwrap()["block_hit_rate"]
@@ -68,7 +76,7 @@ fn json_document_shape() {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
     }
-    for p in ["lru", "multi-lru", "lineage", "fifo"] {
+    for p in ["lru", "multi-lru", "lineage", "fifo", "admission"] {
         assert!(rate(p) <= rate("belady") + 1e-12, "{p}");
     }
     assert!(rate("belady") <= rate("unbounded") + 1e-12);

@@ -38,6 +38,8 @@
 //! | [`manager`] | [`BlockManager`] and its builder |
 //! | [`eviction`] | the [`InactiveBackend`](eviction::InactiveBackend) trait and the built-in policies |
 //! | [`registry`] | which hashes each tier holds; attachments, touch callbacks, presence |
+//! | [`events`] | Create/Remove events of the registry, batching, wire format, Dynamo router export |
+//! | [`pubsub`] | the `Publisher` trait event batches are sent through |
 //! | [`tinylfu`] | count-min frequency sketch for frequency-aware eviction |
 //! | [`metrics`] | counters and gauges, rate statistics, Prometheus export |
 //! | [`integrations`] | request lifecycles: `RequestSequence`, the schedule/apply protocol of `SchedulableSequence` |
@@ -47,6 +49,7 @@
 
 pub mod blocks;
 mod compat;
+pub mod events;
 pub mod eviction;
 mod id_index;
 pub mod integrations;
@@ -54,6 +57,7 @@ pub mod manager;
 pub mod metrics;
 pub mod pools;
 mod prehashed;
+pub mod pubsub;
 pub mod registry;
 pub mod sequence;
 mod store;

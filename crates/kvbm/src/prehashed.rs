@@ -79,6 +79,13 @@ impl From<crate::SequenceHash> for PackedKey {
     }
 }
 
+impl From<PackedKey> for crate::SequenceHash {
+    #[inline]
+    fn from(key: PackedKey) -> Self {
+        crate::SequenceHash::from_u128(u128::from(key.0[0]) | (u128::from(key.0[1]) << 64))
+    }
+}
+
 impl std::hash::Hash for PackedKey {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {

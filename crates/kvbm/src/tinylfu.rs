@@ -160,6 +160,13 @@ impl<K: SketchKey> TinyLFUSketch<K> {
     /// ("conservative update"): the estimate grows by exactly one while
     /// collisions inflate the other keys less than with a plain update.
     pub fn increment(&mut self, key: K) {
+        self.increment_and_estimate(key);
+    }
+
+    /// [`increment`](Self::increment), returning the key's estimate
+    /// afterwards (what [`estimate`](Self::estimate) would return, before
+    /// any decay the increment triggers) without probing the rows twice.
+    pub fn increment_and_estimate(&mut self, key: K) -> u32 {
         let slots = self.slots(key);
         let min = slots
             .iter()
@@ -169,7 +176,7 @@ impl<K: SketchKey> TinyLFUSketch<K> {
         if min >= MAX_COUNT {
             // A saturated key adds no information, so it does not advance
             // the decay clock either.
-            return;
+            return MAX_COUNT;
         }
         for (word, shift) in slots {
             if ((self.words[word] >> shift) & 0xF) as u32 == min {
@@ -180,6 +187,7 @@ impl<K: SketchKey> TinyLFUSketch<K> {
         if self.additions >= self.sample_size {
             self.decay();
         }
+        min + 1
     }
 
     /// The estimated number of accesses to `key` (0..=15): never below the

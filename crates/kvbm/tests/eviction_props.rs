@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kvbm::eviction::{FifoBackend, InactiveBackend, LineageBackend, LruBackend, MultiLruBackend};
+use kvbm::eviction::{
+    AdmissionBackend, FifoBackend, InactiveBackend, LineageBackend, LruBackend, MultiLruBackend,
+};
 use kvbm::tinylfu::FrequencyTracker;
 use kvbm::{BlockId, SequenceHash};
 use parking_lot::Mutex;
@@ -73,6 +75,51 @@ fn run_release_order(
             }
         }
         check(backend.as_ref(), queue.len())?;
+    }
+    Ok(())
+}
+
+/// Order-free backends (admission): the model is the set of cached blocks;
+/// every victim must be one of them and a drain must return all of them.
+/// `hash_of` names each block's hash, so chains exercise the tail checks.
+fn run_membership(
+    mut backend: Box<dyn InactiveBackend>,
+    hash_of: &dyn Fn(BlockId) -> SequenceHash,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut cached: Vec<BlockId> = Vec::new();
+    for op in ops {
+        match *op {
+            Op::Toggle(b) => match cached.iter().position(|&x| x == b) {
+                Some(i) => {
+                    cached.remove(i);
+                    backend.remove(b, hash_of(b));
+                }
+                None => {
+                    cached.push(b);
+                    backend.insert(b, hash_of(b));
+                }
+            },
+            Op::Pop => match backend.pop_victim() {
+                Some(v) => {
+                    let i = cached.iter().position(|&x| x == v);
+                    prop_assert!(i.is_some(), "victim {} was not cached", v);
+                    if let Some(i) = i {
+                        cached.remove(i);
+                    }
+                }
+                None => prop_assert!(cached.is_empty(), "no victim among {:?}", cached),
+            },
+            Op::Count(..) => {}
+            Op::Drain => {
+                let mut got = Vec::new();
+                backend.drain(&mut |id| got.push(id));
+                got.sort_unstable();
+                cached.sort_unstable();
+                prop_assert_eq!(got, std::mem::take(&mut cached));
+            }
+        }
+        check(backend.as_ref(), cached.len())?;
     }
     Ok(())
 }
@@ -327,6 +374,17 @@ proptest! {
         thresholds in prop_oneof![Just([3u8, 8, 15]), Just([1u8, 2, 3]), Just([2u8, 5, 9])],
     ) {
         run_multi_lru(thresholds, &ops)?;
+    }
+
+    #[test]
+    fn admission_holds_what_it_was_given(ops in ops(80)) {
+        run_membership(Box::new(AdmissionBackend::new(BLOCKS)), &h, &ops)?;
+    }
+
+    #[test]
+    fn admission_holds_what_it_was_given_on_trees(hashes in tree_hashes(), ops in ops(80)) {
+        let hash_of = |b: BlockId| hashes[b % hashes.len()];
+        run_membership(Box::new(AdmissionBackend::new(BLOCKS)), &hash_of, &ops)?;
     }
 
 }

@@ -170,6 +170,10 @@ pub(crate) struct ReplayArgs {
     /// --metrics-addr).
     #[arg(long, value_name = "SECS", requires = "metrics_addr")]
     pub linger: Option<f64>,
+    /// Split each policy's misses into compulsory (no cache could hit),
+    /// capacity (Belady at this size misses too) and policy (Belady hits).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// Arguments of `kvbm sweep`.
@@ -221,6 +225,9 @@ pub(crate) struct SimConfig {
     pub format: OutputFormat,
     /// No progress bar.
     pub quiet: bool,
+    /// Record each request's prefix hits to attribute misses (`replay
+    /// --explain`; never set by `sweep`).
+    pub explain: bool,
 }
 
 /// The metrics endpoint of a replay.
@@ -403,6 +410,7 @@ impl SimArgs {
             release,
             format,
             quiet: self.quiet,
+            explain: false,
         })
     }
 }
@@ -418,7 +426,10 @@ impl ReplayArgs {
     /// Checks every flag and returns the replay to run.
     pub(crate) fn validate(&self) -> Result<ReplayConfig> {
         let contenders = with_unbounded(parse_contenders(&self.policy)?);
-        let sim = self.sim.validate()?;
+        let sim = SimConfig {
+            explain: self.explain,
+            ..self.sim.validate()?
+        };
         let workload = self.workload.validate(sim.timing)?;
         let bs = self.workload.block_size;
         let capacity = match (&self.capacity, self.capacity_blocks, &self.capacity_tokens) {

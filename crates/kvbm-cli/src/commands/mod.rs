@@ -10,6 +10,7 @@ use crate::cli::args::{SimConfig, WorkloadSource};
 use crate::error::Result;
 use crate::observe::RunObserver;
 use crate::sim::contender::{build, Contender};
+use crate::sim::explain::{self, PrefixHits};
 use crate::sim::{self, Counters, SimResult};
 use crate::trace;
 use crate::workload::generator::generate;
@@ -24,7 +25,8 @@ pub(crate) fn load(source: &WorkloadSource) -> Result<Workload> {
 }
 
 /// Builds one contender at `capacity` blocks and runs it over the workload;
-/// `configure` adds pacing or metrics to the run's observer.
+/// `configure` adds pacing or metrics to the run's observer. With
+/// `sim.explain`, also returns the prefix each request hit.
 pub(crate) fn run_one<'a>(
     contender: Contender,
     w: &Workload,
@@ -33,13 +35,13 @@ pub(crate) fn run_one<'a>(
     aggregator: Option<&MetricsAggregator>,
     observer: RunObserver<'a>,
     configure: impl FnOnce(RunObserver<'a>, &dyn sim::SimCache) -> RunObserver<'a>,
-) -> Result<SimResult> {
+) -> Result<(SimResult, Option<PrefixHits>)> {
     // A capacity beyond the address space is capped by `build` anyway (to
     // the workload's block count), so saturating here changes nothing.
     let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
     let mut cache = build(contender, w, capacity, sim.release, sim.timing, aggregator)?;
     let mut observer = configure(observer, cache.as_ref());
-    let result = sim::run(w, cache.as_mut(), sim.timing, &mut observer)?;
+    let (result, hits) = explain::run(w, cache.as_mut(), sim.timing, &mut observer, sim.explain)?;
     let totals = Counters {
         requests: result.requests,
         hits: result.hits,
@@ -47,5 +49,5 @@ pub(crate) fn run_one<'a>(
         ..Counters::default()
     };
     observer.finish(&totals, cache.as_ref());
-    Ok(result)
+    Ok((result, hits))
 }

@@ -12,6 +12,7 @@ use crate::error::{CliError, Result};
 use crate::observe::http::MetricsServer;
 use crate::observe::{Progress, ReplayMetrics, RunObserver};
 use crate::report::ReplayReport;
+use crate::sim::explain;
 
 /// The metrics endpoint while it runs.
 struct Endpoint {
@@ -65,10 +66,11 @@ pub(crate) fn replay(cfg: &ReplayConfig, out: &mut dyn Write) -> Result<()> {
         w.requests.len() as u64,
     );
     let mut results = Vec::new();
+    let mut prefix_hits = Vec::new();
     for &contender in &cfg.contenders {
         progress.begin_run(contender.name());
         let observer = RunObserver::new(&mut progress).paced(cfg.pace);
-        let result = run_one(
+        let (result, hits) = run_one(
             contender,
             &w,
             capacity,
@@ -79,8 +81,20 @@ pub(crate) fn replay(cfg: &ReplayConfig, out: &mut dyn Write) -> Result<()> {
         )?;
         progress.end_run();
         results.push(result);
+        prefix_hits.push(hits);
     }
     progress.finish();
+    if cfg.sim.explain {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+        explain::attribute(
+            &w,
+            capacity,
+            cfg.sim.release,
+            cfg.sim.timing,
+            &mut results,
+            &prefix_hits,
+        )?;
+    }
 
     let report = ReplayReport {
         workload: summary,

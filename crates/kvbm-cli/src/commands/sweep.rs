@@ -43,7 +43,7 @@ pub(crate) fn sweep(cfg: &SweepConfig, out: &mut dyn Write) -> Result<()> {
             |o, _| o,
         );
         progress.end_run();
-        r
+        r.map(|(result, _)| result)
     };
     let mut points = Vec::new();
     for &capacity in &capacities {

@@ -100,6 +100,7 @@ fn csv_fields(r: &SimResult) -> String {
 
 fn result_table(results: &[SimResult]) -> Table {
     let serve = results.iter().any(|r| r.serve.is_some());
+    let explained = results.iter().any(|r| r.miss_causes.is_some());
     let mut header = vec![
         "policy",
         "block hit",
@@ -110,6 +111,9 @@ fn result_table(results: &[SimResult]) -> Table {
         "alloc fail",
         "oversized",
     ];
+    if explained {
+        header.extend(["compulsory", "capacity", "policy miss"]);
+    }
     if serve {
         header.extend(["queued", "mean wait", "max wait", "max running"]);
     }
@@ -127,6 +131,11 @@ fn result_table(results: &[SimResult]) -> Table {
             r.allocation_failures.to_string(),
             r.oversized_requests.to_string(),
         ];
+        if let Some(c) = &r.miss_causes {
+            row.extend([c.compulsory, c.capacity, c.policy].map(|n| n.to_string()));
+        } else if explained {
+            row.extend(["-".into(), "-".into(), "-".into()]);
+        }
         if let Some(s) = &r.serve {
             row.extend([
                 s.queued_requests.to_string(),

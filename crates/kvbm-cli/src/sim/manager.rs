@@ -44,6 +44,10 @@ pub struct Lineage;
 #[derive(Debug, Clone, Copy)]
 pub struct Fifo;
 
+/// Storage marker of the admission manager (`pool="Admission"`).
+#[derive(Debug, Clone, Copy)]
+pub struct Admission;
+
 struct Held<T: BlockMetadata> {
     immutable: Vec<ImmutableBlock<T>>,
     mutable: Vec<MutableBlock<T>>,
@@ -138,6 +142,9 @@ pub fn build<'w>(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
         EvictionPolicy::Fifo => Box::new(ManagerCache::<Fifo>::new(
+            args.0, args.1, args.2, args.3, args.4, args.5,
+        )?),
+        EvictionPolicy::Admission => Box::new(ManagerCache::<Admission>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
     })

@@ -16,6 +16,7 @@
 
 pub mod belady;
 pub mod contender;
+pub mod explain;
 pub mod instant;
 pub mod manager;
 pub mod prefix_cache;
@@ -184,6 +185,9 @@ pub struct SimResult {
     /// Queueing figures (serve timing only).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub serve: Option<ServeStats>,
+    /// Misses split by cause (`replay --explain` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub miss_causes: Option<explain::MissCauses>,
 }
 
 impl SimResult {
@@ -217,6 +221,7 @@ impl SimResult {
             requests_per_sec: per_sec(c.requests),
             block_ops_per_sec: per_sec(c.block_ops),
             serve,
+            miss_causes: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::mutable::TRANSFERRED;
 use super::{BlockMetadata, MutableBlock};
+use crate::events::BlockLineage;
 use crate::store::StoreRef;
 use crate::{BlockId, SequenceHash};
 
@@ -14,6 +15,9 @@ pub struct CompleteBlock<T: BlockMetadata> {
     store: StoreRef<T>,
     id: BlockId,
     seq_hash: SequenceHash,
+    /// Known when staged from a token block; reported with the block's
+    /// registration to event subscribers that rebuild token prefix trees.
+    lineage: Option<BlockLineage>,
 }
 
 impl<T: BlockMetadata> CompleteBlock<T> {
@@ -22,7 +26,13 @@ impl<T: BlockMetadata> CompleteBlock<T> {
             store,
             id,
             seq_hash,
+            lineage: None,
         }
+    }
+
+    pub(crate) fn with_lineage(mut self, lineage: BlockLineage) -> Self {
+        self.lineage = Some(lineage);
+        self
     }
 
     /// The block's index in its pool.
@@ -47,8 +57,12 @@ impl<T: BlockMetadata> CompleteBlock<T> {
     }
 
     /// Ends this guard for registration, which takes over the block.
-    pub(crate) fn into_parts(mut self) -> (BlockId, SequenceHash) {
-        (std::mem::replace(&mut self.id, TRANSFERRED), self.seq_hash)
+    pub(crate) fn into_parts(mut self) -> (BlockId, SequenceHash, Option<BlockLineage>) {
+        (
+            std::mem::replace(&mut self.id, TRANSFERRED),
+            self.seq_hash,
+            self.lineage,
+        )
     }
 
     pub(crate) fn store_ref(&self) -> StoreRef<T> {

@@ -59,6 +59,7 @@ impl<T: BlockMetadata> MutableBlock<T> {
             token_block.positional_lineage_hash(),
             token_block.block_size(),
         )
+        .map(|staged| staged.with_lineage(crate::events::BlockLineage::of(token_block)))
     }
 
     /// Ends this guard without returning the block to the pool; the block

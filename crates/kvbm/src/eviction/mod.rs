@@ -10,6 +10,7 @@
 //!
 //! Adding a policy means adding one file that implements the trait.
 
+mod admission;
 mod fifo;
 mod lineage;
 mod list;
@@ -17,6 +18,7 @@ mod lru;
 mod multi_lru;
 mod policy;
 
+pub use admission::AdmissionBackend;
 pub use fifo::FifoBackend;
 pub use lineage::LineageBackend;
 pub use lru::LruBackend;

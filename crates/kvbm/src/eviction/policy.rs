@@ -31,18 +31,25 @@ pub enum EvictionPolicy {
     /// Release order ([`FifoBackend`](super::FifoBackend); kvbm-logical's
     /// "hashmap" backend).
     Fifo,
+    /// A small recency window in front of a segmented LRU; a block leaving
+    /// the window enters the main cache only if its hash was seen more often
+    /// than the block it would displace ([`AdmissionBackend`](super::AdmissionBackend),
+    /// W-TinyLFU with a self-tuning window).
+    Admission,
 }
 
 impl EvictionPolicy {
     /// Every built-in policy, in the order reports list them.
-    pub const ALL: [EvictionPolicy; 4] = [
+    pub const ALL: [EvictionPolicy; 5] = [
         EvictionPolicy::Lru,
         EvictionPolicy::MultiLru,
         EvictionPolicy::Lineage,
         EvictionPolicy::Fifo,
+        EvictionPolicy::Admission,
     ];
 
-    /// The policy's name: `lru`, `multi-lru`, `lineage` or `fifo` (also
+    /// The policy's name: `lru`, `multi-lru`, `lineage`, `fifo` or
+    /// `admission` (also
     /// what the manager's [`eviction_policy`](crate::manager::BlockManager::eviction_policy)
     /// reports).
     pub fn name(self) -> &'static str {
@@ -51,6 +58,7 @@ impl EvictionPolicy {
             EvictionPolicy::MultiLru => "multi-lru",
             EvictionPolicy::Lineage => "lineage",
             EvictionPolicy::Fifo => "fifo",
+            EvictionPolicy::Admission => "admission",
         }
     }
 
@@ -68,7 +76,7 @@ impl fmt::Display for EvictionPolicy {
 
 /// A policy name that is not one of [`EvictionPolicy::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown eviction policy `{0}` (known: lru, multi-lru, lineage, fifo)")]
+#[error("unknown eviction policy `{0}` (known: lru, multi-lru, lineage, fifo, admission)")]
 pub struct UnknownEvictionPolicy(pub String);
 
 impl FromStr for EvictionPolicy {
@@ -82,6 +90,7 @@ impl FromStr for EvictionPolicy {
             "multi-lru" | "multi_lru" | "multilru" => Ok(EvictionPolicy::MultiLru),
             "lineage" => Ok(EvictionPolicy::Lineage),
             "fifo" | "hashmap" => Ok(EvictionPolicy::Fifo),
+            "admission" | "w-tinylfu" | "wtinylfu" => Ok(EvictionPolicy::Admission),
             _ => Err(UnknownEvictionPolicy(s.to_string())),
         }
     }
@@ -98,6 +107,7 @@ mod tests {
         }
         assert_eq!("HashMap".parse(), Ok(EvictionPolicy::Fifo));
         assert_eq!("multi_lru".parse(), Ok(EvictionPolicy::MultiLru));
+        assert_eq!("W-TinyLFU".parse(), Ok(EvictionPolicy::Admission));
         let err = "lfu".parse::<EvictionPolicy>().unwrap_err();
         assert!(err.to_string().contains("`lfu`"));
     }

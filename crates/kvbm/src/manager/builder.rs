@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::BlockManager;
 use crate::blocks::{BlockDuplicationPolicy, BlockMetadata};
 use crate::eviction::{
-    EvictionPolicy, FifoBackend, InactiveBackend, LineageBackend, LruBackend, MultiLruBackend,
-    DEFAULT_FREQUENCY_THRESHOLDS,
+    AdmissionBackend, EvictionPolicy, FifoBackend, InactiveBackend, LineageBackend, LruBackend,
+    MultiLruBackend, DEFAULT_FREQUENCY_THRESHOLDS,
 };
 use crate::metrics::{BlockPoolMetrics, MetricsAggregator};
 use crate::registry::BlockRegistry;
@@ -32,6 +32,7 @@ fn builtin_backend(
         EvictionPolicy::Lru => Box::new(LruBackend::new(block_count)),
         EvictionPolicy::Lineage => Box::new(LineageBackend::new(block_count)),
         EvictionPolicy::Fifo => Box::new(FifoBackend::new(block_count)),
+        EvictionPolicy::Admission => Box::new(AdmissionBackend::new(block_count)),
         EvictionPolicy::MultiLru => {
             let tracker = registry.frequency_tracker().ok_or_else(|| {
                 BlockManagerBuilderError::InvalidBackend(
@@ -169,6 +170,7 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
             EvictionPolicy::MultiLru => self.with_multi_lru_backend(),
             EvictionPolicy::Lineage => self.with_lineage_backend(),
             EvictionPolicy::Fifo => self.with_hashmap_backend(),
+            EvictionPolicy::Admission => self.with_admission_backend(),
         }
     }
 
@@ -232,6 +234,17 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     /// "hashmap" backend with FIFO reuse).
     pub fn with_hashmap_backend(mut self) -> Self {
         self.policy = EvictionPolicy::Fifo;
+        self
+    }
+
+    /// Evicts with frequency-gated admission: released blocks enter a small
+    /// recency window and move on to the main (segmented LRU) cache only if
+    /// their hash was seen more often than the block they would displace,
+    /// so blocks used once leave before shared prefixes. The backend keeps
+    /// its own bounded access-count sketch (it needs no frequency tracker)
+    /// and tunes the window's share to the hit rate it observes.
+    pub fn with_admission_backend(mut self) -> Self {
+        self.policy = EvictionPolicy::Admission;
         self
     }
 

@@ -12,6 +12,12 @@
 //! touches — and always from under their own store lock, so the registry
 //! lock is held only briefly and never contended by a manager with itself.
 //!
+//! With an [`EventsManager`] attached
+//! ([`BlockRegistryBuilder::event_manager`]), every hash entering or leaving
+//! the registry is reported to it while the registry lock is held, so that
+//! events follow the order of the registry's changes; without one, the cost
+//! is one `Option` check per operation.
+//!
 //! Handles carry the registry's extension points: typed attachments
 //! ([`BlockRegistrationHandle::attach`], [`TypedAttachments`]) that live as
 //! long as the registration, and touch callbacks
@@ -32,9 +38,11 @@ use parking_lot::Mutex;
 pub use attachments::AttachmentError;
 pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
-use tables::{HandleEntry, Tables};
+use tables::{HandleEntry, Removal, Tables};
 pub use typed::TypedAttachments;
 
+use crate::events::{BlockLineage, Emitter, EventsManager};
+use crate::prehashed::PackedKey;
 use crate::tinylfu::FrequencyTracker;
 use crate::SequenceHash;
 
@@ -60,6 +68,7 @@ pub struct BlockRegistry {
 #[derive(Default)]
 pub struct BlockRegistryBuilder {
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
+    events: Option<Arc<EventsManager>>,
 }
 
 pub(crate) struct RegistryInner {
@@ -68,6 +77,8 @@ pub(crate) struct RegistryInner {
     tiers: Mutex<Vec<TypeId>>,
     /// Counts registrations and hits, for frequency-aware eviction.
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
+    /// Told of every hash entering or leaving the registry, under its lock.
+    events: Option<Arc<EventsManager>>,
     /// Back-reference handed to handles so that they can unregister.
     this: Weak<RegistryInner>,
 }
@@ -91,6 +102,13 @@ impl BlockRegistryBuilder {
         self
     }
 
+    /// Reports every hash entering or leaving the registry to `manager`;
+    /// see [`crate::events`].
+    pub fn event_manager(mut self, manager: Arc<EventsManager>) -> Self {
+        self.events = Some(manager);
+        self
+    }
+
     /// Builds the registry.
     pub fn build(self) -> BlockRegistry {
         BlockRegistry {
@@ -98,6 +116,7 @@ impl BlockRegistryBuilder {
                 tables: Mutex::default(),
                 tiers: Mutex::new(Vec::new()),
                 tracker: self.tracker,
+                events: self.events,
                 this: this.clone(),
             }),
         }
@@ -144,6 +163,12 @@ impl BlockRegistry {
     /// an access.
     pub(crate) fn handle_for(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
         let mut tables = self.inner.tables.lock();
+        if !tables.is_registered(seq_hash) {
+            if let Some(mut emitter) = self.inner.emitter() {
+                let announced = emitter.created(seq_hash, None);
+                tables.set_announced(seq_hash, announced);
+            }
+        }
         self.inner.handle_of(&mut tables, seq_hash)
     }
 
@@ -178,6 +203,33 @@ impl BlockRegistry {
     /// The number of registered hashes.
     pub fn registered_count(&self) -> usize {
         self.inner.tables.lock().registered_count()
+    }
+
+    /// Every registered hash, in no particular order.
+    pub fn registered_hashes(&self) -> Vec<SequenceHash> {
+        self.inner.tables.lock().registered_hashes()
+    }
+
+    /// The hashes whose Create the attached [`EventsManager`]'s policy
+    /// announced and whose Remove has not happened: what a consumer of
+    /// [`EventsManager::subscribe`] that saw every event since the start
+    /// holds now. Empty without an events manager.
+    ///
+    /// Taken under the lock that orders the events, so it is an exact cut
+    /// of the stream: a consumer that takes its snapshot after
+    /// subscribing, and applies to it only the events its subscription
+    /// delivers after that, ends up exact (replaying a change the snapshot
+    /// already shows is harmless, since each hash's last event wins).
+    pub fn announced_hashes(&self) -> Vec<SequenceHash> {
+        if self.inner.events.is_none() {
+            return Vec::new();
+        }
+        self.inner.tables.lock().announced_hashes()
+    }
+
+    /// The events manager this registry reports to, if any.
+    pub fn events_manager(&self) -> Option<&Arc<EventsManager>> {
+        self.inner.events.as_ref()
     }
 
     /// Whether the registry counts access frequency.
@@ -250,17 +302,32 @@ impl BlockRegistry {
     /// A block of `tier` now holds `seq_hash` as its primary.
     #[cfg(test)]
     pub(crate) fn add_presence(&self, seq_hash: SequenceHash, tier: TierId) {
-        self.add_presence_many(&[seq_hash], tier);
+        self.add_presence_many(&[seq_hash], &[], tier);
     }
 
     /// Blocks of `tier` now hold each of `hashes` as their primary.
+    /// `lineage[i]`, where given, describes the block of `hashes[i]` for the
+    /// events manager (empty when nobody listens for lineage).
     #[inline]
-    pub(crate) fn add_presence_many(&self, hashes: &[SequenceHash], tier: TierId) {
+    pub(crate) fn add_presence_many(
+        &self,
+        hashes: &[SequenceHash],
+        lineage: &[Option<BlockLineage>],
+        tier: TierId,
+    ) {
         if hashes.is_empty() {
             return;
         }
         let mut tables = self.inner.tables.lock();
-        for &seq_hash in hashes {
+        let mut emitter = self.inner.emitter();
+        for (i, &seq_hash) in hashes.iter().enumerate() {
+            if let Some(emitter) = &mut emitter {
+                if !tables.is_registered(seq_hash) {
+                    let lineage = lineage.get(i).copied().flatten();
+                    let announced = emitter.created(seq_hash, lineage);
+                    tables.set_announced(seq_hash, announced);
+                }
+            }
             if let Some(entry) = tables.add(seq_hash, tier) {
                 if entry.strong.is_none() {
                     entry.strong = entry.weak.upgrade();
@@ -299,12 +366,19 @@ impl BlockRegistry {
             return;
         }
         let mut tables = self.inner.tables.lock();
+        let mut emitter = self.inner.emitter();
         for &seq_hash in hashes {
-            if tables.remove(seq_hash, tier) || tables.handles.is_empty() {
-                continue;
+            match tables.remove(seq_hash, tier) {
+                Removal::NotPresent | Removal::StillHeld => continue,
+                Removal::NoLongerHeld => {}
             }
-            let key = seq_hash.into();
+            let key: PackedKey = seq_hash.into();
             let Some(entry) = tables.handles.get_mut(&key) else {
+                // No handle: the registration ends with the last block.
+                if let Some(emitter) = &mut emitter {
+                    let announced = tables.take_announced(seq_hash);
+                    emitter.removed(seq_hash, announced);
+                }
                 continue;
             };
             let strong = entry.strong.take();
@@ -312,6 +386,10 @@ impl BlockRegistry {
             if outside == 0 {
                 // Nobody outside holds a handle: the registration ends now.
                 tables.handles.remove(&key);
+                if let Some(emitter) = &mut emitter {
+                    let announced = tables.take_announced(seq_hash);
+                    emitter.removed(seq_hash, announced);
+                }
             }
             if let Some(inner) = strong {
                 kept.push(BlockRegistrationHandle { inner });
@@ -321,6 +399,18 @@ impl BlockRegistry {
 }
 
 impl RegistryInner {
+    /// An emitter for one operation, if an events manager is attached.
+    #[inline]
+    fn emitter(&self) -> Option<Emitter<'_>> {
+        self.events.as_deref().map(EventsManager::emitter)
+    }
+
+    /// Whether the store should pass block lineage along with new hashes.
+    #[inline]
+    pub(crate) fn wants_lineage(&self) -> bool {
+        self.events.is_some()
+    }
+
     /// The live handle of `seq_hash`, or a new one (kept by the registry
     /// while a block holds the hash).
     fn handle_of(&self, tables: &mut Tables, seq_hash: SequenceHash) -> BlockRegistrationHandle {
@@ -375,6 +465,12 @@ impl RegistryInner {
         if let Some(entry) = tables.handles.get(&key) {
             if entry.strong.is_none() && entry.weak.strong_count() == 0 {
                 tables.handles.remove(&key);
+                if !tables.held_by_blocks(seq_hash) {
+                    if let Some(mut emitter) = self.emitter() {
+                        let announced = tables.take_announced(seq_hash);
+                        emitter.removed(seq_hash, announced);
+                    }
+                }
             }
         }
     }

@@ -50,12 +50,25 @@ pub(super) struct HandleEntry {
     pub(super) weak: Weak<HandleInner>,
 }
 
+/// What removing one block's presence left.
+pub(super) enum Removal {
+    /// No block held the hash.
+    NotPresent,
+    /// Blocks still hold it.
+    StillHeld,
+    /// That was the last block.
+    NoLongerHeld,
+}
+
 /// Presence counts and handles.
 #[derive(Default)]
 pub(super) struct Tables {
     presence: PrehashedMap<PackedKey, TierCounts>,
     spilled: HashMap<(PackedKey, TierId), u32>,
     pub(super) handles: PrehashedMap<PackedKey, HandleEntry>,
+    /// Registered hashes whose Create an events manager announced (only
+    /// filled with an events manager attached).
+    announced: PrehashedMap<PackedKey, ()>,
 }
 
 impl Tables {
@@ -112,12 +125,11 @@ impl Tables {
         self.handles.get_mut(&key)
     }
 
-    /// One block of `tier` less holds `hash`; returns whether any block
-    /// still holds it.
-    pub(super) fn remove(&mut self, hash: SequenceHash, tier: TierId) -> bool {
+    /// One block of `tier` less holds `hash`.
+    pub(super) fn remove(&mut self, hash: SequenceHash, tier: TierId) -> Removal {
         let key = PackedKey::from(hash);
         let Some(counts) = self.presence.get_mut(&key) else {
-            return false;
+            return Removal::NotPresent;
         };
         let count = &mut counts.0[tier];
         if *count == SPILLED {
@@ -131,10 +143,41 @@ impl Tables {
             *count = count.saturating_sub(1);
         }
         if counts.held_by_blocks() {
-            return true;
+            return Removal::StillHeld;
         }
         self.presence.remove(&key);
-        false
+        Removal::NoLongerHeld
+    }
+
+    /// Records whether the events manager announced `hash`'s Create.
+    pub(super) fn set_announced(&mut self, hash: SequenceHash, announced: bool) {
+        if announced {
+            self.announced.insert(hash.into(), ());
+        }
+    }
+
+    /// Whether `hash`'s Create was announced, forgetting it.
+    pub(super) fn take_announced(&mut self, hash: SequenceHash) -> bool {
+        self.announced.remove(&PackedKey::from(hash)).is_some()
+    }
+
+    /// Every registered hash.
+    pub(super) fn registered_hashes(&self) -> Vec<SequenceHash> {
+        let handles_only = self
+            .handles
+            .keys()
+            .filter(|key| !self.presence.contains_key(key));
+        self.presence
+            .keys()
+            .chain(handles_only)
+            .map(|&key| key.into())
+            .collect()
+    }
+
+    /// The hashes whose Create was announced and whose Remove has not
+    /// happened.
+    pub(super) fn announced_hashes(&self) -> Vec<SequenceHash> {
+        self.announced.keys().map(|&key| key.into()).collect()
     }
 
     /// The exact count of `tier` for `hash`, spilled or not.

@@ -85,6 +85,9 @@ struct State<T> {
     pending: Vec<SequenceHash>,
     /// Victims of the allocation in progress; kept to reuse its allocation.
     victims: Vec<u32>,
+    /// Lineage of the new primaries in `pending`, kept only when the
+    /// registry reports to an events manager (else empty).
+    pending_lineage: Vec<Option<crate::events::BlockLineage>>,
     /// Free blocks; allocation pops from the end.
     free: Vec<u32>,
     /// Registered primaries (held or cached) by hash.
@@ -136,6 +139,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             lease: None,
             pending,
             victims,
+            pending_lineage: Vec::new(),
             free,
             index,
             backend: Some(config.backend),
@@ -354,6 +358,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         {
             let mut st = self.lock_healthy();
             st.pending.clear();
+            st.pending_lineage.clear();
             for block in blocks {
                 out.push(self.register_locked(&mut st, this, block, &mut after));
             }
@@ -372,6 +377,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let registered = {
             let mut st = self.lock_healthy();
             st.pending.clear();
+            st.pending_lineage.clear();
             let registered = self.register_locked(&mut st, this, block, &mut after);
             self.finish_registrations(&st);
             registered
@@ -385,7 +391,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// Reports the new primaries queued in `st.pending` to the registry in
     /// one batch and publishes the gauges; ends every registration run.
     fn finish_registrations(&self, st: &State<T>) {
-        self.registry.add_presence_many(&st.pending, self.tier);
+        self.registry
+            .add_presence_many(&st.pending, &st.pending_lineage, self.tier);
         self.publish_gauges(st);
     }
 
@@ -400,7 +407,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         block: CompleteBlock<T>,
         after: &mut AfterUnlock<Self>,
     ) -> ImmutableBlock<T> {
-        let (id, hash) = block.into_parts();
+        let (id, hash, lineage) = block.into_parts();
         self.metrics.inc_registrations();
         st.checked_out -= 1;
         let registered = st
@@ -431,6 +438,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             st.index
                 .insert(hash, id as u32, |i| st.slots[i as usize].hash());
             st.pending.push(hash);
+            if self.registry.inner.wants_lineage() {
+                st.pending_lineage.push(lineage);
+            }
         }
         st.held += 1;
         self.handles[id].acquire_locked();

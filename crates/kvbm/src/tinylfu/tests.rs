@@ -233,3 +233,18 @@ mod props {
         }
     }
 }
+
+#[test]
+fn increment_and_estimate_returns_the_new_estimate() {
+    // Sample size large enough that no decay interferes.
+    let mut sketch = TinyLFUSketch::<u64>::with_sample_size(64, u64::MAX);
+    let ks = keys(3, 200);
+    for (i, &k) in ks.iter().cycle().take(1000).enumerate() {
+        let got = sketch.increment_and_estimate(k);
+        assert_eq!(got, sketch.estimate(k), "step {i}");
+    }
+    for _ in 0..MAX_COUNT {
+        sketch.increment_and_estimate(ks[0]);
+    }
+    assert_eq!(sketch.increment_and_estimate(ks[0]), MAX_COUNT, "saturated");
+}

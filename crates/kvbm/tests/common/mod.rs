@@ -29,7 +29,7 @@ pub fn chain(seed: u64, n: usize) -> Vec<SequenceHash> {
 /// The eviction backends a manager can be built with.
 pub use kvbm::eviction::EvictionPolicy as Backend;
 
-pub const ALL_BACKENDS: [Backend; 4] = Backend::ALL;
+pub const ALL_BACKENDS: [Backend; 5] = Backend::ALL;
 
 /// A builder preset with `backend` (and, for multi-LRU, a registry with a
 /// frequency tracker).
