@@ -296,6 +296,27 @@ impl ClusterIndex {
         }
     }
 
+    /// Marks `instance` as in doubt, as a gap would (a transport does this
+    /// when it was disconnected and may have missed anything): from now on
+    /// its batches are kept for replay until a snapshot lands. Returns
+    /// whether the instance is known.
+    pub fn mark_stale(&mut self, instance: InstanceId) -> bool {
+        match self.by_id.get(&instance) {
+            Some(&slot) => {
+                self.instance_mut(slot).awaiting_snapshot = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `instance` waits for a snapshot.
+    pub fn is_awaiting_snapshot(&self, instance: InstanceId) -> bool {
+        self.by_id
+            .get(&instance)
+            .is_some_and(|&s| self.instance(s).awaiting_snapshot)
+    }
+
     /// Forgets `instance` and every hash it held. Returns whether it was
     /// known.
     pub fn drop_instance(&mut self, instance: InstanceId) -> bool {
