@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kvbm_cli::sim::policy::{build, PolicyKind};
+use kvbm_cli::sim::contender::{build, Contender};
 use kvbm_cli::sim::{self, NoObserver, ReleaseOrder, Timing};
 use kvbm_cli::trace::{self, TraceOptions};
 use kvbm_cli::workload::generator::{generate, GeneratorConfig};
@@ -17,9 +17,8 @@ fn workload() -> (Workload, PathBuf) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/traces/conversation_trace.jsonl");
     let opts = TraceOptions {
-        trace_block_tokens: 512,
-        block_size: 512,
-        skip_bad_lines: false,
+        output_blocks: false,
+        ..TraceOptions::default()
     };
     match trace::load(std::slice::from_ref(&path), &opts) {
         Ok(w) => (w, path),
@@ -40,8 +39,8 @@ fn replay(c: &mut Criterion) {
     let mut group = c.benchmark_group("instant_replay_5859_blocks");
     group.sample_size(10);
     group.throughput(Throughput::Elements(w.requests.len() as u64));
-    let mut kinds = PolicyKind::all();
-    kinds.extend([PolicyKind::SimLru, PolicyKind::Unbounded]);
+    let mut kinds = Contender::all();
+    kinds.extend([Contender::SimLru, Contender::Unbounded]);
     for kind in kinds {
         group.bench_function(kind.name(), |b| {
             b.iter(|| {
@@ -54,7 +53,7 @@ fn replay(c: &mut Criterion) {
                     None,
                 )
                 .expect("policy");
-                sim::run(&w, p.as_mut(), Timing::Instant, &mut NoObserver)
+                sim::run(&w, p.as_mut(), Timing::Instant, &mut NoObserver).expect("instant timing")
             })
         });
     }
@@ -68,9 +67,8 @@ fn replay(c: &mut Criterion) {
                 trace::load(
                     std::slice::from_ref(&path),
                     &TraceOptions {
-                        trace_block_tokens: 512,
-                        block_size: 512,
-                        skip_bad_lines: false,
+                        output_blocks: false,
+                        ..TraceOptions::default()
                     },
                 )
                 .expect("trace")

@@ -15,13 +15,28 @@ pub enum CapacitySpec {
     Blocks(u64),
 }
 
+/// What every capacity flag accepts, for error messages.
+pub const CAPACITY_FORMS: &str =
+    "a percentage of the unique prompt blocks (`10%`), tokens (`3000000`, `3M`, `512k`) or blocks (`5859b`)";
+
+/// Parses a token count: `3000000`, `512k`, `3M`, `1.5G`.
+fn parse_tokens(t: &str) -> Option<u64> {
+    let (num, mult) = match t.chars().last()? {
+        'k' | 'K' => (&t[..t.len() - 1], 1e3),
+        'M' | 'm' => (&t[..t.len() - 1], 1e6),
+        'G' | 'g' => (&t[..t.len() - 1], 1e9),
+        _ => return t.parse().ok(),
+    };
+    let v = num.trim().parse::<f64>().ok()? * mult;
+    // `u64::MAX as f64` is 2^64, just past the largest u64.
+    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then(|| v.round() as u64)
+}
+
 impl CapacitySpec {
     /// Parses `N%`, `N`, `Nk`, `NM`, `NG` (tokens) or `Nb` (blocks).
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
-            CliError::InvalidArgument(format!(
-                "invalid capacity `{s}`: expected a percentage of the unique blocks (`10%`), tokens (`3000000`, `3M`) or blocks (`5859b`)"
-            ))
+            CliError::InvalidArgument(format!("invalid capacity `{s}`: expected {CAPACITY_FORMS}"))
         };
         let t = s.trim();
         if let Some(p) = t.strip_suffix('%') {
@@ -34,28 +49,34 @@ impl CapacitySpec {
         if let Some(b) = t.strip_suffix('b') {
             return Ok(Self::Blocks(b.trim().parse().map_err(|_| bad())?));
         }
-        let (num, mult) = match t.chars().last() {
-            Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-            Some('M' | 'm') => (&t[..t.len() - 1], 1e6),
-            Some('G' | 'g') => (&t[..t.len() - 1], 1e9),
-            _ => (t, 1.0),
-        };
-        if mult == 1.0 {
-            return Ok(Self::Tokens(num.parse().map_err(|_| bad())?));
-        }
-        let v: f64 = num.trim().parse().map_err(|_| bad())?;
-        if !v.is_finite() || v < 0.0 {
-            return Err(bad());
-        }
-        Ok(Self::Tokens((v * mult).round() as u64))
+        parse_tokens(t).map(Self::Tokens).ok_or_else(bad)
+    }
+
+    /// Parses the value of `--capacity-tokens`: a token count only, with an
+    /// error that names the flag and its forms.
+    pub fn parse_tokens(s: &str) -> Result<Self> {
+        parse_tokens(s.trim()).map(Self::Tokens).ok_or_else(|| {
+            CliError::InvalidArgument(format!(
+                "--capacity-tokens `{s}`: expected a token count such as 3000000, 3M or 512k (`--capacity` also takes `10%` or `5859b`)"
+            ))
+        })
     }
 
     /// The size in blocks for a workload with `unique_blocks` distinct prompt
-    /// blocks of `block_tokens` tokens. Zero is an error.
+    /// blocks of `block_tokens` tokens. Zero is an error, and so is a size
+    /// whose token count does not fit in 64 bits.
     pub fn blocks(self, unique_blocks: u64, block_tokens: u32) -> Result<u64> {
         let n = match self {
-            Self::Fraction(f) => (f * unique_blocks as f64).round() as u64,
-            Self::Tokens(t) => t / block_tokens.max(1) as u64,
+            Self::Fraction(f) => {
+                let n = (f * unique_blocks as f64).round();
+                if !(n.is_finite() && n < u64::MAX as f64) {
+                    return Err(CliError::InvalidArgument(format!(
+                        "cache capacity {self} is too large"
+                    )));
+                }
+                n as u64
+            }
+            Self::Tokens(t) => t / u64::from(block_tokens.max(1)),
             Self::Blocks(b) => b,
         };
         if n == 0 {
@@ -66,8 +87,18 @@ impl CapacitySpec {
                 ),
             }));
         }
+        capacity_tokens(n, block_tokens)?;
         Ok(n)
     }
+}
+
+/// `blocks × block_tokens`, or an error when that overflows a `u64`.
+pub fn capacity_tokens(blocks: u64, block_tokens: u32) -> Result<u64> {
+    blocks.checked_mul(u64::from(block_tokens)).ok_or_else(|| {
+        CliError::InvalidArgument(format!(
+            "cache capacity {blocks} blocks of {block_tokens} tokens is more than 2^64 tokens"
+        ))
+    })
 }
 
 impl std::fmt::Display for CapacitySpec {
@@ -140,6 +171,65 @@ mod tests {
             .to_string();
         assert!(err.contains("zero blocks"), "{err}");
         assert!(CapacitySpec::Blocks(0).blocks(10, 512).is_err());
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_errors() {
+        // 2^55 blocks of 512 tokens is 2^64 tokens: one past u64::MAX.
+        let err = CapacitySpec::Blocks(1 << 55)
+            .blocks(10, 512)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than 2^64 tokens"), "{err}");
+        assert_eq!(
+            CapacitySpec::Blocks((1 << 55) - 1).blocks(10, 512).unwrap(),
+            (1 << 55) - 1
+        );
+        assert!(CapacitySpec::Blocks(u64::MAX).blocks(10, 1).is_ok());
+        assert!(CapacitySpec::Blocks(u64::MAX).blocks(10, 2).is_err());
+        assert!(CapacitySpec::parse("1e30M").is_err());
+        assert!(CapacitySpec::parse("1e300%")
+            .unwrap()
+            .blocks(10, 512)
+            .is_err());
+        assert_eq!(capacity_tokens(3, 512).unwrap(), 1536);
+    }
+
+    #[test]
+    fn token_flag_names_itself() {
+        assert_eq!(
+            CapacitySpec::parse_tokens("3M").unwrap(),
+            CapacitySpec::Tokens(3_000_000)
+        );
+        let err = CapacitySpec::parse_tokens("abc").unwrap_err().to_string();
+        assert!(err.starts_with("--capacity-tokens `abc`"), "{err}");
+        assert!(CapacitySpec::parse_tokens("10%").is_err());
+    }
+
+    proptest::proptest! {
+        /// Any text: a spec or an error; a spec resolves to blocks or an
+        /// error, never a panic or a wrapped size.
+        #[test]
+        fn any_text_parses_or_errs(
+            s in "\\PC{0,24}|[0-9.eE+-]{1,30}[kKmMgGb%]?",
+            unique in proptest::prelude::any::<u64>(),
+            bt in 1u32..=1024,
+        ) {
+            for spec in [CapacitySpec::parse(&s), CapacitySpec::parse_tokens(&s)].into_iter().flatten() {
+                if let Ok(n) = spec.blocks(unique, bt) {
+                    proptest::prop_assert!(n >= 1);
+                    proptest::prop_assert!(n.checked_mul(u64::from(bt)).is_some());
+                }
+            }
+        }
+
+        #[test]
+        fn log_spaced_stays_in_range(a in 1u64..u64::MAX, b in 1u64..u64::MAX, points in 0usize..1000) {
+            let v = log_spaced(a, b, points);
+            proptest::prop_assert!(!v.is_empty() && v.len() <= points.max(1));
+            proptest::prop_assert!(v.iter().all(|x| (a.min(b)..=a.max(b)).contains(x)));
+            proptest::prop_assert!(v.windows(2).all(|w| w[0] < w[1]));
+        }
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub enum CliError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A simulation could not finish.
+    #[error("{0}")]
+    Sim(#[from] crate::sim::SimError),
     /// Writing the report to stdout failed.
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),

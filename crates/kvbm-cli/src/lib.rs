@@ -1,20 +1,25 @@
 //! `kvbm` command line: KV-cache trace replay and capacity planning.
 //!
-//! The binary's logic lives in this library so it can be tested and
-//! benchmarked: [`workload`] (requests, the built-in generator), [`trace`]
-//! (trace files), [`sim`] (the cache simulator and its policies),
-//! [`report`] (tables, JSON, CSV), [`plot`] (sweep charts), [`http`]
-//! (the Prometheus endpoint) and [`commands`] (the subcommands).
+//! The binary's logic lives in this library so it can be tested, fuzzed and
+//! benchmarked. Public: [`workload`] (requests, the built-in generator),
+//! [`trace`] (trace files), [`capacity`] (cache sizes as users write them),
+//! [`sim`] (the cache simulator and its contenders) and [`error`]. Private to
+//! the binary: `cli` (clap types and validation), `commands` (replay,
+//! sweep), `observe` (progress, pacing, the metrics endpoint), `report` and
+//! `plot`.
+
+#![deny(missing_docs)]
 
 pub mod capacity;
-pub mod commands;
+mod cli;
+mod commands;
 pub mod error;
-pub mod http;
-pub mod plot;
-pub mod progress;
-pub mod replay_metrics;
-pub mod report;
-pub mod rng;
+mod observe;
+mod plot;
+mod report;
+mod rng;
 pub mod sim;
 pub mod trace;
 pub mod workload;
+
+pub use cli::run;

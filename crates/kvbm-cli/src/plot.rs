@@ -41,18 +41,24 @@ pub fn plot_sweep(report: &SweepReport, path: &Path) -> Result<()> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let size = (1000, 640);
+    if matches!(ext.as_deref(), Some("svg" | "png")) {
+        // Opened here first so that an unwritable path is reported as the
+        // operating system words it, not through the drawing backend.
+        std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
+    }
+    let drawing = |e: String| err(format!("could not draw the chart: {e}"));
     match ext.as_deref() {
         Some("svg") => {
             register_font();
             let root = SVGBackend::new(path, size).into_drawing_area();
-            draw(report, &root).map_err(err)?;
-            root.present().map_err(|e| err(e.to_string()))
+            draw(report, &root).map_err(drawing)?;
+            root.present().map_err(|e| drawing(e.to_string()))
         }
         Some("png") => {
             register_font();
             let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw(report, &root).map_err(err)?;
-            root.present().map_err(|e| err(e.to_string()))
+            draw(report, &root).map_err(drawing)?;
+            root.present().map_err(|e| drawing(e.to_string()))
         }
         _ => Err(err("the file name must end in .svg or .png".into())),
     }
@@ -153,8 +159,13 @@ fn draw<DB: DrawingBackend>(
         } else {
             name.clone()
         };
+        // The legend's sample is drawn as the series is: dashed or solid.
+        let gap = if dashed { 6 } else { 0 };
+        let sample = color.stroke_width(width);
         anno.label(label).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(width))
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (9, 0)], sample)
+                + PathElement::new(vec![(9 + gap, 0), (24, 0)], sample)
         });
         chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
@@ -171,7 +182,11 @@ fn draw<DB: DrawingBackend>(
         ))
         .map_err(e)?
         .label(format!("unbounded maximum ({max:.2}%)"))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], grey.stroke_width(2)));
+        .legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (9, 0)], grey.stroke_width(2))
+                + PathElement::new(vec![(15, 0), (24, 0)], grey.stroke_width(2))
+        });
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -183,8 +198,14 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The workload's source for a caption: file names of traces, the
+/// generator's description as it is.
 fn short_source(s: &str) -> String {
+    if s.starts_with("generator(") {
+        return s.to_string();
+    }
     s.split(',')
+        .map(str::trim)
         .map(|p| {
             Path::new(p)
                 .file_name()

@@ -30,18 +30,3 @@ pub fn tmpdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
-
-/// The shared conversation trace, `<repo>/../shared/traces/…`, if present.
-pub fn conversation_trace() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces/conversation_trace.jsonl");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (the shared traces live beside the repository)",
-            p.display()
-        );
-        None
-    }
-}

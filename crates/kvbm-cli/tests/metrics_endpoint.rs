@@ -103,8 +103,28 @@ fn serves_library_and_replay_metrics_while_replaying() {
     );
     assert!(get("kvbm_allocations_total", "pool=\"Lru\"") > 0.0);
     // The replay's own figures, per policy.
-    assert_eq!(get("kvbm_replay_requests", "policy=\"lru\""), 600.0);
-    assert_eq!(get("kvbm_replay_requests", "policy=\"belady\""), 600.0);
+    assert_eq!(get("kvbm_replay_requests_total", "policy=\"lru\""), 600.0);
+    assert_eq!(
+        get("kvbm_replay_requests_total", "policy=\"belady\""),
+        600.0
+    );
+    // What only grows is a counter; the rest are gauges.
+    for counter in [
+        "kvbm_replay_requests_total",
+        "kvbm_replay_block_hits_total",
+        "kvbm_replay_block_misses_total",
+        "kvbm_replay_evictions_total",
+    ] {
+        assert!(
+            body.contains(&format!("# TYPE {counter} counter")),
+            "{counter}:\n{body}"
+        );
+    }
+    assert!(body.contains("# TYPE kvbm_replay_available_blocks gauge"));
+    let hits = get("kvbm_replay_block_hits_total", "policy=\"lru\"");
+    let misses = get("kvbm_replay_block_misses_total", "policy=\"lru\"");
+    let rate = get("kvbm_replay_block_hit_rate", "policy=\"lru\"");
+    assert!((rate - hits / (hits + misses)).abs() < 1e-9);
     let hit = get("kvbm_replay_block_hit_rate", "policy=\"lru\"");
     assert!((0.0..=1.0).contains(&hit) && hit > 0.0);
     assert!(get("kvbm_replay_block_hit_rate", "policy=\"belady\"") >= hit);

@@ -258,7 +258,7 @@ fn user_errors_are_clear_and_never_panic() {
     );
     fails_with(
         &["replay", "--requests", "50", "--capacity-tokens", "lots"],
-        "invalid capacity",
+        "--capacity-tokens `lots`",
     );
     fails_with(
         &["replay", "--requests", "50", "--policy", "lfu"],
@@ -267,7 +267,7 @@ fn user_errors_are_clear_and_never_panic() {
     fails_with(&["replay", "--requests", "0"], "--requests");
     fails_with(
         &["replay", "--requests", "50", "--block-size", "3"],
-        "block size",
+        "--block-size 3",
     );
     fails_with(&["replay", "--requests", "50", "--pace", "0"], "--pace");
     fails_with(&["replay", "--requests", "50", "--mix", "1,2"], "--mix");
@@ -376,4 +376,312 @@ fn pace_slows_the_replay_to_trace_time() {
         "{:?}",
         start.elapsed()
     );
+}
+
+// ---- Issue 11: inputs that used to crash or mislead. The binary under test
+// is the debug build, so arithmetic overflow would panic here.
+
+/// A trace file with these lines.
+fn trace(name: &str, lines: &[&str]) -> std::path::PathBuf {
+    let p = tmpdir(name).join("t.jsonl");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p
+}
+
+const GOOD: &str =
+    r#"{"timestamp": 0, "input_length": 1000, "output_length": 10, "hash_ids": [1, 2]}"#;
+
+#[test]
+fn huge_output_length_is_a_line_error_not_an_abort() {
+    for output in ["18446744073709551615", "100000000000"] {
+        let line = format!(
+            r#"{{"timestamp": 0, "input_length": 1000, "output_length": {output}, "hash_ids": [1, 2]}}"#
+        );
+        let p = trace("huge-output", &[GOOD, &line]);
+        for timing in ["instant", "serve"] {
+            fails_with(
+                &["replay", "--trace", p.to_str().unwrap(), "--timing", timing],
+                "t.jsonl:2: the request spans",
+            );
+        }
+    }
+    // Large but allowed: instant timing builds no output blocks for it.
+    let line =
+        r#"{"timestamp": 1, "input_length": 1000, "output_length": 500000000, "hash_ids": [1, 2]}"#;
+    let p = trace("big-output", &[GOOD, line]);
+    let v = json(&["replay", "--trace", p.to_str().unwrap(), "--json", "-q"]);
+    assert_eq!(v["workload"]["output_tokens"], 500_000_010u64);
+}
+
+#[test]
+fn capacities_whose_token_count_overflows_are_errors() {
+    for blocks in ["36028797018963968", "18446744073709551615"] {
+        fails_with(
+            &["replay", "--requests", "50", "--capacity-blocks", blocks],
+            "more than 2^64 tokens",
+        );
+        fails_with(
+            &[
+                "sweep",
+                "--requests",
+                "50",
+                "--capacities",
+                &format!("{blocks}b"),
+            ],
+            "more than 2^64 tokens",
+        );
+    }
+    // The largest size that fits is reported exactly.
+    let v = json(&[
+        "replay",
+        "--requests",
+        "50",
+        "--capacity-blocks",
+        "36028797018963967",
+        "--policy",
+        "lru",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(v["capacity_tokens"], 36_028_797_018_963_967u64 * 512);
+}
+
+#[test]
+fn input_length_must_match_hash_ids() {
+    let lines = [
+        GOOD,
+        r#"{"timestamp": 1, "input_length": 18446744073709551615, "output_length": 1, "hash_ids": [1, 2]}"#,
+        r#"{"timestamp": 2, "input_length": 100000000000000, "output_length": 1, "hash_ids": [1, 2]}"#,
+        r#"{"timestamp": 3, "input_length": 10, "output_length": 1, "hash_ids": [1, 2, 3, 4, 5]}"#,
+        r#"{"timestamp": 4, "input_length": 512, "output_length": 1, "hash_ids": [1, 2]}"#,
+        r#"{"timestamp": 5, "input_length": 0, "output_length": 1, "hash_ids": []}"#,
+    ];
+    for bad in 1..lines.len() {
+        let p = trace("input-length", &[lines[0], lines[bad]]);
+        fails_with(&["replay", "--trace", p.to_str().unwrap()], "t.jsonl:2: `");
+    }
+    let p = trace("input-length-all", &lines);
+    let v = json(&[
+        "replay",
+        "--trace",
+        p.to_str().unwrap(),
+        "--skip-bad-lines",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(v["workload"]["skipped_lines"], 5);
+    assert_eq!(v["workload"]["input_tokens"], 1000);
+    // Boundaries: 513..=1024 tokens fit two ids of 512.
+    for (input, ok) in [(512, false), (513, true), (1024, true), (1025, false)] {
+        let line = format!(
+            r#"{{"timestamp": 0, "input_length": {input}, "output_length": 1, "hash_ids": [1, 2]}}"#
+        );
+        let p = trace("input-bounds", &[&line]);
+        let o = kvbm(&["replay", "--trace", p.to_str().unwrap(), "-q"]);
+        assert_eq!(o.status.success(), ok, "{input}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn absurd_rates_are_rejected() {
+    for tps in ["1e-300", "1e-6", "1e-12"] {
+        fails_with(
+            &[
+                "replay",
+                "--requests",
+                "50",
+                "--timing",
+                "serve",
+                "--decode-tps",
+                tps,
+            ],
+            "--decode-tps must be between 0.001",
+        );
+        fails_with(
+            &[
+                "replay",
+                "--requests",
+                "50",
+                "--timing",
+                "serve",
+                "--prefill-tps",
+                tps,
+            ],
+            "--prefill-tps must be between 0.001",
+        );
+    }
+    // The slowest allowed rates simulate without overflowing the clock.
+    let v = json(&[
+        "replay",
+        "--requests",
+        "50",
+        "--timing",
+        "serve",
+        "--decode-tps",
+        "0.001",
+        "--prefill-tps",
+        "0.001",
+        "--policy",
+        "lru",
+        "--json",
+        "-q",
+    ]);
+    assert!(v["results"][0]["simulated_seconds"].as_f64().unwrap() > 1e6);
+}
+
+#[test]
+fn flags_are_validated_before_the_workload_for_every_policy() {
+    fails_with(
+        &["replay", "--block-size", "3", "--policy", "belady,sim-lru"],
+        "--block-size 3: the block size must be a power of two",
+    );
+    // A flag error is not blamed on a trace line.
+    let p = trace("flag-vs-line", &[GOOD]);
+    let o = kvbm(&[
+        "replay",
+        "--trace",
+        p.to_str().unwrap(),
+        "--block-size",
+        "3",
+    ]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("--block-size 3") && !err.contains("t.jsonl"),
+        "{err}"
+    );
+    // Bounded counts fail at once instead of exhausting memory.
+    fails_with(&["replay", "--requests", "1000000000"], "1 to 1000000");
+    fails_with(
+        &["sweep", "--requests", "50", "--points", "1000000"],
+        "--points 1000000",
+    );
+}
+
+#[test]
+fn every_capacity_form_suggested_is_accepted() {
+    fails_with(
+        &["replay", "--requests", "50", "--capacity-tokens", "abc"],
+        "--capacity-tokens `abc`: expected a token count",
+    );
+    let blocks = |flag: &str, value: &str| {
+        json(&[
+            "replay",
+            "--requests",
+            "300",
+            flag,
+            value,
+            "--policy",
+            "lru",
+            "--json",
+            "-q",
+        ])["capacity_blocks"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(blocks("--capacity", "5859b"), 5859);
+    assert_eq!(blocks("--capacity", "3M"), 5859);
+    assert_eq!(blocks("--capacity-tokens", "3M"), 5859);
+    let unique = json(&[
+        "replay",
+        "--requests",
+        "300",
+        "--policy",
+        "lru",
+        "--json",
+        "-q",
+    ])["workload"]["unique_blocks"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        blocks("--capacity", "10%"),
+        (unique as f64 * 0.1).round() as u64
+    );
+}
+
+#[test]
+fn timestamp_errors_name_the_real_limit() {
+    for (ts, shown) in [("1e19", "1e19"), ("1e300", "1e300"), ("-5", "-5e0")] {
+        let line = format!(
+            r#"{{"timestamp": {ts}, "input_length": 1000, "output_length": 1, "hash_ids": [1, 2]}}"#
+        );
+        let p = trace("timestamp", &[&line]);
+        let o = kvbm(&["replay", "--trace", p.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert!(
+            err.contains("between 0 and 1e15 ms") && err.contains(&format!("got {shown}")),
+            "{ts}: {err}"
+        );
+        assert!(err.len() < 200, "{err}");
+    }
+}
+
+#[test]
+fn bad_plot_path_fails_before_the_sweep() {
+    let o = kvbm(&[
+        "sweep",
+        "--requests",
+        "50",
+        "--plot",
+        "/nonexistent/dir/x.png",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("plot /nonexistent/dir/x.png: the directory /nonexistent/dir does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("Os {"), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn cosmetics_bom_stdin_linger_and_plurals() {
+    // A byte-order mark is skipped.
+    let p = tmpdir("bom").join("bom.jsonl");
+    std::fs::write(&p, format!("\u{feff}{GOOD}\n")).unwrap();
+    let o = kvbm(&[
+        "replay",
+        "--trace",
+        p.to_str().unwrap(),
+        "--capacity-blocks",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // One request, one block: singular nouns.
+    let out = stdout(&o);
+    assert!(
+        out.contains("1 request over") && out.contains("cache      1 block = 512 tokens"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("1 requests") && !out.contains("1 blocks"),
+        "{out}"
+    );
+    assert!(out.contains("simulator req/s"), "{out}");
+
+    // `--trace -` reads standard input.
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kvbm"))
+        .args(["replay", "--trace", "-", "--json", "-q"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{GOOD}\n{GOOD}\n").as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["workload"]["requests"], 2);
+    assert_eq!(v["workload"]["source"], "-");
+
+    // `--linger` without an endpoint is a usage error.
+    let o = kvbm(&["replay", "--requests", "50", "--linger", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--metrics-addr"), "{}", stderr(&o));
 }

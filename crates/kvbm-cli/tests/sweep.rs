@@ -110,6 +110,28 @@ fn plots_svg_and_png() {
             assert!(text.starts_with("<svg"), "{}", &text[..50]);
             assert!(text.contains("belady (offline optimum)"));
             assert!(text.contains("unbounded maximum"));
+            // The generated workload's caption, without doubled spaces.
+            assert!(
+                text.contains("generator(seed=42, requests=300, rate=2)"),
+                "{text}"
+            );
+            // Legend samples: a dashed one is two 9-pixel strokes 6 apart,
+            // a solid one two strokes that join. lru is solid; belady and
+            // the unbounded maximum are drawn dashed.
+            let segments = legend_segments(&text);
+            let gap = |dx: i64| {
+                segments
+                    .iter()
+                    .filter(|a| {
+                        a.2 - a.0 == 9
+                            && segments
+                                .iter()
+                                .any(|b| b.1 == a.1 && b.0 == a.2 + dx && b.2 - b.0 == 15 - dx)
+                    })
+                    .count()
+            };
+            assert_eq!(gap(6), 2, "dashed legend samples");
+            assert_eq!(gap(0), 1, "solid legend samples");
             assert!(
                 text.contains("stroke-dasharray")
                     || text.matches("<line").count() > 10
@@ -117,4 +139,22 @@ fn plots_svg_and_png() {
             );
         }
     }
+}
+
+/// Horizontal two-point polylines `(x0, y, x1)` of an SVG file.
+fn legend_segments(svg: &str) -> Vec<(i64, i64, i64)> {
+    svg.split("<polyline")
+        .skip(1)
+        .filter_map(|el| {
+            let points = el.split("points=\"").nth(1)?.split('"').next()?;
+            let p: Vec<(i64, i64)> = points
+                .split_whitespace()
+                .filter_map(|xy| {
+                    let (x, y) = xy.split_once(',')?;
+                    Some((x.parse().ok()?, y.parse().ok()?))
+                })
+                .collect();
+            (p.len() == 2 && p[0].1 == p[1].1).then(|| (p[0].0, p[0].1, p[1].0))
+        })
+        .collect()
 }

@@ -42,30 +42,66 @@
 //! | [`pubsub`] | the `Publisher` trait event batches are sent through |
 //! | [`tinylfu`] | count-min frequency sketch for frequency-aware eviction |
 //! | [`metrics`] | counters and gauges, rate statistics, Prometheus export |
+//! | [`integrations`] | request lifecycles: `RequestSequence`, the schedule/apply protocol of `SchedulableSequence` |
+//! | [`sequence`] | which block holds which part of a token sequence (block ids or guards, by phase) |
 //! | [`pools`] | names shared with kvbm-logical's `pools` module |
 #![deny(missing_docs)]
 
 pub mod blocks;
+mod compat;
 pub mod events;
 pub mod eviction;
+pub mod integrations;
 pub mod manager;
 pub mod metrics;
 pub mod pools;
 pub mod pubsub;
 pub mod registry;
+pub mod sequence;
 mod store;
 pub mod tinylfu;
 pub mod tokens;
 
 pub use blocks::{
-    BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, MutableBlock, WeakBlock,
+    BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, LifecyclePin, LifecyclePinRef,
+    MutableBlock, WeakBlock,
+};
+pub use compat::{KvbmSequenceHashProvider, LogicalLayoutHandle};
+pub use integrations::{
+    ApplyError, DecodeOutcome, NoopDelegate, RequestSequence, SchedulableSequence,
+    SchedulableSequenceBuilder, ScheduleError, SequenceDelegate, SequenceEvent, SequenceState,
 };
 pub use manager::BlockManager;
 pub use registry::BlockRegistry;
+pub use sequence::{
+    zip_assigned, zip_assigned_pending, BlockSequence, BlockSequenceError,
+    ExternalBlockAssignments, LogicalBlockAssignmentError, LogicalBlockAssignments,
+};
 pub use store::InvariantViolation;
 
 /// Index of a block in its manager's pool (`0..block_count`).
 pub type BlockId = usize;
+
+/// A process-unique name of a block manager's pool, so that
+/// `(ManagerId, BlockId)` names one slot even where the tier type is gone
+/// (see [`LifecyclePinRef`]). Never reused within a process.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct ManagerId(pub u64);
+
+impl ManagerId {
+    /// A value no manager ever gets, for tests and placeholders.
+    pub const NULL: Self = Self(0);
+
+    /// The next unused id.
+    pub(crate) fn next() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Only uniqueness matters, which `fetch_add` gives at any ordering.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 /// The key blocks are registered and matched under: a block's
 /// [`PositionalLineageHash`](tokens::PositionalLineageHash).

@@ -1,13 +1,17 @@
 //! Property test: random operation sequences against a small reference
-//! model of the pools (free count, LRU-ordered cache, held primaries).
+//! model of the pools (free count, cache in release order, held blocks), for
+//! every backend — with its exact victim — and both duplicate policies.
 
 mod common;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use common::{builder, chain, Backend, Device};
+use kvbm::eviction::DEFAULT_FREQUENCY_THRESHOLDS;
 use kvbm::pools::BlockDuplicationPolicy;
-use kvbm::{CompleteBlock, ImmutableBlock, MutableBlock, SequenceHash, WeakBlock};
+use kvbm::tinylfu::FrequencyTracker;
+use kvbm::{BlockId, CompleteBlock, ImmutableBlock, MutableBlock, SequenceHash, WeakBlock};
 use proptest::prelude::*;
 
 const BLOCKS: usize = 6;
@@ -64,71 +68,147 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A registered block the test holds handles on.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    hash: SequenceHash,
+    handles: usize,
+    /// The block the hash index points at; `false` for a duplicate kept by
+    /// [`BlockDuplicationPolicy::Allow`], which nobody can match.
+    primary: bool,
+}
+
+/// A cached (inactive) primary.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    id: BlockId,
+    hash: SequenceHash,
+    /// Multi-LRU tier, fixed when the block was released.
+    tier: usize,
+}
+
 /// What the pool should look like.
-#[derive(Default)]
 struct Model {
+    backend: Backend,
+    policy: BlockDuplicationPolicy,
+    /// Multi-LRU tier thresholds.
+    thresholds: [u8; 3],
+    /// The registry's frequency tracker (multi-LRU only): the model asks it
+    /// for counts; counting itself is TinyLFU's business, tested elsewhere.
+    tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
     /// Parent of each hash in the universe (none for roots).
     parent: HashMap<SequenceHash, SequenceHash>,
     free: usize,
-    /// Cached hashes, least recently released first.
-    cached: Vec<SequenceHash>,
-    /// Handles per held primary.
-    held: HashMap<SequenceHash, usize>,
-    /// Bumped when a hash leaves the pool, to tell stale weak handles.
-    epoch: HashMap<SequenceHash, u64>,
+    /// Cached primaries, least recently released first.
+    cached: Vec<Cached>,
+    /// Held registered blocks by id.
+    held: HashMap<BlockId, Entry>,
+    /// Bumped when a block leaves the pool, to tell stale weak handles.
+    epoch: HashMap<BlockId, u64>,
 }
 
 impl Model {
+    /// The registered primary of `h`, held or cached.
+    fn primary(&self, h: &SequenceHash) -> Option<BlockId> {
+        self.held
+            .iter()
+            .find(|(_, e)| e.primary && e.hash == *h)
+            .map(|(id, _)| *id)
+            .or_else(|| self.cached.iter().find(|c| c.hash == *h).map(|c| c.id))
+    }
+
     fn present(&self, h: &SequenceHash) -> bool {
-        self.held.contains_key(h) || self.cached.contains(h)
+        self.primary(h).is_some()
     }
 
-    /// One more handle on a registered hash, reviving it if cached.
-    fn acquire(&mut self, h: SequenceHash) {
-        if let Some(pos) = self.cached.iter().position(|c| *c == h) {
+    fn cached_ids(&self) -> Vec<BlockId> {
+        self.cached.iter().map(|c| c.id).collect()
+    }
+
+    /// One more handle on a registered block, reviving it if cached.
+    fn acquire(&mut self, id: BlockId, hash: SequenceHash) {
+        if let Some(pos) = self.cached.iter().position(|c| c.id == id) {
             self.cached.remove(pos);
         }
-        *self.held.entry(h).or_default() += 1;
+        self.held
+            .entry(id)
+            .or_insert(Entry {
+                hash,
+                handles: 0,
+                primary: true,
+            })
+            .handles += 1;
     }
 
-    fn release(&mut self, h: SequenceHash) {
-        let n = self
+    /// The last handle of a primary caches it (in the tier its count gives
+    /// now); the last handle of a duplicate frees it.
+    fn release(&mut self, id: BlockId) {
+        let e = self
             .held
-            .get_mut(&h)
-            .expect("model: releasing an unheld hash");
-        *n -= 1;
-        if *n == 0 {
-            self.held.remove(&h);
-            self.cached.push(h);
+            .get_mut(&id)
+            .expect("model: releasing an unheld block");
+        e.handles -= 1;
+        if e.handles > 0 {
+            return;
+        }
+        let e = self.held.remove(&id).expect("present");
+        if e.primary {
+            let count = self
+                .tracker
+                .as_ref()
+                .map_or(0, |t| t.count(e.hash.as_u128()));
+            let tier = self
+                .thresholds
+                .iter()
+                .filter(|&&t| count >= u32::from(t))
+                .count();
+            self.cached.push(Cached {
+                id,
+                hash: e.hash,
+                tier,
+            });
+        } else {
+            self.free += 1;
+            *self.epoch.entry(id).or_default() += 1;
         }
     }
 
-    fn evict_oldest(&mut self) -> SequenceHash {
-        let h = self.cached.remove(0);
-        *self.epoch.entry(h).or_default() += 1;
-        h
+    /// Where in `cached` the next victim is, by the backend's definition:
+    /// LRU and FIFO the oldest release; lineage the oldest release among
+    /// leaves (no cached child); multi-LRU the oldest release of the
+    /// coldest non-empty tier.
+    fn victim(&self) -> Option<usize> {
+        match self.backend {
+            Backend::Lru | Backend::Fifo => (!self.cached.is_empty()).then_some(0),
+            Backend::Lineage => self.cached.iter().position(|c| {
+                !self
+                    .cached
+                    .iter()
+                    .any(|o| self.parent.get(&o.hash) == Some(&c.hash))
+            }),
+            Backend::MultiLru => {
+                let coldest = self.cached.iter().map(|c| c.tier).min()?;
+                self.cached.iter().position(|c| c.tier == coldest)
+            }
+        }
     }
 
-    /// Accepts a victim chosen by `backend`: for LRU and FIFO it must be the
-    /// oldest release; for lineage a leaf of the cached forest; for
-    /// multi-LRU any cached block (its order depends on access counts).
-    fn evict(&mut self, backend: Backend, h: SequenceHash) -> Result<(), TestCaseError> {
-        let pos = self.cached.iter().position(|c| *c == h);
-        prop_assert!(pos.is_some(), "evicted {:?} was not cached", h);
-        match backend {
-            Backend::Lru | Backend::Fifo => {
-                prop_assert_eq!(pos, Some(0), "not the oldest release");
-            }
-            Backend::Lineage => {
-                let has_cached_child = self.cached.iter().any(|c| self.parent.get(c) == Some(&h));
-                prop_assert!(!has_cached_child, "evicted {:?} has a cached child", h);
-            }
-            Backend::MultiLru => {}
-        }
-        if let Some(pos) = pos {
-            self.cached.remove(pos);
-        }
-        *self.epoch.entry(h).or_default() += 1;
+    fn evict_next(&mut self) -> Option<Cached> {
+        let pos = self.victim()?;
+        let c = self.cached.remove(pos);
+        *self.epoch.entry(c.id).or_default() += 1;
+        Some(c)
+    }
+
+    /// The backend evicted `h`: it must be exactly the model's victim.
+    fn evict(&mut self, h: SequenceHash) -> Result<(), TestCaseError> {
+        let want = self.evict_next();
+        prop_assert_eq!(
+            Some(h),
+            want.map(|c| c.hash),
+            "{:?} evicted the wrong block",
+            self.backend
+        );
         Ok(())
     }
 }
@@ -151,18 +231,43 @@ fn pick<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
     }
 }
 
-fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(
+    backend: Backend,
+    policy: BlockDuplicationPolicy,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
+    run_with(backend, policy, DEFAULT_FREQUENCY_THRESHOLDS, ops)
+}
+
+fn run_with(
+    backend: Backend,
+    policy: BlockDuplicationPolicy,
+    thresholds: [u8; 3],
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let (seq_a, seq_b) = universe();
     let all: Vec<SequenceHash> = seq_a.iter().chain(&seq_b[3..]).copied().collect();
-    let m = builder(backend)
+    let mut b = builder(backend);
+    if backend == Backend::MultiLru {
+        let [t1, t2, t3] = thresholds;
+        b = b.with_multi_lru_backend_custom_thresholds(t1, t2, t3);
+    }
+    let m = b
         .block_count(BLOCKS)
         .block_size(BLOCK_SIZE)
-        .duplication_policy(BlockDuplicationPolicy::Reject)
+        .duplication_policy(policy)
         .build()
         .unwrap();
     let mut model = Model {
+        backend,
+        policy,
+        thresholds,
+        tracker: m.block_registry().frequency_tracker(),
+        parent: HashMap::new(),
         free: BLOCKS,
-        ..Model::default()
+        cached: Vec::new(),
+        held: HashMap::new(),
+        epoch: HashMap::new(),
     };
     for seq in [&seq_a, &seq_b] {
         for pair in seq.windows(2) {
@@ -181,7 +286,7 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     model.free -= from_free;
                     prop_assert_eq!(evicted.len(), n - from_free);
                     for h in evicted {
-                        model.evict(backend, h)?;
+                        model.evict(h)?;
                     }
                     prop_assert_eq!(blocks.len(), n);
                     real.mutable.extend(blocks);
@@ -203,12 +308,34 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Register(i) => {
                 if let Some(c) = pick(&mut real.complete, i) {
                     let h = c.sequence_hash();
-                    if model.present(&h) {
-                        model.free += 1; // rejected duplicate goes back
-                    }
-                    model.acquire(h);
+                    let own = c.block_id();
+                    let existing = model.primary(&h);
                     let b = m.register_block(c);
                     prop_assert_eq!(b.sequence_hash(), h);
+                    match (existing, model.policy) {
+                        (None, _) => {
+                            prop_assert_eq!(b.block_id(), own);
+                            model.acquire(own, h);
+                        }
+                        (Some(primary), BlockDuplicationPolicy::Reject) => {
+                            // The new block goes back; the primary is handed out.
+                            prop_assert_eq!(b.block_id(), primary);
+                            model.free += 1;
+                            model.acquire(primary, h);
+                        }
+                        (Some(primary), BlockDuplicationPolicy::Allow) => {
+                            prop_assert_eq!(b.block_id(), own);
+                            prop_assert_ne!(own, primary);
+                            model.held.insert(
+                                own,
+                                Entry {
+                                    hash: h,
+                                    handles: 1,
+                                    primary: false,
+                                },
+                            );
+                        }
+                    }
                     real.immutable.push(b);
                 }
             }
@@ -225,7 +352,8 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(hits.len(), expect);
                 for (hit, h) in hits.iter().zip(query) {
                     prop_assert_eq!(hit.sequence_hash(), *h);
-                    model.acquire(*h);
+                    prop_assert_eq!(Some(hit.block_id()), model.primary(h));
+                    model.acquire(hit.block_id(), *h);
                 }
                 real.immutable.extend(hits);
             }
@@ -239,8 +367,9 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let mut got: Vec<_> = found.keys().copied().collect();
                 got.sort();
                 prop_assert_eq!(&got, &expect);
-                for h in expect {
-                    model.acquire(h);
+                for (h, b) in &found {
+                    prop_assert_eq!(Some(b.block_id()), model.primary(h));
+                    model.acquire(b.block_id(), *h);
                 }
                 real.immutable.extend(found.into_values());
             }
@@ -256,15 +385,17 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::DropImmutable(i) => {
                 if let Some(b) = pick(&mut real.immutable, i) {
-                    model.release(b.sequence_hash());
+                    let id = b.block_id();
+                    drop(b);
+                    model.release(id);
                 }
             }
             Op::Clone(i) => {
                 if !real.immutable.is_empty() {
                     let n = real.immutable.len();
                     let b = real.immutable[i % n].clone();
-                    model.acquire(b.sequence_hash());
-                    prop_assert_eq!(b.use_count(), model.held[&b.sequence_hash()]);
+                    model.acquire(b.block_id(), b.sequence_hash());
+                    prop_assert_eq!(b.use_count(), model.held[&b.block_id()].handles);
                     real.immutable.push(b);
                 }
             }
@@ -272,7 +403,7 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if !real.immutable.is_empty() {
                     let n = real.immutable.len();
                     let b = &real.immutable[i % n];
-                    let epoch = model.epoch.get(&b.sequence_hash()).copied().unwrap_or(0);
+                    let epoch = model.epoch.get(&b.block_id()).copied().unwrap_or(0);
                     real.weak.push((b.downgrade(), epoch));
                 }
             }
@@ -280,13 +411,13 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if !real.weak.is_empty() {
                     let n = real.weak.len();
                     let (w, epoch) = &real.weak[i % n];
-                    let h = w.sequence_hash();
-                    let alive =
-                        model.present(&h) && model.epoch.get(&h).copied().unwrap_or(0) == *epoch;
+                    let (id, h) = (w.block_id(), w.sequence_hash());
+                    let alive = (model.held.contains_key(&id) || model.cached_ids().contains(&id))
+                        && model.epoch.get(&id).copied().unwrap_or(0) == *epoch;
                     let up = w.upgrade();
                     prop_assert_eq!(up.is_some(), alive, "upgrade of {:?}", h);
                     if let Some(b) = up {
-                        model.acquire(h);
+                        model.acquire(id, h);
                         real.immutable.push(b);
                     }
                 }
@@ -296,8 +427,7 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::ResetInactive => {
                 let res = m.reset_inactive_pool();
-                while !model.cached.is_empty() {
-                    model.evict_oldest();
+                while model.evict_next().is_some() {
                     model.free += 1;
                 }
                 prop_assert_eq!(res.is_ok(), model.free == BLOCKS);
@@ -320,7 +450,7 @@ fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
         prop_assert_eq!(s.inflight_mutable, out as i64);
         prop_assert_eq!(s.inflight_immutable, model.held.len() as i64);
         for b in &real.immutable {
-            prop_assert_eq!(b.use_count(), model.held[&b.sequence_hash()]);
+            prop_assert_eq!(b.use_count(), model.held[&b.block_id()].handles);
         }
     }
     drop(real);
@@ -335,21 +465,28 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
     fn pools_follow_the_model_with_lru(ops in prop::collection::vec(op(), 1..120)) {
-        run(Backend::Lru, ops)?;
+        run(Backend::Lru, BlockDuplicationPolicy::Reject, ops.clone())?;
+        run(Backend::Lru, BlockDuplicationPolicy::Allow, ops)?;
     }
 
     #[test]
     fn pools_follow_the_model_with_fifo(ops in prop::collection::vec(op(), 1..120)) {
-        run(Backend::Fifo, ops)?;
+        run(Backend::Fifo, BlockDuplicationPolicy::Reject, ops.clone())?;
+        run(Backend::Fifo, BlockDuplicationPolicy::Allow, ops)?;
     }
 
     #[test]
     fn pools_follow_the_model_with_lineage(ops in prop::collection::vec(op(), 1..120)) {
-        run(Backend::Lineage, ops)?;
+        run(Backend::Lineage, BlockDuplicationPolicy::Reject, ops.clone())?;
+        run(Backend::Lineage, BlockDuplicationPolicy::Allow, ops)?;
     }
 
     #[test]
     fn pools_follow_the_model_with_multi_lru(ops in prop::collection::vec(op(), 1..120)) {
-        run(Backend::MultiLru, ops)?;
+        run(Backend::MultiLru, BlockDuplicationPolicy::Reject, ops.clone())?;
+        // Low thresholds: a block matched once after registering is already
+        // warmer than a fresh one, so tiers decide many victims.
+        run_with(Backend::MultiLru, BlockDuplicationPolicy::Reject, [1, 2, 3], ops.clone())?;
+        run_with(Backend::MultiLru, BlockDuplicationPolicy::Allow, [1, 2, 3], ops)?;
     }
 }

@@ -321,3 +321,43 @@ proptest! {
         prop_assert_eq!(partial.tokens().as_slice(), &ref_partial.tokens()[..]);
     }
 }
+
+/// Salt hashing: the seed of every block hash of a salted sequence (a LoRA
+/// name, a model revision) must be the reference's, byte for byte.
+#[test]
+fn salt_hash_matches_the_reference() {
+    let mut rng = Rng(0x5a17);
+    let mut payloads: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"lora:adapter-7".to_vec(),
+        vec![0u8; 1],
+        vec![0xff; 4096],
+    ];
+    for len in [1usize, 3, 8, 16, 17, 64, 129, 240, 241, 1000] {
+        payloads.push((0..len).map(|_| rng.next() as u8).collect());
+    }
+    for p in &payloads {
+        assert_eq!(
+            kvbm::tokens::compute_salt_hash(p),
+            reference::compute_salt_hash_from_bytes(p),
+            "payload of {} bytes",
+            p.len()
+        );
+    }
+    // A salted sequence hashes like the reference's salted sequence.
+    let salt = kvbm::tokens::compute_salt_hash(b"model-rev-3");
+    let tokens: Vec<u32> = (0..70).map(|_| rng.next() as u32).collect();
+    let ours = TokenBlockSequence::from_slice(&tokens, 16, Some(salt));
+    let theirs = reference::TokenBlockSequence::from_slice(&tokens, 16, Some(salt));
+    assert_same_sequence(&ours, &theirs);
+}
+
+proptest! {
+    #[test]
+    fn salt_hash_matches_for_any_payload(p in proptest::collection::vec(any::<u8>(), 0..600)) {
+        prop_assert_eq!(
+            kvbm::tokens::compute_salt_hash(&p),
+            reference::compute_salt_hash_from_bytes(&p)
+        );
+    }
+}

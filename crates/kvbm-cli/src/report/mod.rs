@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::sim::SimResult;
 use crate::workload::WorkloadSummary;
 
-pub use table::{format_rate, format_si, Table};
+pub(crate) use table::{format_rate, format_si, Table};
 
 /// Output format of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +113,8 @@ fn result_table(results: &[SimResult]) -> Table {
     if serve {
         header.extend(["queued", "mean wait", "max wait", "max running"]);
     }
-    header.extend(["sim req/s", "sim block ops/s", "seconds"]);
+    // The simulator's own speed, not a property of the cache.
+    header.extend(["simulator req/s", "simulator block ops/s", "run seconds"]);
     let mut t = Table::new(header);
     for r in results {
         let mut row = vec![
@@ -146,23 +147,32 @@ fn result_table(results: &[SimResult]) -> Table {
     t
 }
 
+/// `1 request`, `2 requests`: a count with its noun in the right number.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn workload_lines(w: &WorkloadSummary, block_tokens: u32) -> String {
     let mut s = format!(
-        "workload   {} ({})\n           {} requests over {:.1}s, {} prompt blocks ({} unique) of {} tokens, {} prompt tokens\n           maximum prefix ratio (unbounded cache): {}\n",
+        "workload   {} ({})\n           {} over {:.1}s, {} ({} unique) of {}, {}\n           maximum prefix ratio (unbounded cache): {}\n",
         w.source,
         w.format,
-        w.requests,
+        count(w.requests as u64, "request"),
         w.duration_s,
-        w.prompt_blocks,
+        count(w.prompt_blocks, "prompt block"),
         w.unique_blocks,
-        block_tokens,
-        w.input_tokens,
+        count(u64::from(block_tokens), "token"),
+        count(w.input_tokens, "prompt token"),
         format_rate(w.max_prefix_ratio),
     );
     if w.skipped_lines > 0 {
         s.push_str(&format!(
-            "           {} bad lines skipped\n",
-            w.skipped_lines
+            "           {} skipped\n",
+            count(w.skipped_lines, "bad line")
         ));
     }
     s
@@ -191,9 +201,9 @@ impl ReplayReport {
             OutputFormat::Table => {
                 let mut s = workload_lines(&self.workload, self.block_tokens);
                 s.push_str(&format!(
-                    "cache      {} blocks = {} tokens ({} of unique blocks), timing {}\n\n",
-                    self.capacity_blocks,
-                    self.capacity_tokens,
+                    "cache      {} = {} ({} of unique blocks), timing {}\n\n",
+                    count(self.capacity_blocks, "block"),
+                    count(self.capacity_tokens, "token"),
                     format_rate(
                         self.capacity_blocks as f64 / self.workload.unique_blocks.max(1) as f64
                     ),

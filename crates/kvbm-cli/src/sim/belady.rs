@@ -15,7 +15,7 @@
 
 use std::collections::BinaryHeap;
 
-use crate::sim::prefix_cache::EvictionOrder;
+use crate::sim::prefix_cache::VictimOrder;
 use crate::workload::{BlockKey, Request, Workload};
 
 /// For each block key, the ascending indices of the requests whose prompt
@@ -97,7 +97,7 @@ impl BeladyOrder {
     }
 }
 
-impl EvictionOrder for BeladyOrder {
+impl VictimOrder for BeladyOrder {
     fn insert(&mut self, key: BlockKey, last_user: usize) {
         let k = key as usize;
         self.generation[k] = self.generation[k].wrapping_add(1);

@@ -11,11 +11,11 @@
 
 use std::time::Instant;
 
-use crate::sim::{CachePolicy, Counters, Observer, SimResult};
+use crate::sim::{Counters, Observer, SimCache, SimResult};
 use crate::workload::Workload;
 
 /// Replays `w` through `policy` one request at a time.
-pub fn run(w: &Workload, policy: &mut dyn CachePolicy, observer: &mut dyn Observer) -> SimResult {
+pub fn run(w: &Workload, policy: &mut dyn SimCache, observer: &mut dyn Observer) -> SimResult {
     let start = Instant::now();
     let mut c = Counters::default();
     let capacity = policy.capacity();

@@ -24,7 +24,7 @@ use kvbm::registry::BlockRegistry;
 use kvbm::SequenceHash;
 
 use crate::error::{CliError, Result};
-use crate::sim::{CachePolicy, ReleaseOrder};
+use crate::sim::{ReleaseOrder, SimCache};
 use crate::workload::{BlockKey, Request};
 
 pub use kvbm::eviction::EvictionPolicy;
@@ -58,8 +58,8 @@ impl<T: BlockMetadata> Default for Held<T> {
     }
 }
 
-/// A [`CachePolicy`] that is a real `BlockManager`.
-pub struct ManagerPolicy<'w, T: BlockMetadata> {
+/// A [`SimCache`] that is a real `BlockManager`.
+pub struct ManagerCache<'w, T: BlockMetadata> {
     name: &'static str,
     manager: BlockManager<T>,
     hashes: &'w [SequenceHash],
@@ -84,7 +84,7 @@ fn configure<T: BlockMetadata>(
     }
 }
 
-impl<'w, T: BlockMetadata> ManagerPolicy<'w, T> {
+impl<'w, T: BlockMetadata> ManagerCache<'w, T> {
     fn new(
         backend: EvictionPolicy,
         capacity: usize,
@@ -125,25 +125,25 @@ pub fn build<'w>(
     hashes: &'w [SequenceHash],
     release: ReleaseOrder,
     aggregator: Option<&MetricsAggregator>,
-) -> Result<Box<dyn CachePolicy + 'w>> {
+) -> Result<Box<dyn SimCache + 'w>> {
     let args = (backend, capacity, block_size, hashes, release, aggregator);
     Ok(match backend {
-        EvictionPolicy::Lru => Box::new(ManagerPolicy::<Lru>::new(
+        EvictionPolicy::Lru => Box::new(ManagerCache::<Lru>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
-        EvictionPolicy::MultiLru => Box::new(ManagerPolicy::<MultiLru>::new(
+        EvictionPolicy::MultiLru => Box::new(ManagerCache::<MultiLru>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
-        EvictionPolicy::Lineage => Box::new(ManagerPolicy::<Lineage>::new(
+        EvictionPolicy::Lineage => Box::new(ManagerCache::<Lineage>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
-        EvictionPolicy::Fifo => Box::new(ManagerPolicy::<Fifo>::new(
+        EvictionPolicy::Fifo => Box::new(ManagerCache::<Fifo>::new(
             args.0, args.1, args.2, args.3, args.4, args.5,
         )?),
     })
 }
 
-impl<T: BlockMetadata> CachePolicy for ManagerPolicy<'_, T> {
+impl<T: BlockMetadata> SimCache for ManagerCache<'_, T> {
     fn name(&self) -> &str {
         self.name
     }

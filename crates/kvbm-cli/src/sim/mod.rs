@@ -1,7 +1,11 @@
 //! The cache simulator.
 //!
-//! A policy under test sits behind [`CachePolicy`], a handful of block-level
-//! operations mirroring how an inference server drives a block manager. Two
+//! Words: a *contender* ([`contender::Contender`]) is one entry of the
+//! command line's `--policy` list; built for a workload it is a [`SimCache`],
+//! the handful of block-level operations an inference server drives a block
+//! manager with. The simulator's own caches pick victims through a
+//! [`prefix_cache::VictimOrder`]; the library's `kvbm::eviction::EvictionPolicy`
+//! names the block manager's inactive backends. Two
 //! timing models drive it: [`instant`] (one request at a time, the Mooncake
 //! capacity-analysis methodology) and [`serve`] (a discrete-event simulation
 //! with prefill/decode durations and a waiting queue).
@@ -11,9 +15,9 @@
 //! offline optimum ([`belady`]) and the unbounded cache.
 
 pub mod belady;
+pub mod contender;
 pub mod instant;
 pub mod manager;
-pub mod policy;
 pub mod prefix_cache;
 pub mod serve;
 #[cfg(test)]
@@ -25,7 +29,7 @@ use crate::workload::{ratio, BlockKey, Request};
 
 /// The operations a simulated cache offers, per request `r` (its index in
 /// the workload; requests are admitted in increasing order).
-pub trait CachePolicy {
+pub trait SimCache {
     /// The policy's name in reports.
     fn name(&self) -> &str;
     /// Blocks in the cache.
@@ -55,12 +59,13 @@ pub trait CachePolicy {
 /// the order they enter an LRU-like backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReleaseOrder {
+    /// Root first (the order of the request's block list, i.e. what dropping
+    /// a `Vec` of handles does). The default, here and on the command line.
+    #[default]
+    RootFirst,
     /// Deepest block first: a request's root is released last and so is the
     /// most recently used of its blocks.
-    #[default]
     LeafFirst,
-    /// Root first (the order of the request's block list).
-    RootFirst,
 }
 
 /// The timing model of a run.
@@ -224,13 +229,7 @@ pub trait Observer {
     fn pace(&mut self, _sim_ms: u64) {}
     /// `done` requests of the workload are finished; `sim_ms` is the
     /// simulated (or trace) time in milliseconds.
-    fn progress(
-        &mut self,
-        _done: u64,
-        _sim_ms: u64,
-        _counters: &Counters,
-        _policy: &dyn CachePolicy,
-    ) {
+    fn progress(&mut self, _done: u64, _sim_ms: u64, _counters: &Counters, _policy: &dyn SimCache) {
     }
 }
 
@@ -238,15 +237,23 @@ pub trait Observer {
 pub struct NoObserver;
 impl Observer for NoObserver {}
 
-/// Runs one policy over a workload with the given timing.
+/// Why a simulation could not finish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The simulated clock would pass `u64::MAX` microseconds.
+    #[error("simulated time overflowed (more than {} years); the prefill/decode rates are too slow for this workload", u64::MAX / 1_000_000 / 31_557_600)]
+    ClockOverflow,
+}
+
+/// Runs one cache over a workload with the given timing.
 pub fn run(
     w: &crate::workload::Workload,
-    policy: &mut dyn CachePolicy,
+    cache: &mut dyn SimCache,
     timing: Timing,
     observer: &mut dyn Observer,
-) -> SimResult {
+) -> Result<SimResult, SimError> {
     match timing {
-        Timing::Instant => instant::run(w, policy, observer),
-        Timing::Serve(cfg) => serve::run(w, policy, &cfg, observer),
+        Timing::Instant => Ok(instant::run(w, cache, observer)),
+        Timing::Serve(cfg) => serve::run(w, cache, &cfg, observer),
     }
 }

@@ -4,19 +4,19 @@
 //! It holds at most `capacity` blocks. A block (a workload [`BlockKey`]) is
 //! *absent*, *pinned* by one or more in-flight requests, or *cached*
 //! (present, unpinned, evictable). Free slots are used before anything is
-//! evicted. It implements [`CachePolicy`] exactly like the block manager is
+//! evicted. It implements [`SimCache`] exactly like the block manager is
 //! driven: match pins the longest cached prefix, allocation is all or nothing
-//! and evicts cached blocks in the [`EvictionOrder`]'s order, registering a
+//! and evicts cached blocks in the [`VictimOrder`]'s order, registering a
 //! key already present reuses the present block (and frees the new slot),
 //! release unpins in the configured [`ReleaseOrder`].
 
 use std::collections::HashMap;
 
-use crate::sim::{CachePolicy, ReleaseOrder};
+use crate::sim::{ReleaseOrder, SimCache};
 use crate::workload::{BlockKey, Request};
 
 /// The order in which cached blocks are evicted.
-pub trait EvictionOrder {
+pub trait VictimOrder {
     /// `key` became cached; `last_user` is the latest request that used it.
     fn insert(&mut self, key: BlockKey, last_user: usize);
     /// `key` left the cached set without being evicted (it was pinned again).
@@ -47,7 +47,7 @@ pub struct PrefixCache<O> {
     evictions: u64,
 }
 
-impl<O: EvictionOrder> PrefixCache<O> {
+impl<O: VictimOrder> PrefixCache<O> {
     /// A cache of `capacity` blocks over `keys` distinct block keys.
     pub fn new(name: &str, capacity: usize, keys: usize, order: O, release: ReleaseOrder) -> Self {
         Self {
@@ -86,7 +86,7 @@ impl<O: EvictionOrder> PrefixCache<O> {
     }
 }
 
-impl<O: EvictionOrder> CachePolicy for PrefixCache<O> {
+impl<O: VictimOrder> SimCache for PrefixCache<O> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -192,7 +192,7 @@ impl LruOrder {
     }
 }
 
-impl EvictionOrder for LruOrder {
+impl VictimOrder for LruOrder {
     fn insert(&mut self, key: BlockKey, _last_user: usize) {
         let s = self.sentinel();
         let tail = self.prev[s as usize];

@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
-use crate::sim::{CachePolicy, Counters, Observer, ServeConfig, ServeStats, SimResult};
+use crate::sim::{Counters, Observer, ServeConfig, ServeStats, SimCache, SimError, SimResult};
 use crate::workload::Workload;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,15 +46,32 @@ struct Sim<'a> {
     last_finish_us: u64,
 }
 
-fn micros(tokens: u64, per_sec: f64) -> u64 {
-    if per_sec <= 0.0 || !per_sec.is_finite() {
-        return 0;
+/// Microseconds to process `tokens` at `per_sec`; `None` when that does not
+/// fit the clock (the CLI bounds rates and request sizes, but the model
+/// itself never wraps or saturates time).
+fn micros(tokens: u64, per_sec: f64) -> Option<u64> {
+    if !(per_sec.is_finite() && per_sec > 0.0) {
+        return None;
     }
-    (tokens as f64 / per_sec * 1e6).ceil() as u64
+    let us = (tokens as f64 / per_sec * 1e6).ceil();
+    // `u64::MAX as f64` rounds up to 2^64, so `<` excludes it.
+    (us < u64::MAX as f64).then_some(us as u64)
+}
+
+/// `at + duration` on the simulated clock.
+fn later(at: u64, duration: Option<u64>) -> Result<u64, SimError> {
+    duration
+        .and_then(|d| at.checked_add(d))
+        .ok_or(SimError::ClockOverflow)
+}
+
+/// A request's arrival on the microsecond clock.
+fn arrival_us(arrival_ms: u64) -> Result<u64, SimError> {
+    arrival_ms.checked_mul(1000).ok_or(SimError::ClockOverflow)
 }
 
 impl Sim<'_> {
-    fn try_admit(&mut self, now: u64, policy: &mut dyn CachePolicy) {
+    fn try_admit(&mut self, now: u64, policy: &mut dyn SimCache) -> Result<(), SimError> {
         let capacity = policy.capacity();
         while let Some(&r) = self.queue.front() {
             let req = &self.w.requests[r];
@@ -78,7 +95,7 @@ impl Sim<'_> {
                     self.waited[r] = true;
                     self.queued += 1;
                 }
-                return;
+                return Ok(());
             }
             self.queue.pop_front();
             self.c.requests += 1;
@@ -89,26 +106,30 @@ impl Sim<'_> {
             self.c.input_tokens += req.input_tokens;
             self.c.block_ops += (n - hits) as u64;
             self.matched[r] = hits as u32;
-            let wait = now.saturating_sub(req.arrival_ms * 1000);
-            self.wait_total_us += wait;
+            let wait = now.saturating_sub(arrival_us(req.arrival_ms)?);
+            self.wait_total_us = self.wait_total_us.saturating_add(wait);
             self.wait_max_us = self.wait_max_us.max(wait);
             self.admitted += 1;
             self.running += 1;
             self.max_running = self.max_running.max(self.running);
             let prefill = micros(req.input_tokens - hit_tokens, self.cfg.prefill_tps);
-            self.events
-                .push(Reverse((now + prefill, Event::PrefillDone, r as u32)));
+            self.events.push(Reverse((
+                later(now, prefill)?,
+                Event::PrefillDone,
+                r as u32,
+            )));
         }
+        Ok(())
     }
 }
 
 /// Simulates `w` served from a cache run by `policy`.
 pub fn run(
     w: &Workload,
-    policy: &mut dyn CachePolicy,
+    policy: &mut dyn SimCache,
     cfg: &ServeConfig,
     observer: &mut dyn Observer,
-) -> SimResult {
+) -> Result<SimResult, SimError> {
     let start = Instant::now();
     let n = w.requests.len();
     let mut sim = Sim {
@@ -127,13 +148,19 @@ pub fn run(
         wait_max_us: 0,
         last_finish_us: 0,
     };
-    let first_us = w.requests.first().map_or(0, |r| r.arrival_ms * 1000);
+    let first_us = match w.requests.first() {
+        Some(r) => arrival_us(r.arrival_ms)?,
+        None => 0,
+    };
     let mut next_arrival = 0;
     let mut done = 0u64;
     // Events at the same instant as an arrival run first, so blocks freed
     // then are available to whoever arrives.
     loop {
-        let arrival_at = w.requests.get(next_arrival).map(|r| r.arrival_ms * 1000);
+        let arrival_at = match w.requests.get(next_arrival) {
+            Some(r) => Some(arrival_us(r.arrival_ms)?),
+            None => None,
+        };
         let event_at = sim.events.peek().map(|Reverse((t, _, _))| *t);
         if let Some(t) = arrival_at.into_iter().chain(event_at).min() {
             observer.pace(t / 1000);
@@ -143,7 +170,7 @@ pub fn run(
             (Some(a), e) if e.is_none_or(|e| a < e) => {
                 sim.queue.push_back(next_arrival);
                 next_arrival += 1;
-                sim.try_admit(a, policy);
+                sim.try_admit(a, policy)?;
                 a
             }
             _ => {
@@ -159,7 +186,7 @@ pub fn run(
                         sim.c.block_ops += (req.blocks.len() - hits) as u64;
                         let decode = micros(req.output_tokens, cfg.decode_tps);
                         sim.events
-                            .push(Reverse((t + decode, Event::Finish, r as u32)));
+                            .push(Reverse((later(t, decode)?, Event::Finish, r as u32)));
                     }
                     Event::Finish => {
                         policy.register(r, &req.output_blocks);
@@ -168,7 +195,7 @@ pub fn run(
                         sim.running -= 1;
                         sim.last_finish_us = t;
                         done += 1;
-                        sim.try_admit(t, policy);
+                        sim.try_admit(t, policy)?;
                     }
                 }
                 t
@@ -188,11 +215,11 @@ pub fn run(
         max_running: sim.max_running,
         simulated_seconds: sim.last_finish_us.saturating_sub(first_us) as f64 / 1e6,
     };
-    SimResult::new(
+    Ok(SimResult::new(
         policy.name(),
         &sim.c,
         policy.evictions(),
         start.elapsed().as_secs_f64(),
         Some(stats),
-    )
+    ))
 }

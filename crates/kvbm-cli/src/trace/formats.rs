@@ -6,7 +6,7 @@ use kvbm::tokens::TokenBlockSequence;
 
 use crate::rng::mix64;
 use crate::trace::TraceOptions;
-use crate::workload::WorkloadBuilder;
+use crate::workload::{WorkloadBuilder, MAX_REQUEST_BLOCKS};
 
 /// A trace file's record format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +67,39 @@ pub enum Record {
     },
 }
 
+/// The latest arrival a trace may name, in ms (about 31,700 years): the
+/// serve timing model counts microseconds in a `u64` and needs headroom
+/// above the last arrival for prefill and decode.
+pub const MAX_TIMESTAMP_MS: f64 = 1e15;
+
 fn timestamp(t: f64) -> Result<u64, String> {
-    if (0.0..1e18).contains(&t) {
+    if (0.0..=MAX_TIMESTAMP_MS).contains(&t) {
         Ok(t as u64)
     } else {
+        // `{:e}` keeps 1e300 short; NaN cannot come out of JSON.
         Err(format!(
-            "`timestamp` must be a non-negative number of ms, got {t}"
+            "`timestamp` must be between 0 and {MAX_TIMESTAMP_MS:e} ms (about 31,700 years), got {t:e}"
         ))
+    }
+}
+
+/// Checks a Mooncake line's `input_length` against its `hash_ids`: `n` ids
+/// of `unit` tokens cover more than `unit·(n−1)` and at most `unit·n` tokens.
+fn check_input_length(input_length: u64, ids: usize, unit: u32) -> Result<(), String> {
+    let n = ids as u64;
+    let unit = u64::from(unit);
+    if n == 0 {
+        return Err("`hash_ids` is empty: a request needs at least one block".into());
+    }
+    let low = (n - 1).checked_mul(unit);
+    let high = n.checked_mul(unit);
+    match (low, high) {
+        (Some(low), Some(high)) if low < input_length && input_length <= high => Ok(()),
+        (Some(low), high) => Err(format!(
+            "`input_length` {input_length} does not match {n} `hash_ids` of {unit} tokens: expected more than {low} and at most {}",
+            high.map_or_else(|| "2^64".to_string(), |h| h.to_string())
+        )),
+        (None, _) => Err(format!("{n} `hash_ids` of {unit} tokens overflow a token count")),
     }
 }
 
@@ -143,11 +169,14 @@ impl Record {
             } => {
                 let tbt = opts.trace_block_tokens;
                 let bs = opts.block_size;
+                // The command line checks this up front; the check here keeps
+                // the function safe on its own.
                 if tbt == 0 || bs == 0 || tbt % bs != 0 {
                     return Err(format!(
                         "--block-size {bs} must divide --trace-block-tokens {tbt}"
                     ));
                 }
+                check_input_length(input_length, hash_ids.len(), tbt)?;
                 let k = (tbt / bs) as u64;
                 if k == 1 {
                     return builder.push_block_ids(
@@ -162,11 +191,17 @@ impl Record {
                 // keeps only the sub-blocks its tokens reach.
                 let n = hash_ids.len() as u64;
                 let reach = input_length.div_ceil(bs as u64);
-                let count = if n == 0 {
-                    0
-                } else {
-                    reach.clamp((n - 1) * k + 1, n * k)
-                };
+                // n ≥ 1 and input_length ≤ tbt·n were checked, so this
+                // is within ((n−1)·k, n·k].
+                let count = reach.clamp(
+                    (n - 1).saturating_mul(k).saturating_add(1),
+                    n.saturating_mul(k),
+                );
+                if count > MAX_REQUEST_BLOCKS {
+                    return Err(format!(
+                        "the prompt spans {count} blocks of {bs} tokens; at most {MAX_REQUEST_BLOCKS} are supported"
+                    ));
+                }
                 let ids: Vec<u64> = (0..count)
                     .map(|i| mix64(hash_ids[(i / k) as usize] ^ ((i % k) << 52) ^ 0x5b17))
                     .collect();
@@ -206,9 +241,8 @@ mod tests {
         let tokens: Vec<u32> = (0..10).collect();
         let mut b = WorkloadBuilder::new(4);
         let opts = TraceOptions {
-            trace_block_tokens: 512,
             block_size: 4,
-            skip_bad_lines: false,
+            ..TraceOptions::default()
         };
         Record::Tokens {
             timestamp_ms: 0,

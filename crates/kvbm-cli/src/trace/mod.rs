@@ -12,7 +12,8 @@
 //!   `kvbm::tokens` (a partial last block is not a block and never hits).
 //!
 //! Files starting with the gzip magic bytes are decompressed on the fly.
-//! Blank lines are ignored. A malformed line is an error naming `file:line`,
+//! The path `-` reads standard input. A UTF-8 byte-order mark at the start
+//! of a file is skipped. Blank lines are ignored. A malformed line is an error naming `file:line`,
 //! or, with `skip_bad_lines`, is skipped and counted.
 
 mod formats;
@@ -35,7 +36,24 @@ pub struct TraceOptions {
     pub block_size: u32,
     /// Skip and count malformed lines instead of failing.
     pub skip_bad_lines: bool,
+    /// Give requests the keys of their generated blocks (serve timing needs
+    /// them; instant timing does not, and then skips building them).
+    pub output_blocks: bool,
 }
+
+impl Default for TraceOptions {
+    fn default() -> Self {
+        Self {
+            trace_block_tokens: 512,
+            block_size: 512,
+            skip_bad_lines: false,
+            output_blocks: true,
+        }
+    }
+}
+
+/// The path that stands for standard input.
+pub const STDIN: &str = "-";
 
 /// Reads one or more trace files into a workload (requests merged by arrival).
 pub fn load(paths: &[PathBuf], opts: &TraceOptions) -> Result<Workload> {
@@ -44,7 +62,7 @@ pub fn load(paths: &[PathBuf], opts: &TraceOptions) -> Result<Workload> {
             "--block-size must be positive".into(),
         ));
     }
-    let mut builder = WorkloadBuilder::new(opts.block_size);
+    let mut builder = WorkloadBuilder::new(opts.block_size).with_output_blocks(opts.output_blocks);
     let mut skipped = 0;
     let mut formats = Vec::new();
     for path in paths {
@@ -68,13 +86,45 @@ pub fn load(paths: &[PathBuf], opts: &TraceOptions) -> Result<Workload> {
     Ok(builder.finish(source, &formats.join(","), skipped))
 }
 
+/// Reads one trace stream (plain or gzip) into a workload; `name` is what
+/// errors call it. The entry point of the fuzz targets.
+pub fn load_reader(source: Box<dyn Read>, name: &Path, opts: &TraceOptions) -> Result<Workload> {
+    if opts.block_size == 0 {
+        return Err(CliError::InvalidArgument(
+            "--block-size must be positive".into(),
+        ));
+    }
+    let reader = decompressed(source).map_err(|source| CliError::Io {
+        path: name.to_path_buf(),
+        source,
+    })?;
+    let mut builder = WorkloadBuilder::new(opts.block_size).with_output_blocks(opts.output_blocks);
+    let (format, skipped) = read_records(reader, name, opts, &mut builder)?;
+    if builder.is_empty() {
+        return Err(CliError::EmptyTrace(name.to_path_buf()));
+    }
+    let format = format.map_or("", Format::name);
+    Ok(builder.finish(name.display().to_string(), format, skipped))
+}
+
 fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     let io = |source| CliError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
-    let head = file.fill_buf().map_err(io)?;
+    let source: Box<dyn Read> = if path.as_os_str() == STDIN {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(io)?)
+    };
+    decompressed(source).map_err(io)
+}
+
+/// Wraps a byte stream in a line reader, decompressing it when it starts
+/// with the gzip magic bytes.
+pub fn decompressed(source: Box<dyn Read>) -> std::io::Result<Box<dyn BufRead>> {
+    let mut file = BufReader::with_capacity(1 << 16, source);
+    let head = file.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::bufread::MultiGzDecoder::new(file);
         Ok(Box::new(BufReader::with_capacity(1 << 16, decoder)))
@@ -88,7 +138,18 @@ fn load_file(
     opts: &TraceOptions,
     builder: &mut WorkloadBuilder,
 ) -> Result<(Option<Format>, u64)> {
-    let mut reader = open(path)?;
+    read_records(open(path)?, path, opts, builder)
+}
+
+/// Reads the records of one (already decompressed) stream into `builder`;
+/// errors name `path` and the line. Returns the stream's format and the
+/// number of skipped lines.
+pub fn read_records(
+    mut reader: Box<dyn BufRead>,
+    path: &Path,
+    opts: &TraceOptions,
+    builder: &mut WorkloadBuilder,
+) -> Result<(Option<Format>, u64)> {
     let mut format: Option<Format> = None;
     let mut skipped = 0u64;
     let mut bytes = Vec::new();
@@ -113,6 +174,12 @@ fn load_file(
         let result = std::str::from_utf8(&bytes)
             .map_err(|e| format!("not UTF-8 text: {e}"))
             .and_then(|text| {
+                // Editors on some systems start files with a byte-order mark.
+                let text = if line_no == 1 {
+                    text.strip_prefix('\u{feff}').unwrap_or(text)
+                } else {
+                    text
+                };
                 let text = text.trim();
                 if text.is_empty() {
                     return Ok(None);
@@ -155,11 +222,7 @@ mod tests {
     use std::io::Write;
 
     fn opts() -> TraceOptions {
-        TraceOptions {
-            trace_block_tokens: 512,
-            block_size: 512,
-            skip_bad_lines: false,
-        }
+        TraceOptions::default()
     }
 
     fn tmp(name: &str, content: &[u8]) -> PathBuf {
@@ -233,6 +296,91 @@ mod tests {
         assert_eq!(w.requests[0].blocks.len(), 2);
         assert_eq!(w.requests[0].blocks, w.requests[1].blocks);
         assert_eq!(w.requests[0].input_tokens, 9);
+    }
+
+    /// Lines that look like trace records, mangled: the reader must answer
+    /// every one with a workload or an error, never a panic or an abort.
+    fn near_records() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let number = prop_oneof![
+            Just("0".to_string()),
+            Just("-1".to_string()),
+            Just("1e300".to_string()),
+            Just("18446744073709551615".to_string()),
+            Just("1.5".to_string()),
+            (0u64..5000).prop_map(|n| n.to_string()),
+        ];
+        let ids = proptest::collection::vec(0u64..4, 0..6).prop_map(|v| format!("{v:?}"));
+        let line = (number.clone(), number.clone(), number, ids, any::<bool>()).prop_map(
+            |(ts, input, output, ids, tokens)| {
+                if tokens {
+                    format!(r#"{{"timestamp": {ts}, "tokens": {ids}, "output_length": {output}}}"#)
+                } else {
+                    format!(
+                        r#"{{"timestamp": {ts}, "input_length": {input}, "output_length": {output}, "hash_ids": {ids}}}"#
+                    )
+                }
+            },
+        );
+        (proptest::collection::vec(line, 1..6), any::<u64>()).prop_map(|(lines, cut)| {
+            let mut text = lines.join("\n").into_bytes();
+            // Sometimes cut the text short, mid-record.
+            if cut % 3 == 0 && !text.is_empty() {
+                text.truncate((cut as usize) % text.len());
+            }
+            text
+        })
+    }
+
+    fn gzipped(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_bytes_give_a_workload_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            gzip in proptest::prelude::any::<bool>(),
+            split in 0u32..3,
+            skip in proptest::prelude::any::<bool>(),
+            output_blocks in proptest::prelude::any::<bool>(),
+        ) {
+            let input = if gzip { gzipped(&bytes) } else { bytes };
+            let opts = TraceOptions {
+                trace_block_tokens: 512,
+                block_size: 512 >> split,
+                skip_bad_lines: skip,
+                output_blocks,
+            };
+            let _ = load_reader(Box::new(std::io::Cursor::new(input)), Path::new("fuzz"), &opts);
+        }
+
+        #[test]
+        fn mangled_records_give_a_workload_or_an_error(
+            text in near_records(),
+            gzip in proptest::prelude::any::<bool>(),
+            skip in proptest::prelude::any::<bool>(),
+        ) {
+            let input = if gzip { gzipped(&text) } else { text };
+            let opts = TraceOptions {
+                trace_block_tokens: 512,
+                block_size: 256,
+                skip_bad_lines: skip,
+                output_blocks: true,
+            };
+            if let Ok(w) = load_reader(Box::new(std::io::Cursor::new(input)), Path::new("fuzz"), &opts) {
+                // Whatever was accepted is consistent.
+                proptest::prop_assert!(!w.requests.is_empty());
+                for r in &w.requests {
+                    proptest::prop_assert!(r.blocks.len() as u64 <= crate::workload::MAX_REQUEST_BLOCKS);
+                    proptest::prop_assert!(r.tokens_in_prefix(r.blocks.len(), 256) <= r.input_tokens);
+                }
+            }
+        }
     }
 
     #[test]

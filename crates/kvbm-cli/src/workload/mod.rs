@@ -22,6 +22,11 @@ use crate::rng::mix64;
 /// Dense id of a distinct block (lineage hash) in a workload.
 pub type BlockKey = u32;
 
+/// The most blocks one request may span, prompt and generated output
+/// together: 2^20 (half a billion tokens at 512 tokens per block). Trace
+/// lines asking for more are rejected before anything is allocated for them.
+pub const MAX_REQUEST_BLOCKS: u64 = 1 << 20;
+
 /// One inference request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -45,9 +50,12 @@ impl Request {
         if hits == 0 {
             0
         } else if hits >= self.blocks.len() {
-            (self.blocks.len() as u64 - 1) * block_tokens as u64 + self.last_block_tokens as u64
+            // Saturating: a hand-built request could hold anything.
+            (self.blocks.len() as u64 - 1)
+                .saturating_mul(u64::from(block_tokens))
+                .saturating_add(u64::from(self.last_block_tokens))
         } else {
-            hits as u64 * block_tokens as u64
+            (hits as u64).saturating_mul(u64::from(block_tokens))
         }
     }
 }
@@ -176,6 +184,7 @@ pub fn ratio(num: u64, den: u64) -> f64 {
 #[derive(Debug)]
 pub struct WorkloadBuilder {
     block_tokens: u32,
+    output_blocks: bool,
     keys: HashMap<SequenceHash, BlockKey>,
     hashes: Vec<SequenceHash>,
     requests: Vec<Request>,
@@ -186,10 +195,19 @@ impl WorkloadBuilder {
     pub fn new(block_tokens: u32) -> Self {
         Self {
             block_tokens,
+            output_blocks: true,
             keys: HashMap::new(),
             hashes: Vec::new(),
             requests: Vec::new(),
         }
+    }
+
+    /// Whether requests get the keys of the blocks their output fills.
+    /// Only serve timing uses them; without them a huge `output_length`
+    /// costs nothing (it is still bounded by [`MAX_REQUEST_BLOCKS`]).
+    pub fn with_output_blocks(mut self, output_blocks: bool) -> Self {
+        self.output_blocks = output_blocks;
+        self
     }
 
     /// Requests added so far.
@@ -244,8 +262,19 @@ impl WorkloadBuilder {
         chain: Vec<SequenceHash>,
         output_ids: Option<&[u64]>,
     ) -> Result<(), String> {
-        let b = self.block_tokens as u64;
+        let b = u64::from(self.block_tokens.max(1));
         let n = chain.len() as u64;
+        let out_count = match output_ids {
+            Some(ids) => ids.len() as u64,
+            None => output_tokens / b,
+        };
+        // Checked before anything proportional to the request is allocated.
+        let span = n.saturating_add(out_count);
+        if span > MAX_REQUEST_BLOCKS {
+            return Err(format!(
+                "the request spans {span} blocks of {b} tokens (prompt + output); at most {MAX_REQUEST_BLOCKS} are supported"
+            ));
+        }
         let last_block_tokens = if n == 0 {
             0
         } else {
@@ -253,10 +282,11 @@ impl WorkloadBuilder {
         };
         let synthetic;
         let out_ids: &[u64] = match output_ids {
+            _ if !self.output_blocks => &[],
             Some(ids) => ids,
             None => {
                 // Generated blocks are new content: unique per request.
-                let count = output_tokens / b;
+                let count = out_count;
                 let index = self.requests.len() as u64;
                 synthetic = (0..count)
                     .map(|k| mix64(0x6f75_7470_7574 ^ (index << 20) ^ k) | 1 << 63)

@@ -66,6 +66,23 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
     pub fn registration_handle(&self) -> BlockRegistrationHandle {
         self.store.get().registry().handle_for(self.seq_hash)
     }
+
+    /// Whether the block goes straight back to the free pool (`true`) or to
+    /// the cache (`false`) when its last handle — of any clone, pin or
+    /// match — drops. One flag per block, shared by every handle; it stays
+    /// with the block's contents through the cache and is set back to the
+    /// manager's default
+    /// ([`with_default_reset_on_release`](crate::manager::BlockManagerConfigBuilder::with_default_reset_on_release))
+    /// when the block is reused.
+    pub fn set_evict_on_reset(&self, value: bool) {
+        self.store.get().set_evict_on_reset(self.id, value);
+    }
+
+    /// A type-erased keepalive of this block: holds it like a clone of
+    /// this handle does, and names its manager, id and hash.
+    pub fn pin(&self) -> super::LifecyclePinRef {
+        super::LifecyclePinRef::new(self.clone(), self.store.get().id())
+    }
 }
 
 impl<T: BlockMetadata> Clone for ImmutableBlock<T> {

@@ -102,6 +102,7 @@ pub struct BlockManagerConfigBuilder<T: BlockMetadata> {
     thresholds: [u8; 3],
     custom_backend: Option<BackendFactory>,
     aggregator: Option<MetricsAggregator>,
+    default_evict_on_reset: bool,
     _tier: PhantomData<fn() -> T>,
 }
 
@@ -119,6 +120,7 @@ impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
             thresholds: DEFAULT_FREQUENCY_THRESHOLDS,
             custom_backend: None,
             aggregator: None,
+            default_evict_on_reset: false,
             _tier: PhantomData,
         }
     }
@@ -240,6 +242,15 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         self
     }
 
+    /// Whether registered blocks go back to the free pool instead of the
+    /// cache when their last handle drops, unless
+    /// [`ImmutableBlock::set_evict_on_reset`](crate::ImmutableBlock::set_evict_on_reset)
+    /// says otherwise for a block. Default `false`: blocks are cached.
+    pub fn with_default_reset_on_release(mut self, value: bool) -> Self {
+        self.default_evict_on_reset = value;
+        self
+    }
+
     /// Checks the settings and builds the manager.
     pub fn build(self) -> Result<BlockManager<T>, BlockManagerBuilderError> {
         let block_count = match self.block_count {
@@ -277,6 +288,7 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
             registry,
             tier,
             metrics,
+            default_evict_on_reset: self.default_evict_on_reset,
         });
         Ok(BlockManager {
             store: Arc::new(store),

@@ -102,6 +102,17 @@ impl<T: BlockMetadata> BlockManager<T> {
         self.store.match_prefix(seq_hash)
     }
 
+    /// For each hash, in order, its registered block or `None` — no stop at
+    /// the first miss, and a hash given twice gets two handles. Takes the
+    /// pool's lock once; counts in the `match_*` metrics like
+    /// [`match_blocks`](Self::match_blocks).
+    pub fn match_blocks_scattered(
+        &self,
+        seq_hash: &[SequenceHash],
+    ) -> Vec<Option<ImmutableBlock<T>>> {
+        self.store.match_scattered(seq_hash)
+    }
+
     /// Every block among `seq_hashes` that is registered, at any position.
     /// `touch` counts the hits for frequency tracking.
     pub fn scan_matches(
@@ -118,6 +129,11 @@ impl<T: BlockMetadata> BlockManager<T> {
         self.store.reset_inactive().map_err(|(expected, actual)| {
             BlockManagerResetError::BlockCountMismatch { expected, actual }
         })
+    }
+
+    /// The pool's process-unique id.
+    pub fn id(&self) -> crate::ManagerId {
+        self.store.id()
     }
 
     /// The number of blocks in the pool.

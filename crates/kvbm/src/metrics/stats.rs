@@ -227,12 +227,37 @@ impl StatsCollector {
     ///
     /// # Panics
     ///
-    /// Panics when called outside a tokio runtime, like [`tokio::spawn`].
+    /// Panics when called outside a tokio runtime, like [`tokio::spawn`];
+    /// [`try_spawn`](Self::try_spawn) returns an error instead.
     #[cfg(feature = "tokio")]
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        match self.try_spawn() {
+            Ok(handle) => handle,
+            Err(e) => panic!("StatsCollector::spawn: {e}"),
+        }
+    }
+
+    /// Like [`spawn`](Self::spawn), but outside a tokio runtime it returns
+    /// the error instead of panicking.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kvbm::metrics::{BlockPoolMetrics, StatsCollector, StatsConfig};
+    ///
+    /// let stats = Arc::new(StatsCollector::new(
+    ///     Arc::new(BlockPoolMetrics::new("G1")),
+    ///     StatsConfig::default(),
+    /// ));
+    /// assert!(stats.try_spawn().is_err()); // no runtime here
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn try_spawn(
+        self: &Arc<Self>,
+    ) -> Result<tokio::task::JoinHandle<()>, tokio::runtime::TryCurrentError> {
+        let runtime = tokio::runtime::Handle::try_current()?;
         let collector = Arc::downgrade(self);
         let period = self.config.sample_interval.max(Duration::from_millis(1));
-        tokio::spawn(async move {
+        Ok(runtime.spawn(async move {
             let mut ticker = tokio::time::interval(period);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -242,7 +267,7 @@ impl StatsCollector {
                     None => return,
                 }
             }
-        })
+        }))
     }
 }
 
@@ -255,6 +280,34 @@ mod tests {
     #[test]
     fn collector_is_send_and_sync() {
         assert_send_sync::<StatsCollector>();
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn try_spawn_outside_a_runtime_is_an_error_and_inside_samples() {
+        let metrics = Arc::new(BlockPoolMetrics::new("t"));
+        let config = StatsConfig {
+            sample_interval: Duration::from_millis(1),
+            ..StatsConfig::default()
+        };
+        let stats = Arc::new(StatsCollector::new(metrics, config));
+        stats.set_enabled(true);
+        assert!(stats.try_spawn().is_err());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let handle = stats.try_spawn().expect("inside a runtime");
+            for _ in 0..10_000 {
+                if stats.latest().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            handle.abort();
+        });
+        assert!(stats.latest().is_some());
     }
 
     #[test]

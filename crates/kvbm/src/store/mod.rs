@@ -33,7 +33,7 @@ use crate::blocks::{BlockDuplicationPolicy, CompleteBlock, ImmutableBlock, Mutab
 use crate::eviction::InactiveBackend;
 use crate::metrics::BlockPoolMetrics;
 use crate::registry::{BlockRegistrationHandle, BlockRegistry, TierId};
-use crate::{BlockId, SequenceHash};
+use crate::{BlockId, ManagerId, SequenceHash};
 use fold_hasher::FoldHashMap;
 use handles::HandleCount;
 use slot::{Slot, SlotState};
@@ -51,6 +51,8 @@ pub(crate) struct Store<T> {
     tier: TierId,
     block_size: usize,
     duplication_policy: BlockDuplicationPolicy,
+    id: ManagerId,
+    default_evict_on_reset: bool,
     _tier: PhantomData<fn() -> T>,
 }
 
@@ -74,6 +76,10 @@ struct State<T> {
     checked_out: usize,
     /// Blocks in `Held` or `Duplicate`.
     held: usize,
+    /// Per block: free it instead of caching it when its last handle
+    /// drops. Kept through cache and revival (it belongs to the contents),
+    /// set back to the store default when the block is handed out again.
+    evict_on_reset: Vec<bool>,
 }
 
 /// Settings a store is built from.
@@ -85,6 +91,8 @@ pub(crate) struct StoreConfig {
     pub(crate) registry: BlockRegistry,
     pub(crate) tier: TierId,
     pub(crate) metrics: Arc<BlockPoolMetrics>,
+    /// The per-block evict-on-reset flag of a newly handed out block.
+    pub(crate) default_evict_on_reset: bool,
 }
 
 impl<T: crate::blocks::BlockMetadata> Store<T> {
@@ -103,6 +111,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             backend: config.backend,
             checked_out: 0,
             held: 0,
+            evict_on_reset: vec![config.default_evict_on_reset; n],
         };
         let store = Self {
             state: Mutex::new(state),
@@ -112,6 +121,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             tier: config.tier,
             block_size: config.block_size,
             duplication_policy: config.duplication_policy,
+            id: ManagerId::next(),
+            default_evict_on_reset: config.default_evict_on_reset,
             _tier: PhantomData,
         };
         store.publish_gauges(&store.state.lock());
@@ -120,6 +131,10 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
     pub(crate) fn block_size(&self) -> usize {
         self.block_size
+    }
+
+    pub(crate) fn id(&self) -> ManagerId {
+        self.id
     }
 
     pub(crate) fn block_count(&self) -> usize {
@@ -196,6 +211,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 let slot = &mut st.slots[id as usize];
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
+                st.evict_on_reset[id as usize] = self.default_evict_on_reset;
                 blocks.push(MutableBlock::new(this, id as BlockId));
             }
             st.pending.clear();
@@ -216,6 +232,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 };
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
+                st.evict_on_reset[id] = self.default_evict_on_reset;
                 st.index.remove(&slot.hash);
                 st.pending.push(slot.hash);
                 blocks.push(MutableBlock::new(this, id));
@@ -395,6 +412,35 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         out
     }
 
+    /// For each of `hashes`, in order, its registered block or `None`; a
+    /// hash given twice gets two handles. One lock for the whole list.
+    pub(crate) fn match_scattered(
+        self: &Arc<Self>,
+        hashes: &[SequenceHash],
+    ) -> Vec<Option<ImmutableBlock<T>>> {
+        let mut out = Vec::with_capacity(hashes.len());
+        let this = StoreRef::new(self);
+        {
+            let mut st = self.state.lock();
+            for &hash in hashes {
+                let hit = st.index.get(&hash).map(|&id| id as BlockId);
+                out.push(hit.map(|id| {
+                    self.acquire_locked(&mut st, id);
+                    ImmutableBlock::adopt(this, id, hash)
+                }));
+            }
+            self.take_lease(&mut st);
+            self.publish_gauges(&st);
+        }
+        let hits = out.iter().flatten();
+        self.metrics.inc_match_hashes_requested(hashes.len() as u64);
+        self.metrics
+            .inc_match_blocks_returned(hits.clone().count() as u64);
+        // A repeated hash is a repeated access: each hit is touched.
+        self.registry.touch_many(hits.map(|b| b.sequence_hash()));
+        out
+    }
+
     /// Every block of `hashes` registered here, wherever it is in the list.
     pub(crate) fn scan(
         self: &Arc<Self>,
@@ -456,7 +502,19 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         }
         let st = &mut *guard;
         let slot = &mut st.slots[id];
+        let mut released_handles: Vec<BlockRegistrationHandle> = Vec::new();
         match slot.state {
+            SlotState::Held if st.evict_on_reset[id] => {
+                // Straight back to the free pool: unregistered, unmatchable.
+                slot.state = SlotState::Free;
+                st.index.remove(&slot.hash);
+                st.free.push(id as u32);
+                self.registry.remove_presence_many(
+                    std::slice::from_ref(&slot.hash),
+                    self.tier,
+                    &mut released_handles,
+                );
+            }
             SlotState::Held => {
                 slot.state = SlotState::Cached;
                 st.backend.insert(id, slot.hash);
@@ -472,7 +530,17 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         }
         st.held -= 1;
         self.publish_gauges(st);
-        self.end_lease(st)
+        let lease = self.end_lease(st);
+        drop(guard);
+        // Registry handles go after the lock, like evictions' do.
+        drop(released_handles);
+        lease
+    }
+
+    /// Sets whether held block `id` goes back to the free pool, rather
+    /// than the cache, when its last handle drops.
+    pub(crate) fn set_evict_on_reset(&self, id: BlockId, value: bool) {
+        self.state.lock().evict_on_reset[id] = value;
     }
 
     /// The generation of held block `id` and an owning reference to the

@@ -334,4 +334,43 @@ mod tests {
         );
         assert!(serde_json::from_str::<PositionalLineageHash>("[1,2,3]").is_err());
     }
+
+    proptest::proptest! {
+        /// Any packed value off the wire decodes: every accessor answers,
+        /// extending stops at the position limit with an error, and the
+        /// value round-trips.
+        #[test]
+        fn any_packed_value_decodes(
+            v in proptest::prelude::any::<u128>(),
+            child in proptest::prelude::any::<u64>(),
+            block in proptest::prelude::any::<u64>(),
+        ) {
+            let h = PositionalLineageHash::from_u128(v);
+            let p = h.position();
+            proptest::prop_assert!(p < MAX_LINEAGE_POSITION);
+            proptest::prop_assert!(h.mode() <= 3);
+            let _ = (
+                h.current_sequence_hash(),
+                h.parent_hash_fragment(),
+                h.parent_fragment_for_child_position(child),
+                format!("{h:?}"),
+                h.cmp(&PositionalLineageHash::from_u128(!v)),
+            );
+            match h.try_extend(block) {
+                Ok(c) => proptest::prop_assert_eq!(c.position(), p + 1),
+                Err(_) => proptest::prop_assert_eq!(p, MAX_LINEAGE_POSITION - 1),
+            }
+            proptest::prop_assert_eq!(PositionalLineageHash::from_u128(h.as_u128()), h);
+        }
+
+        /// Any bytes given to the serde decoders: a hash or an error.
+        #[test]
+        fn any_bytes_deserialize_or_fail(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            if let Ok(h) = rmp_serde::from_slice::<PositionalLineageHash>(&bytes) {
+                let again = rmp_serde::to_vec(&h).unwrap();
+                proptest::prop_assert_eq!(rmp_serde::from_slice::<PositionalLineageHash>(&again).unwrap(), h);
+            }
+            let _ = serde_json::from_slice::<PositionalLineageHash>(&bytes);
+        }
+    }
 }

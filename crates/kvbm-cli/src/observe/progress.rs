@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// One progress bar over all the simulation runs of a command.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     quiet: bool,
     start: Instant,
     total: u64,
@@ -20,11 +20,11 @@ pub struct Progress {
 
 impl Progress {
     /// Progress over `runs` runs of `requests` requests each.
-    pub fn new(quiet: bool, runs: u64, requests: u64) -> Self {
+    pub(crate) fn new(quiet: bool, runs: u64, requests: u64) -> Self {
         Self {
             quiet,
             start: Instant::now(),
-            total: runs * requests,
+            total: runs.saturating_mul(requests),
             base: 0,
             run_len: requests,
             label: String::new(),
@@ -34,7 +34,7 @@ impl Progress {
     }
 
     /// A run of `label` starts.
-    pub fn begin_run(&mut self, label: &str) {
+    pub(crate) fn begin_run(&mut self, label: &str) {
         self.label = label.to_string();
         if let Some(bar) = &self.bar {
             bar.set_message(self.label.clone());
@@ -42,7 +42,7 @@ impl Progress {
     }
 
     /// `done` requests of the current run are finished.
-    pub fn update(&mut self, done: u64) {
+    pub(crate) fn update(&mut self, done: u64) {
         self.calls = self.calls.wrapping_add(1);
         if self.quiet || self.calls % 128 != 0 {
             return;
@@ -66,7 +66,7 @@ impl Progress {
     }
 
     /// The current run is over.
-    pub fn end_run(&mut self) {
+    pub(crate) fn end_run(&mut self) {
         self.base += self.run_len;
         if let Some(bar) = &self.bar {
             bar.set_position(self.base);
@@ -74,7 +74,7 @@ impl Progress {
     }
 
     /// Removes the bar.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -14,7 +14,7 @@ use crate::error::{CliError, Result};
 
 /// A running metrics endpoint; stops when dropped.
 #[derive(Debug)]
-pub struct MetricsServer {
+pub(crate) struct MetricsServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -23,7 +23,7 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Binds `addr` (e.g. `127.0.0.1:9100`, port 0 for any) and serves
     /// `registry` from a background thread.
-    pub fn start(addr: &str, registry: Registry) -> Result<Self> {
+    pub(crate) fn start(addr: &str, registry: Registry) -> Result<Self> {
         let http_err = |source| CliError::Http {
             addr: addr.to_string(),
             source,
@@ -45,7 +45,7 @@ impl MetricsServer {
     }
 
     /// The address actually bound.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 }
@@ -75,7 +75,7 @@ fn accept_loop(listener: TcpListener, registry: Registry, stop: Arc<AtomicBool>)
 }
 
 /// Renders a registry in the Prometheus text format.
-pub fn render(registry: &Registry) -> String {
+pub(crate) fn render(registry: &Registry) -> String {
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&registry.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()

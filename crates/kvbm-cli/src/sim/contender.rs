@@ -6,12 +6,12 @@ use crate::error::{CliError, Result};
 use crate::sim::belady::BeladyOrder;
 use crate::sim::manager::{self, EvictionPolicy};
 use crate::sim::prefix_cache::{LruOrder, PrefixCache};
-use crate::sim::{CachePolicy, ReleaseOrder, Timing};
+use crate::sim::{ReleaseOrder, SimCache, Timing};
 use crate::workload::Workload;
 
 /// A policy the simulator can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyKind {
+pub enum Contender {
     /// The block manager with one of its inactive backends.
     Manager(EvictionPolicy),
     /// The simulator's own array-based LRU, a reference model.
@@ -22,58 +22,54 @@ pub enum PolicyKind {
     Unbounded,
 }
 
-impl PolicyKind {
+impl Contender {
     /// The policy's name.
     pub fn name(self) -> &'static str {
         match self {
-            PolicyKind::Manager(b) => b.name(),
-            PolicyKind::SimLru => "sim-lru",
-            PolicyKind::Belady => "belady",
-            PolicyKind::Unbounded => "unbounded",
+            Contender::Manager(b) => b.name(),
+            Contender::SimLru => "sim-lru",
+            Contender::Belady => "belady",
+            Contender::Unbounded => "unbounded",
         }
     }
 
     /// Every named policy, in report order.
-    pub fn known() -> Vec<PolicyKind> {
-        let mut v: Vec<PolicyKind> = EvictionPolicy::ALL
+    pub fn known() -> Vec<Contender> {
+        let mut v: Vec<Contender> = EvictionPolicy::ALL
             .into_iter()
-            .map(PolicyKind::Manager)
+            .map(Contender::Manager)
             .collect();
-        v.extend([
-            PolicyKind::Belady,
-            PolicyKind::SimLru,
-            PolicyKind::Unbounded,
-        ]);
+        v.extend([Contender::Belady, Contender::SimLru, Contender::Unbounded]);
         v
     }
 
     /// The policies `all` stands for: every manager backend and Belady (the
     /// unbounded reference is added to every report anyway).
-    pub fn all() -> Vec<PolicyKind> {
-        let mut v: Vec<PolicyKind> = EvictionPolicy::ALL
+    pub fn all() -> Vec<Contender> {
+        let mut v: Vec<Contender> = EvictionPolicy::ALL
             .into_iter()
-            .map(PolicyKind::Manager)
+            .map(Contender::Manager)
             .collect();
-        v.push(PolicyKind::Belady);
+        v.push(Contender::Belady);
         v
     }
 }
 
 /// Parses a comma-separated policy list; `all` expands to every policy.
-pub fn parse_policies(spec: &str) -> Result<Vec<PolicyKind>> {
+pub fn parse_contenders(spec: &str) -> Result<Vec<Contender>> {
     let mut out = Vec::new();
     for name in spec.split(',').map(str::trim) {
         let kinds = if name.eq_ignore_ascii_case("all") {
-            PolicyKind::all()
+            Contender::all()
         } else {
-            let found = PolicyKind::known()
+            let found = Contender::known()
                 .into_iter()
                 .find(|k| k.name().eq_ignore_ascii_case(name));
             match found {
                 Some(k) => vec![k],
                 None => {
                     let mut known: Vec<&str> =
-                        PolicyKind::known().iter().map(|k| k.name()).collect();
+                        Contender::known().iter().map(|k| k.name()).collect();
                     known.push("all");
                     return Err(CliError::UnknownPolicy {
                         name: name.to_string(),
@@ -94,13 +90,13 @@ pub fn parse_policies(spec: &str) -> Result<Vec<PolicyKind>> {
 /// Builds a policy with `capacity` blocks for a workload. Manager-backed
 /// policies report their metrics to `aggregator` when one is given.
 pub fn build<'w>(
-    kind: PolicyKind,
+    kind: Contender,
     w: &'w Workload,
     capacity: usize,
     release: ReleaseOrder,
     timing: Timing,
     aggregator: Option<&MetricsAggregator>,
-) -> Result<Box<dyn CachePolicy + 'w>> {
+) -> Result<Box<dyn SimCache + 'w>> {
     let keys = w.key_count();
     // A cache larger than every block of every request can never fill up;
     // building it smaller gives identical results without allocating
@@ -112,7 +108,7 @@ pub fn build<'w>(
         .sum();
     let capacity = capacity.min(all_blocks.max(1));
     Ok(match kind {
-        PolicyKind::Manager(backend) => {
+        Contender::Manager(backend) => {
             return manager::build(
                 backend,
                 capacity,
@@ -122,14 +118,14 @@ pub fn build<'w>(
                 aggregator,
             )
         }
-        PolicyKind::SimLru => Box::new(PrefixCache::new(
+        Contender::SimLru => Box::new(PrefixCache::new(
             kind.name(),
             capacity,
             keys,
             LruOrder::new(keys),
             release,
         )),
-        PolicyKind::Belady => Box::new(PrefixCache::new(
+        Contender::Belady => Box::new(PrefixCache::new(
             kind.name(),
             capacity,
             keys,
@@ -138,7 +134,7 @@ pub fn build<'w>(
         )),
         // Room for every block of every request at once: never evicts, even
         // with requests in flight under serve timing.
-        PolicyKind::Unbounded => Box::new(PrefixCache::new(
+        Contender::Unbounded => Box::new(PrefixCache::new(
             kind.name(),
             usize::MAX / 4,
             keys,
@@ -154,13 +150,13 @@ mod tests {
 
     #[test]
     fn parses_lists_and_all() {
-        assert_eq!(parse_policies("belady").unwrap(), vec![PolicyKind::Belady]);
-        assert_eq!(parse_policies("all").unwrap(), PolicyKind::all());
+        assert_eq!(parse_contenders("belady").unwrap(), vec![Contender::Belady]);
+        assert_eq!(parse_contenders("all").unwrap(), Contender::all());
         assert_eq!(
-            parse_policies("Belady, belady,unbounded").unwrap(),
-            vec![PolicyKind::Belady, PolicyKind::Unbounded]
+            parse_contenders("Belady, belady,unbounded").unwrap(),
+            vec![Contender::Belady, Contender::Unbounded]
         );
-        let err = parse_policies("lfu").unwrap_err().to_string();
+        let err = parse_contenders("lfu").unwrap_err().to_string();
         assert!(
             err.contains("unknown policy `lfu`") && err.contains("belady"),
             "{err}"

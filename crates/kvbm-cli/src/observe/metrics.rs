@@ -1,18 +1,19 @@
-//! Prometheus gauges the replay publishes about itself, per policy, next to
-//! the block manager's own `kvbm_*` metrics.
+//! Prometheus metrics the replay publishes about itself, per policy, next to
+//! the block manager's own `kvbm_*` metrics: counters for what only grows,
+//! gauges for the rest.
 
 use kvbm::metrics::StatsSnapshot;
-use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use crate::sim::{CachePolicy, Counters};
+use crate::sim::{Counters, SimCache};
 
-/// The simulator's gauges, labelled by `policy`.
+/// The simulator's metrics, labelled by `policy`.
 #[derive(Debug, Clone)]
-pub struct ReplayMetrics {
-    requests: IntGaugeVec,
-    hits: IntGaugeVec,
-    misses: IntGaugeVec,
-    evictions: IntGaugeVec,
+pub(crate) struct ReplayMetrics {
+    requests: IntCounterVec,
+    hits: IntCounterVec,
+    misses: IntCounterVec,
+    evictions: IntCounterVec,
     available: IntGaugeVec,
     hit_rate: GaugeVec,
     allocation_rate: GaugeVec,
@@ -32,9 +33,25 @@ fn int(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntGau
     Ok(g)
 }
 
+fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), &["policy"])?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+/// Raises a counter to `value` (counters only move up; a run's totals never
+/// go down, so the difference is never negative).
+fn advance(counter: &IntCounterVec, label: &str, value: u64) {
+    let c = counter.with_label_values(&[label]);
+    let delta = value.saturating_sub(c.get());
+    if delta > 0 {
+        c.inc_by(delta);
+    }
+}
+
 impl ReplayMetrics {
     /// Creates the gauges in `registry`.
-    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+    pub(crate) fn new(registry: &Registry) -> prometheus::Result<Self> {
         Ok(Self {
             hit_rate: float(
                 registry,
@@ -56,21 +73,25 @@ impl ReplayMetrics {
                 "kvbm_stats_match_hit_ratio",
                 "Blocks returned by match_blocks per hash asked, over the last sample interval (StatsCollector)",
             )?,
-            requests: int(registry, "kvbm_replay_requests", "Requests replayed so far")?,
-            hits: int(
+            requests: counter(
                 registry,
-                "kvbm_replay_block_hits",
-                "Prompt blocks hit so far",
+                "kvbm_replay_requests_total",
+                "Requests replayed",
             )?,
-            misses: int(
+            hits: counter(
                 registry,
-                "kvbm_replay_block_misses",
-                "Prompt blocks missed so far",
+                "kvbm_replay_block_hits_total",
+                "Prompt blocks hit",
             )?,
-            evictions: int(
+            misses: counter(
                 registry,
-                "kvbm_replay_evictions",
-                "Cached blocks evicted so far",
+                "kvbm_replay_block_misses_total",
+                "Prompt blocks missed",
+            )?,
+            evictions: counter(
+                registry,
+                "kvbm_replay_evictions_total",
+                "Cached blocks evicted",
             )?,
             available: int(
                 registry,
@@ -81,22 +102,21 @@ impl ReplayMetrics {
     }
 
     /// Publishes a policy's current figures.
-    pub fn update(&self, c: &Counters, policy: &dyn CachePolicy) {
-        let l = [policy.name()];
-        self.requests.with_label_values(&l).set(c.requests as i64);
-        self.hits.with_label_values(&l).set(c.hits as i64);
-        self.misses.with_label_values(&l).set(c.misses as i64);
-        self.evictions
-            .with_label_values(&l)
-            .set(policy.evictions() as i64);
+    pub(crate) fn update(&self, c: &Counters, policy: &dyn SimCache) {
+        let name = policy.name();
+        advance(&self.requests, name, c.requests);
+        advance(&self.hits, name, c.hits);
+        advance(&self.misses, name, c.misses);
+        advance(&self.evictions, name, policy.evictions());
+        let l = [name];
         self.available
             .with_label_values(&l)
-            .set(policy.available() as i64);
+            .set(i64::try_from(policy.available()).unwrap_or(i64::MAX));
         self.hit_rate.with_label_values(&l).set(c.block_hit_rate());
     }
 
     /// Publishes the latest `StatsCollector` sample of a manager-backed policy.
-    pub fn update_stats(&self, policy: &str, s: &StatsSnapshot) {
+    pub(crate) fn update_stats(&self, policy: &str, s: &StatsSnapshot) {
         let l = [policy];
         self.allocation_rate
             .with_label_values(&l)
