@@ -2,7 +2,6 @@
 //! instances' event batches.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 
 use kvbm::events::{InstanceId, KvCacheEvents, KvbmCacheEvents};
 use kvbm::SequenceHash;
@@ -10,33 +9,26 @@ use kvbm::SequenceHash;
 use crate::hasher::PreHashedBuild;
 use crate::holders::{bit, AfterRemove, HolderSlab, Holders, MAX_SLOTS};
 use crate::matches::Matches;
+use crate::table::HashTable;
 
 /// Batches kept per instance while it waits for a snapshot; past this the
 /// oldest are dropped and the snapshot that arrives must be newer than them.
 const MAX_PENDING_BATCHES: usize = 4096;
 
-/// A table key: the 128-bit lineage hash as two words, so that an entry is
-/// 24 bytes (16-byte `u128` alignment would make it 32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key(u64, u64);
+/// Distance, in query blocks, between the slot being compared and the one
+/// being loaded ahead ([`HashTable::touch`]).
+const LOOKAHEAD: usize = 4;
 
-impl Key {
-    #[inline]
-    fn of(hash: SequenceHash) -> Self {
-        let v = hash.as_u128();
-        Key((v >> 64) as u64, v as u64)
-    }
-
-    fn lineage(self) -> SequenceHash {
-        SequenceHash::from_u128(((self.0 as u128) << 64) | self.1 as u128)
-    }
+/// A lineage hash as the table's two key words.
+#[inline]
+fn split(hash: SequenceHash) -> (u64, u64) {
+    let v = hash.as_u128();
+    ((v >> 64) as u64, v as u64)
 }
 
-impl Hash for Key {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u128(((self.0 as u128) << 64) | self.1 as u128);
-    }
+#[inline]
+fn join(hi: u64, lo: u64) -> SequenceHash {
+    SequenceHash::from_u128(((hi as u128) << 64) | lo as u128)
 }
 
 /// What [`ClusterIndex::apply`] did with a batch.
@@ -137,8 +129,8 @@ pub enum IndexError {
 /// [`find_matches`](Self::find_matches).
 ///
 /// # Layout
-/// One hash table from the 128-bit lineage hash to a 32-bit holder word
-/// (24 bytes an entry): an instance slot inline when one instance holds the
+/// One open-addressing hash table from the 128-bit lineage hash to a
+/// 32-bit holder word (24-byte slots, at most 3/4 full): an instance slot inline when one instance holds the
 /// hash, else the index of a bitset in a slab. Instances are numbered by
 /// dense slots reused after a `Shutdown`. Memory grows with the number of
 /// distinct indexed hashes (see [`memory`](Self::memory)); nothing is
@@ -160,11 +152,11 @@ pub enum IndexError {
 /// deeper than that position.
 #[derive(Debug)]
 pub struct ClusterIndex {
-    table: HashMap<Key, u32, PreHashedBuild>,
+    table: HashTable,
     holders: HolderSlab,
     slots: Vec<Option<Instance>>,
     free_slots: Vec<u32>,
-    by_id: HashMap<InstanceId, u32>,
+    by_id: HashMap<InstanceId, u32, PreHashedBuild>,
     /// Bit `p` is set once an event at block position `p` arrived.
     positions: Vec<u64>,
 }
@@ -179,11 +171,11 @@ impl ClusterIndex {
     /// An empty index.
     pub fn new() -> Self {
         Self {
-            table: HashMap::default(),
+            table: HashTable::new(),
             holders: HolderSlab::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             positions: Vec::new(),
         }
     }
@@ -367,15 +359,16 @@ impl ClusterIndex {
         };
         self.table
             .iter()
-            .filter(|(_, &w)| self.holders.contains(w, slot))
-            .map(|(k, _)| k.lineage())
+            .filter(|&(_, _, w)| self.holders.contains(w, slot))
+            .map(|(hi, lo, _)| join(hi, lo))
             .collect()
     }
 
     /// Whether `instance` holds `hash`.
     pub fn holds(&self, instance: InstanceId, hash: SequenceHash) -> bool {
-        match (self.by_id.get(&instance), self.table.get(&Key::of(hash))) {
-            (Some(&slot), Some(&w)) => self.holders.contains(w, slot),
+        let (hi, lo) = split(hash);
+        match (self.by_id.get(&instance), self.table.get(hi, lo)) {
+            (Some(&slot), Some(w)) => self.holders.contains(w, slot),
             _ => false,
         }
     }
@@ -387,19 +380,11 @@ impl ClusterIndex {
 
     /// Whether nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.table.len() == 0
     }
 
     /// Memory held, for the bytes-per-hash figure.
     pub fn memory(&self) -> IndexMemory {
-        let entry = std::mem::size_of::<(Key, u32)>();
-        // hashbrown: one control byte per bucket plus a group of trailing
-        // ones; buckets are a power of two ≥ capacity · 8/7.
-        let buckets = if self.table.capacity() == 0 {
-            0
-        } else {
-            (self.table.capacity() * 8 / 7).next_power_of_two()
-        };
         let pending: usize = self
             .slots
             .iter()
@@ -408,7 +393,7 @@ impl ClusterIndex {
             .sum();
         IndexMemory {
             hashes: self.table.len(),
-            table_bytes: buckets * (entry + 1) + 16,
+            table_bytes: self.table.heap_bytes(),
             holder_bytes: self.holders.heap_bytes(),
             other_bytes: self.slots.capacity() * std::mem::size_of::<Option<Instance>>()
                 + self.positions.capacity() * 8
@@ -435,11 +420,20 @@ impl ClusterIndex {
         out.alive.resize(width, 0);
         let mut started = false;
         let mut depth = 0usize;
+        for &hash in query.iter().take(LOOKAHEAD) {
+            let (hi, lo) = split(hash);
+            self.table.touch(hi, lo);
+        }
         for (i, &hash) in query.iter().enumerate() {
+            if let Some(&ahead) = query.get(i + LOOKAHEAD) {
+                let (hi, lo) = split(ahead);
+                self.table.touch(hi, lo);
+            }
             if !self.position_indexed(hash.position()) {
                 continue;
             }
-            let Some(&word) = self.table.get(&Key::of(hash)) else {
+            let (hi, lo) = split(hash);
+            let Some(word) = self.table.get(hi, lo) else {
                 break;
             };
             match Holders::decode(word) {
@@ -512,12 +506,20 @@ impl ClusterIndex {
         match events {
             KvCacheEvents::Create(hashes) => {
                 self.table.reserve(hashes.len());
-                for &h in hashes {
+                for (i, &h) in hashes.iter().enumerate() {
+                    if let Some(&ahead) = hashes.get(i + LOOKAHEAD) {
+                        let (hi, lo) = split(ahead);
+                        self.table.touch(hi, lo);
+                    }
                     self.insert(slot, h);
                 }
             }
             KvCacheEvents::Remove(hashes) => {
-                for &h in hashes {
+                for (i, &h) in hashes.iter().enumerate() {
+                    if let Some(&ahead) = hashes.get(i + LOOKAHEAD) {
+                        let (hi, lo) = split(ahead);
+                        self.table.touch(hi, lo);
+                    }
                     self.remove(slot, h);
                 }
             }
@@ -528,21 +530,17 @@ impl ClusterIndex {
     #[inline]
     fn insert(&mut self, slot: u32, hash: SequenceHash) {
         self.mark_position(hash.position());
-        let added = match self.table.entry(Key::of(hash)) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Holders::One(slot).encode());
-                true
+        let (hi, lo) = split(hash);
+        let holders = &mut self.holders;
+        let mut added = true;
+        self.table.upsert(hi, lo, |word| match word {
+            None => Holders::One(slot).encode(),
+            Some(w) if holders.contains(w, slot) => {
+                added = false;
+                w
             }
-            std::collections::hash_map::Entry::Occupied(mut e) => {
-                let word = *e.get();
-                if self.holders.contains(word, slot) {
-                    false
-                } else {
-                    *e.get_mut() = self.holders.insert(word, slot);
-                    true
-                }
-            }
-        };
+            Some(w) => holders.insert(w, slot),
+        });
         if added {
             self.instance_mut(slot).hashes += 1;
         }
@@ -550,18 +548,23 @@ impl ClusterIndex {
 
     #[inline]
     fn remove(&mut self, slot: u32, hash: SequenceHash) {
-        let key = Key::of(hash);
-        let Some(word) = self.table.get_mut(&key) else {
-            return;
-        };
-        match self.holders.remove(*word, slot) {
-            AfterRemove::Absent => return,
-            AfterRemove::Empty => {
-                self.table.remove(&key);
-            }
-            AfterRemove::Holders(w) => *word = w,
+        let (hi, lo) = split(hash);
+        let holders = &mut self.holders;
+        let mut removed = true;
+        self.table
+            .update(hi, lo, |w| match holders.remove(w, slot) {
+                AfterRemove::Absent => {
+                    removed = false;
+                    Some(w)
+                }
+                AfterRemove::Empty => None,
+                AfterRemove::Holders(n) => Some(n),
+            })
+            .map(|_| ())
+            .unwrap_or_else(|| removed = false);
+        if removed {
+            self.instance_mut(slot).hashes -= 1;
         }
-        self.instance_mut(slot).hashes -= 1;
     }
 
     /// Removes `slot` from every entry.
@@ -570,15 +573,11 @@ impl ClusterIndex {
             return;
         }
         let holders = &mut self.holders;
-        self.table
-            .retain(|_, word| match holders.remove(*word, slot) {
-                AfterRemove::Absent => true,
-                AfterRemove::Empty => false,
-                AfterRemove::Holders(w) => {
-                    *word = w;
-                    true
-                }
-            });
+        self.table.retain_map(|w| match holders.remove(w, slot) {
+            AfterRemove::Absent => Some(w),
+            AfterRemove::Empty => None,
+            AfterRemove::Holders(n) => Some(n),
+        });
         self.instance_mut(slot).hashes = 0;
     }
 

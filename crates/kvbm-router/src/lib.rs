@@ -26,6 +26,7 @@ mod holders;
 mod index;
 mod matches;
 mod routing;
+mod table;
 
 pub use hasher::{PreHashed, PreHashedBuild};
 pub use index::{Applied, ClusterIndex, IndexError, IndexMemory, SnapshotOutcome};
