@@ -1,6 +1,7 @@
 //! The command line: parsing ([`args`]) and dispatch to the subcommands.
 
 pub(crate) mod args;
+pub(crate) mod cluster_args;
 
 use std::process::ExitCode;
 
@@ -29,5 +30,6 @@ fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Replay(args) => commands::replay::replay(&args.validate()?, &mut out),
         Command::Sweep(args) => commands::sweep::sweep(&args.validate()?, &mut out),
+        Command::Cluster(args) => commands::cluster::cluster(&args.validate()?, &mut out),
     }
 }
