@@ -4,11 +4,11 @@
 //! loss counts for slow subscribers.
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvbm::events::{
-    wire, BatchAssembler, BatchingConfig, EventStreamRecvError, EventsManager, KvCacheEvent,
+    BatchAssembler, BatchingConfig, EventStreamRecvError, EventsManager, KvCacheEvent,
     KvCacheEvents, KvbmCacheEvents, PowerOfTwoPolicy,
 };
 use kvbm::{BlockRegistry, SequenceHash};
@@ -132,176 +132,188 @@ fn change_of_kind_and_end_of_stream_close_batches() {
     assert_eq!(last.events, KvCacheEvents::Remove(vec![z, y]));
 }
 
-/// Records what the publisher task sends.
-#[derive(Default)]
-struct Capture {
-    sent: Mutex<Vec<(String, Vec<u8>)>>,
-    flushes: Mutex<usize>,
-}
+/// The tokio-driven half: batcher and publisher task.
+#[cfg(feature = "events-async")]
+mod publishing {
+    use super::*;
+    use kvbm::events::wire;
+    use std::sync::Mutex;
 
-impl kvbm::pubsub::Publisher for Capture {
-    fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), kvbm::pubsub::PublishError> {
-        self.sent
-            .lock()
-            .unwrap()
-            .push((subject.to_owned(), payload));
-        Ok(())
+    /// Records what the publisher task sends.
+    #[derive(Default)]
+    struct Capture {
+        sent: Mutex<Vec<(String, Vec<u8>)>>,
+        flushes: Mutex<usize>,
     }
-    fn flush(&self) -> kvbm::pubsub::FlushFuture {
-        *self.flushes.lock().unwrap() += 1;
-        Box::pin(async { Ok(()) })
+
+    impl kvbm::pubsub::Publisher for Capture {
+        fn publish(
+            &self,
+            subject: &str,
+            payload: Vec<u8>,
+        ) -> Result<(), kvbm::pubsub::PublishError> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((subject.to_owned(), payload));
+            Ok(())
+        }
+        fn flush(&self) -> kvbm::pubsub::FlushFuture {
+            *self.flushes.lock().unwrap() += 1;
+            Box::pin(async { Ok(()) })
+        }
     }
-}
 
-impl Capture {
-    fn decoded(&self) -> Vec<wire::SequencedCacheEvents> {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, bytes)| wire::decode(bytes).expect("valid batch"))
-            .collect()
+    impl Capture {
+        fn decoded(&self) -> Vec<wire::SequencedCacheEvents> {
+            self.sent
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, bytes)| wire::decode(bytes).expect("valid batch"))
+                .collect()
+        }
     }
-}
 
-async fn next(
-    b: &mut kvbm::events::BatchStream<kvbm::events::EventStream>,
-) -> Option<KvbmCacheEvents> {
-    std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut *b), cx))
-        .await
-}
+    async fn next(
+        b: &mut kvbm::events::BatchStream<kvbm::events::EventStream>,
+    ) -> Option<KvbmCacheEvents> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut *b), cx))
+            .await
+    }
 
-#[tokio::test(start_paused = true)]
-async fn batcher_closes_on_window_and_at_end_of_stream() {
-    let events = Arc::new(EventsManager::builder().build());
-    let stream = events.subscribe();
-    let registry = BlockRegistry::builder().event_manager(events).build();
-    let config = BatchingConfig::default().with_window(Duration::from_millis(10));
-    let mut batches = kvbm::events::EventBatcher::new(config, 9).batch(stream);
+    #[tokio::test(start_paused = true)]
+    async fn batcher_closes_on_window_and_at_end_of_stream() {
+        let events = Arc::new(EventsManager::builder().build());
+        let stream = events.subscribe();
+        let registry = BlockRegistry::builder().event_manager(events).build();
+        let config = BatchingConfig::default().with_window(Duration::from_millis(10));
+        let mut batches = kvbm::events::EventBatcher::new(config, 9).batch(stream);
 
-    let a = registry.register_sequence_hash(at(1, 1));
-    let b = registry.register_sequence_hash(at(0, 2));
-    let first = next(&mut batches).await.expect("window closes the batch");
-    assert_eq!(
-        first.events,
-        KvCacheEvents::Create(vec![at(0, 2), at(1, 1)])
-    );
+        let a = registry.register_sequence_hash(at(1, 1));
+        let b = registry.register_sequence_hash(at(0, 2));
+        let first = next(&mut batches).await.expect("window closes the batch");
+        assert_eq!(
+            first.events,
+            KvCacheEvents::Create(vec![at(0, 2), at(1, 1)])
+        );
 
-    drop((a, b));
-    drop(registry); // the last holder of the events manager: the stream ends
-    let second = next(&mut batches)
-        .await
-        .expect("end of stream closes the batch");
-    assert_eq!(
-        second.events,
-        KvCacheEvents::Remove(vec![at(1, 1), at(0, 2)])
-    );
-    assert!(next(&mut batches).await.is_none());
-}
+        drop((a, b));
+        drop(registry); // the last holder of the events manager: the stream ends
+        let second = next(&mut batches)
+            .await
+            .expect("end of stream closes the batch");
+        assert_eq!(
+            second.events,
+            KvCacheEvents::Remove(vec![at(1, 1), at(0, 2)])
+        );
+        assert!(next(&mut batches).await.is_none());
+    }
 
-#[tokio::test(start_paused = true)]
-async fn publisher_numbers_batches_and_ends_with_shutdown() {
-    let events = Arc::new(EventsManager::builder().build());
-    let capture = Arc::new(Capture::default());
-    let publisher = kvbm::events::KvbmCacheEventsPublisher::builder()
-        .instance_id(42)
-        .event_stream(events.subscribe())
-        .publisher(Arc::clone(&capture))
-        .batching_config(BatchingConfig::default().with_max_size(NonZeroUsize::new(2).unwrap()))
-        .subject("test.events")
-        .build()
-        .expect("all settings given");
-    let registry = BlockRegistry::builder().event_manager(events).build();
-
-    let handles: Vec<_> = (0..5)
-        .map(|i| registry.register_sequence_hash(at(i, i)))
-        .collect();
-    drop(handles);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let stats = Arc::clone(publisher.stats());
-    publisher.stop().await.expect("task ends");
-
-    let got = capture.decoded();
-    let sequences: Vec<Option<u64>> = got.iter().map(|b| b.sequence).collect();
-    let expected: Vec<Option<u64>> = (1..=got.len() as u64).map(Some).collect();
-    assert_eq!(sequences, expected, "numbered from 1 without gaps");
-    assert!(got.iter().all(|b| b.batch.instance_id == 42));
-    assert_eq!(got.last().unwrap().batch.events, KvCacheEvents::Shutdown);
-    let creates: usize = got
-        .iter()
-        .map(|b| match &b.batch.events {
-            KvCacheEvents::Create(h) => h.len(),
-            _ => 0,
-        })
-        .sum();
-    let removes: usize = got
-        .iter()
-        .map(|b| match &b.batch.events {
-            KvCacheEvents::Remove(h) => h.len(),
-            _ => 0,
-        })
-        .sum();
-    assert_eq!((creates, removes), (5, 5));
-    assert!(got.iter().all(|b| b.batch.events.len() <= 2));
-    assert!(capture
-        .sent
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|(s, _)| s == "test.events"));
-    assert_eq!(*capture.flushes.lock().unwrap(), 1);
-    use std::sync::atomic::Ordering;
-    assert_eq!(
-        stats.last_sequence.load(Ordering::Relaxed),
-        got.len() as u64
-    );
-    assert_eq!(
-        stats.batches_published.load(Ordering::Relaxed),
-        got.len() as u64
-    );
-    assert_eq!(stats.events_published.load(Ordering::Relaxed), 10);
-}
-
-#[tokio::test(start_paused = true)]
-async fn dropping_the_publisher_still_publishes_shutdown_but_abort_does_not() {
-    for abort in [false, true] {
+    #[tokio::test(start_paused = true)]
+    async fn publisher_numbers_batches_and_ends_with_shutdown() {
         let events = Arc::new(EventsManager::builder().build());
         let capture = Arc::new(Capture::default());
         let publisher = kvbm::events::KvbmCacheEventsPublisher::builder()
-            .instance_id(1)
+            .instance_id(42)
             .event_stream(events.subscribe())
             .publisher(Arc::clone(&capture))
+            .batching_config(BatchingConfig::default().with_max_size(NonZeroUsize::new(2).unwrap()))
+            .subject("test.events")
             .build()
-            .unwrap();
+            .expect("all settings given");
         let registry = BlockRegistry::builder().event_manager(events).build();
-        let _held = registry.register_sequence_hash(at(0, 1));
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        if abort {
-            publisher.abort();
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            assert!(publisher.is_finished());
-        }
-        drop(publisher);
+
+        let handles: Vec<_> = (0..5)
+            .map(|i| registry.register_sequence_hash(at(i, i)))
+            .collect();
+        drop(handles);
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let stats = Arc::clone(publisher.stats());
+        publisher.stop().await.expect("task ends");
+
         let got = capture.decoded();
-        let shutdown = got
+        let sequences: Vec<Option<u64>> = got.iter().map(|b| b.sequence).collect();
+        let expected: Vec<Option<u64>> = (1..=got.len() as u64).map(Some).collect();
+        assert_eq!(sequences, expected, "numbered from 1 without gaps");
+        assert!(got.iter().all(|b| b.batch.instance_id == 42));
+        assert_eq!(got.last().unwrap().batch.events, KvCacheEvents::Shutdown);
+        let creates: usize = got
             .iter()
-            .any(|b| b.batch.events == KvCacheEvents::Shutdown);
-        assert_eq!(shutdown, !abort, "abort = {abort}");
-        if !abort {
-            // The open batch was published before Shutdown.
-            assert_eq!(got[0].batch.events, KvCacheEvents::Create(vec![at(0, 1)]));
+            .map(|b| match &b.batch.events {
+                KvCacheEvents::Create(h) => h.len(),
+                _ => 0,
+            })
+            .sum();
+        let removes: usize = got
+            .iter()
+            .map(|b| match &b.batch.events {
+                KvCacheEvents::Remove(h) => h.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!((creates, removes), (5, 5));
+        assert!(got.iter().all(|b| b.batch.events.len() <= 2));
+        assert!(capture
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(s, _)| s == "test.events"));
+        assert_eq!(*capture.flushes.lock().unwrap(), 1);
+        use std::sync::atomic::Ordering;
+        assert_eq!(
+            stats.last_sequence.load(Ordering::Relaxed),
+            got.len() as u64
+        );
+        assert_eq!(
+            stats.batches_published.load(Ordering::Relaxed),
+            got.len() as u64
+        );
+        assert_eq!(stats.events_published.load(Ordering::Relaxed), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_publisher_still_publishes_shutdown_but_abort_does_not() {
+        for abort in [false, true] {
+            let events = Arc::new(EventsManager::builder().build());
+            let capture = Arc::new(Capture::default());
+            let publisher = kvbm::events::KvbmCacheEventsPublisher::builder()
+                .instance_id(1)
+                .event_stream(events.subscribe())
+                .publisher(Arc::clone(&capture))
+                .build()
+                .unwrap();
+            let registry = BlockRegistry::builder().event_manager(events).build();
+            let _held = registry.register_sequence_hash(at(0, 1));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if abort {
+                publisher.abort();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                assert!(publisher.is_finished());
+            }
+            drop(publisher);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let got = capture.decoded();
+            let shutdown = got
+                .iter()
+                .any(|b| b.batch.events == KvCacheEvents::Shutdown);
+            assert_eq!(shutdown, !abort, "abort = {abort}");
+            if !abort {
+                // The open batch was published before Shutdown.
+                assert_eq!(got[0].batch.events, KvCacheEvents::Create(vec![at(0, 1)]));
+            }
         }
     }
-}
 
-#[test]
-fn builder_reports_missing_settings() {
-    let built =
-        kvbm::events::KvbmCacheEventsPublisher::builder::<kvbm::events::EventStream, Capture>()
-            .instance_id(1)
-            .build();
-    assert!(built.is_err());
+    #[test]
+    fn builder_reports_missing_settings() {
+        let built =
+            kvbm::events::KvbmCacheEventsPublisher::builder::<kvbm::events::EventStream, Capture>()
+                .instance_id(1)
+                .build();
+        assert!(built.is_err());
+    }
 }
 
 #[test]
