@@ -119,6 +119,15 @@ fn trace_path() -> PathBuf {
 #[test]
 fn conversation_trace_kv_aware_beats_round_robin() {
     let path = trace_path();
+    if !path.exists() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "trace missing under CI=true: {}",
+            path.display()
+        );
+        println!("SKIPPED: trace missing: {}", path.display());
+        return;
+    }
     let path = path.to_str().expect("utf-8 path");
     let run = |router: &str| {
         let o = kvbm(&[
