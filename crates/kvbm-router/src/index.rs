@@ -17,7 +17,7 @@ const MAX_PENDING_BATCHES: usize = 4096;
 
 /// Distance, in query blocks, between the slot being compared and the one
 /// being loaded ahead ([`HashTable::touch`]).
-const LOOKAHEAD: usize = 4;
+const LOOKAHEAD: usize = 8;
 
 /// A lineage hash as the table's two key words.
 #[inline]
