@@ -158,3 +158,91 @@ fn conversation_trace_kv_aware_beats_round_robin() {
     );
     assert!(kv["load_max_over_mean"].as_f64().unwrap() < 1.5, "{kv}");
 }
+
+/// A `nats-server` on a free 127.0.0.1 port, killed on drop; `None` (loudly)
+/// when not installed, except under `CI=true`.
+struct NatsServer(std::process::Child, u16);
+
+impl NatsServer {
+    fn start() -> Option<Self> {
+        let binary = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+        let Some(binary) = binary else {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "nats-server missing under CI=true"
+            );
+            eprintln!(
+                "\n!!!!!!!! nats-server not found: SKIPPING kvbm cluster --nats test !!!!!!!!\n"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(Self(child, port))
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn over_a_real_nats_server_the_results_equal_the_in_process_ones() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let url = format!("nats://127.0.0.1:{}", server.1);
+    let args = [
+        "cluster",
+        "--requests",
+        "300",
+        "--workers",
+        "3",
+        "--capacity",
+        "150",
+        "--json",
+        "-q",
+    ];
+    let local = kvbm(&args);
+    assert!(local.status.success(), "{}", stderr(&local));
+    let mut with_nats = args.to_vec();
+    with_nats.extend(["--nats", &url]);
+    let remote = kvbm(&with_nats);
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    let (local, remote) = (results(&stdout(&local)), results(&stdout(&remote)));
+    for (l, r) in local.iter().zip(&remote) {
+        assert_eq!(l["router"], r["router"]);
+        // Every request waits for its events: routing sees the same index.
+        assert_eq!(l["block_hit_rate"], r["block_hit_rate"], "{l} vs {r}");
+        assert_eq!(l["events_sent"], r["events_sent"]);
+        assert_eq!(r["events_received"], r["events_sent"]);
+        assert_eq!(r["events_lost"], 0);
+    }
+}

@@ -202,9 +202,12 @@ impl Worker {
             return None;
         };
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        let applied = self.index.lock().apply(&decoded.batch, decoded.sequence);
+        // The counters are updated before the lock is released, so that
+        // whoever sees the batch in the index also sees it counted.
+        let mut index = self.index.lock();
+        let applied = index.apply(&decoded.batch, decoded.sequence);
         let instance = decoded.batch.instance_id;
-        match applied {
+        let resync = match applied {
             Ok(Applied::Stale) => {
                 self.stats.stale.fetch_add(1, Ordering::Relaxed);
                 None
@@ -223,7 +226,9 @@ impl Worker {
                 self.stats.malformed.fetch_add(1, Ordering::Relaxed);
                 None
             }
-        }
+        };
+        drop(index);
+        resync
     }
 
     fn request(&self, tasks: &mut tokio::task::JoinSet<()>, instance: InstanceId) {
