@@ -242,7 +242,7 @@ fn over_a_real_nats_server_the_results_equal_the_in_process_ones() {
         // Every request waits for its events: routing sees the same index.
         assert_eq!(l["block_hit_rate"], r["block_hit_rate"], "{l} vs {r}");
         assert_eq!(l["events_sent"], r["events_sent"]);
-        assert_eq!(r["events_received"], r["events_sent"]);
-        assert_eq!(r["events_lost"], 0);
+        assert_eq!(r["events_received"], r["events_sent"], "{r}");
+        assert_eq!(r["events_lost"], 0, "{r}");
     }
 }

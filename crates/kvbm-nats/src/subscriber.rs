@@ -45,7 +45,8 @@ impl Default for SubscriberConfig {
 pub struct SubscriberStats {
     /// Well-formed batches received (stale ones included).
     pub batches: AtomicU64,
-    /// Events in the batches applied.
+    /// Events in the well-formed batches received (stale ones included:
+    /// they arrived, a snapshot had just covered them).
     pub events: AtomicU64,
     /// Messages on the subject that were not batches; skipped.
     pub malformed: AtomicU64,
@@ -207,15 +208,17 @@ impl Worker {
         let mut index = self.index.lock();
         let applied = index.apply(&decoded.batch, decoded.sequence);
         let instance = decoded.batch.instance_id;
+        if applied.is_ok() {
+            self.stats
+                .events
+                .fetch_add(decoded.batch.events.len() as u64, Ordering::Relaxed);
+        }
         let resync = match applied {
             Ok(Applied::Stale) => {
                 self.stats.stale.fetch_add(1, Ordering::Relaxed);
                 None
             }
             Ok(a) => {
-                self.stats
-                    .events
-                    .fetch_add(decoded.batch.events.len() as u64, Ordering::Relaxed);
                 if let Applied::Gap { missed } = a {
                     self.stats.gaps.fetch_add(1, Ordering::Relaxed);
                     self.stats.batches_lost.fetch_add(missed, Ordering::Relaxed);

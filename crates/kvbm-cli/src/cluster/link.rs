@@ -21,7 +21,7 @@ use crate::error::{CliError, Result};
 /// Counters of a link at the end of a run.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LinkStats {
-    /// Events in batches the index applied.
+    /// Events in the batches that reached the index.
     pub events_received: u64,
     /// Snapshot requests the router sent.
     pub snapshots_requested: u64,

@@ -106,7 +106,7 @@ pub(crate) struct ClusterResult {
     pub load_per_worker: Vec<u64>,
     /// Events in the batches the workers sent.
     pub events_sent: u64,
-    /// Events in the batches the router applied.
+    /// Events in the batches that reached the router.
     pub events_received: u64,
     /// Events sent but never applied (lost batches, lagging subscriptions).
     pub events_lost: u64,
