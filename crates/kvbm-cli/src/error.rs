@@ -59,6 +59,9 @@ pub enum CliError {
     /// A simulation could not finish.
     #[error("{0}")]
     Sim(#[from] crate::sim::SimError),
+    /// `kvbm cluster`: a transport or worker failure.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// Writing the report to stdout failed.
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),

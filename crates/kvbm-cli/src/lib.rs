@@ -12,6 +12,7 @@
 
 pub mod capacity;
 mod cli;
+mod cluster;
 mod commands;
 pub mod error;
 mod observe;

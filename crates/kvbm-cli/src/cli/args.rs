@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Replay(ReplayArgs),
     /// Replay a workload at many cache sizes: hit rate versus capacity.
     Sweep(SweepArgs),
+    /// Route a workload over N workers: KV-aware routing against baselines.
+    Cluster(super::cluster_args::ClusterArgs),
 }
 
 /// Where requests come from.
@@ -303,7 +305,7 @@ fn in_range(flag: &str, value: f64, (lo, hi): (f64, f64), unit: &str) -> Result<
 }
 
 impl WorkloadArgs {
-    fn validate(&self, timing: Timing) -> Result<WorkloadSource> {
+    pub(crate) fn validate(&self, timing: Timing) -> Result<WorkloadSource> {
         let bs = self.block_size;
         if !(1..=MAX_BLOCK_SIZE).contains(&bs) || !bs.is_power_of_two() {
             return Err(invalid(format!(
@@ -577,7 +579,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).expect("clap accepts it").command {
             Command::Replay(r) => r.validate(),
-            Command::Sweep(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -586,7 +588,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).expect("clap accepts it").command {
             Command::Sweep(s) => s.validate(),
-            Command::Replay(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

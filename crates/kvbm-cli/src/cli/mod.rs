@@ -1,6 +1,7 @@
 //! The command line: parsing ([`args`]) and dispatch to the subcommands.
 
 pub(crate) mod args;
+pub(crate) mod cluster_args;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -50,5 +51,6 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     match &cli.command {
         Command::Replay(args) => commands::replay::replay(&args.validate()?, out),
         Command::Sweep(args) => commands::sweep::sweep(&args.validate()?, out),
+        Command::Cluster(args) => commands::cluster::cluster(&args.validate()?, out),
     }
 }

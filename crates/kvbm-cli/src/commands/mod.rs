@@ -1,6 +1,7 @@
 //! The subcommands: [`replay`] and [`sweep`], each running validated
 //! configurations from [`crate::cli::args`].
 
+pub(crate) mod cluster;
 pub(crate) mod replay;
 pub(crate) mod sweep;
 
