@@ -45,6 +45,7 @@
 //! | [`integrations`] | request lifecycles: `RequestSequence`, the schedule/apply protocol of `SchedulableSequence` |
 //! | [`sequence`] | which block holds which part of a token sequence (block ids or guards, by phase) |
 //! | [`pools`] | names shared with kvbm-logical's `pools` module |
+//! | `testing` | test fixtures, with the `testing` feature only |
 #![deny(missing_docs)]
 
 pub mod blocks;
@@ -59,6 +60,8 @@ pub mod pubsub;
 pub mod registry;
 pub mod sequence;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tinylfu;
 pub mod tokens;
 

@@ -1,30 +1,14 @@
 //! Registry extension points seen through block managers: attachments that
 //! follow the data, touch callbacks, and presence across tiers.
 
-mod common;
-
 use std::any::TypeId;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{chain, check, fill, manager, Device, Host};
 use kvbm::manager::BlockManager;
 use kvbm::registry::AttachmentError;
+use kvbm::testing::{chain, check, fill, manager, Device, DropFlag, Host};
 use kvbm::{BlockRegistry, SequenceHash};
-
-/// Sets its flag when dropped.
-struct DropFlag(Arc<AtomicBool>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> (Arc<AtomicBool>, DropFlag) {
-    let f = Arc::new(AtomicBool::new(false));
-    (f.clone(), DropFlag(f))
-}
 
 fn dropped(f: &AtomicBool) -> bool {
     f.load(Ordering::SeqCst)
@@ -58,7 +42,7 @@ fn attachments_stay_while_cached_and_go_on_eviction() {
     let m = manager(1);
     let hash = chain(1, 1)[0];
     let block = fill(&m, &[hash]).pop().expect("one block");
-    let (gone, value) = flag();
+    let (gone, value) = DropFlag::new();
     block.registration_handle().attach_unique(value).unwrap();
     drop(block);
     assert!(!dropped(&gone), "the cached block keeps its attachments");
@@ -69,7 +53,7 @@ fn attachments_stay_while_cached_and_go_on_eviction() {
     let handle = matched[0].registration_handle();
     assert_eq!(handle.get::<DropFlag>().with_unique(|_| ()), Some(()));
     assert!(matches!(
-        handle.attach_unique(flag().1),
+        handle.attach_unique(DropFlag::new().1),
         Err(AttachmentError::TypeAlreadyRegisteredAsUnique(_))
     ));
     drop((handle, matched));
@@ -88,7 +72,7 @@ fn a_callers_handle_outlives_eviction() {
     let hash = chain(2, 1)[0];
     let block = fill(&m, &[hash]).pop().expect("one block");
     let handle = block.registration_handle();
-    let (gone, value) = flag();
+    let (gone, value) = DropFlag::new();
     handle.attach(value).unwrap();
     drop(block);
     let _evictor = m.allocate_blocks(1).expect("evicts");
@@ -108,7 +92,7 @@ fn resetting_the_cache_drops_attachments() {
     let flags: Vec<_> = blocks
         .iter()
         .map(|b| {
-            let (gone, value) = flag();
+            let (gone, value) = DropFlag::new();
             b.registration_handle().attach(value).unwrap();
             gone
         })
@@ -128,7 +112,7 @@ fn attachments_follow_the_hash_across_tiers() {
     let hash = chain(4, 1)[0];
 
     let on_device = fill(&device, &[hash]).pop().expect("one block");
-    let (gone, value) = flag();
+    let (gone, value) = DropFlag::new();
     on_device.registration_handle().attach(value).unwrap();
     let on_host = register_host(&host, hash);
     assert!(

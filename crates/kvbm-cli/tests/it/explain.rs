@@ -1,9 +1,7 @@
 //! `kvbm replay --explain`: misses split into compulsory, capacity and
 //! policy misses, in the JSON document and the table.
 
-mod common;
-
-use common::{kvbm, stderr, stdout};
+use crate::common::{kvbm, stderr, stdout};
 use serde_json::Value;
 
 const ARGS: [&str; 8] = [

@@ -1,9 +1,7 @@
 //! `ManagerId`, `LifecyclePin` / `LifecyclePinRef`: type-erased keepalives.
 
-mod common;
-
-use common::{chain, check, fill, manager, Host};
 use kvbm::manager::BlockManager;
+use kvbm::testing::{chain, check, fill, manager, Host};
 use kvbm::{LifecyclePinRef, ManagerId};
 
 #[test]

@@ -9,13 +9,12 @@
 //! pool. A release followed by a reacquire gets back every block of the
 //! prefix that was registered at release time.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{Backend, Device, ALL_BACKENDS};
+use kvbm::eviction::EvictionPolicy as Backend;
 use kvbm::integrations::{SchedulableSequence, SequenceState};
 use kvbm::manager::BlockManager;
+use kvbm::testing::Device;
 use kvbm::tokens::Token;
 use proptest::prelude::*;
 
@@ -271,7 +270,7 @@ fn run(backend: Backend, reject: bool, ops: Vec<(usize, Op)>) -> Coverage {
     } else {
         BlockDuplicationPolicy::Allow
     };
-    let m = common::builder(backend)
+    let m = kvbm::testing::builder(backend)
         .duplication_policy(policy)
         .block_count(BLOCKS)
         .block_size(BLOCK_SIZE)
@@ -298,11 +297,11 @@ proptest! {
 
     #[test]
     fn interleaved_lifecycles_never_leak_or_mishash(
-        backend in 0..ALL_BACKENDS.len(),
+        backend in 0..Backend::ALL.len(),
         reject in any::<bool>(),
         ops in prop::collection::vec((0..SEQS, op()), 1..80),
     ) {
-        run(ALL_BACKENDS[backend], reject, ops);
+        run(Backend::ALL[backend], reject, ops);
     }
 }
 

@@ -1,9 +1,7 @@
 //! `BlockManager::match_blocks_scattered`: aligned with its input, no stop
 //! at a miss, duplicates kept, counted in the match metrics.
 
-mod common;
-
-use common::{chain, check, fill, manager};
+use kvbm::testing::{chain, check, fill, manager};
 
 #[test]
 fn aligned_with_input_and_keeps_duplicates() {

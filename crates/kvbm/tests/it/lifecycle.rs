@@ -1,11 +1,9 @@
 //! The block lifecycle through the manager: allocate, stage, register,
 //! release into the cache, match, evict, and every failure path.
 
-mod common;
-
-use common::{chain, check, fill, manager, Device};
 use kvbm::manager::{BlockManager, BlockManagerResetError};
 use kvbm::pools::BlockDuplicationPolicy;
+use kvbm::testing::{chain, check, fill, manager, Device};
 use kvbm::tokens::TokenBlock;
 use kvbm::BlockError;
 
@@ -321,7 +319,7 @@ fn registry_follows_registration_and_eviction() {
     assert_eq!(handle.seq_hash(), hashes[1]);
     assert!(handle.is_from_registry(registry));
     assert!(handle.has_block::<Device>());
-    assert!(!handle.has_block::<common::Host>());
+    assert!(!handle.has_block::<kvbm::testing::Host>());
     assert_eq!(
         registry
             .match_sequence_hash(hashes[1], false)

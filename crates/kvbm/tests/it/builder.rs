@@ -1,10 +1,8 @@
 //! Building a manager: every bad setting is an error, never a panic.
 
-mod common;
-
-use common::Device;
 use kvbm::manager::{BlockManager, BlockManagerBuilderError};
 use kvbm::pools::BlockDuplicationPolicy;
+use kvbm::testing::Device;
 
 #[test]
 fn zero_or_missing_block_count_is_an_error() {
@@ -79,7 +77,8 @@ fn manager_and_handles_are_send_and_sync() {
 
 #[test]
 fn each_backend_builds_under_its_name() {
-    use common::{builder, Backend};
+    use kvbm::eviction::EvictionPolicy as Backend;
+    use kvbm::testing::builder;
     let names = [
         (Backend::Lru, "lru"),
         (Backend::MultiLru, "multi-lru"),
@@ -95,9 +94,16 @@ fn each_backend_builds_under_its_name() {
 }
 
 #[test]
-fn multi_lru_needs_a_frequency_tracker() {
+fn multi_lru_gets_a_tracker_unless_the_registry_is_given() {
+    let own = BlockManager::<Device>::builder()
+        .block_count(4)
+        .with_multi_lru_backend()
+        .build()
+        .unwrap();
+    assert!(own.block_registry().has_frequency_tracking());
     let err = BlockManager::<Device>::builder()
         .block_count(4)
+        .registry(kvbm::BlockRegistry::new())
         .with_multi_lru_backend()
         .build()
         .unwrap_err();
@@ -132,4 +138,19 @@ fn multi_lru_thresholds_must_increase() {
         .unwrap();
     assert_eq!(ok.eviction_policy(), "multi-lru");
     assert!(ok.block_registry().has_frequency_tracking());
+}
+
+#[test]
+fn metrics_label_names_the_pool() {
+    let default = BlockManager::<Device>::builder()
+        .block_count(4)
+        .build()
+        .unwrap();
+    assert_eq!(default.metrics().label(), "Device");
+    let labelled = BlockManager::<Device>::builder()
+        .block_count(4)
+        .metrics_label("lru")
+        .build()
+        .unwrap();
+    assert_eq!(labelled.metrics().label(), "lru");
 }

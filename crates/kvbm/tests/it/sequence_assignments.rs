@@ -1,13 +1,11 @@
 //! `kvbm::sequence`: token sequences and the two assignment trackers.
 
-mod common;
-
-use common::{check, manager, Device};
 use kvbm::blocks::BlockError;
 use kvbm::sequence::{
     zip_assigned, zip_assigned_pending, BlockSequence, BlockSequenceError,
     ExternalBlockAssignments, LogicalBlockAssignmentError, LogicalBlockAssignments,
 };
+use kvbm::testing::{check, manager, Device};
 use kvbm::tokens::TokenBlockSequence;
 use kvbm::{BlockId, ImmutableBlock};
 
@@ -251,7 +249,7 @@ fn logical_take_and_clear() {
 #[test]
 fn logical_register_under_reject_keys_by_the_kept_block() {
     use kvbm::blocks::BlockDuplicationPolicy;
-    let m = common::builder(common::Backend::Lru)
+    let m = kvbm::testing::builder(kvbm::eviction::EvictionPolicy::Lru)
         .block_count(8)
         .block_size(4)
         .duplication_policy(BlockDuplicationPolicy::Reject)

@@ -2,11 +2,9 @@
 //! workload (always) and on the Mooncake conversation trace (when the shared
 //! trace directory is present next to the repository).
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{kvbm, stderr};
+use crate::common::{kvbm, stderr};
 use serde_json::Value;
 
 fn rates(args: &[&str]) -> Vec<(String, f64)> {

@@ -1,15 +1,13 @@
 //! `kvbm::integrations`: RequestSequence and the SchedulableSequence
 //! protocol, step by step.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::{check, manager, Device};
 use kvbm::integrations::{
     ApplyError, DecodeOutcome, RequestSequence, SchedulableSequence, ScheduleError,
     SequenceDelegate, SequenceEvent, SequenceState,
 };
+use kvbm::testing::{check, manager, Device};
 
 type Seq = SchedulableSequence<Device>;
 

@@ -1,9 +1,7 @@
 //! `kvbm replay` end to end: the built-in generator, trace files, output
 //! formats and every error the user can cause.
 
-mod common;
-
-use common::{kvbm, stderr, stdout, tmpdir};
+use crate::common::{kvbm, stderr, stdout, tmpdir};
 use serde_json::Value;
 
 fn json(args: &[&str]) -> Value {

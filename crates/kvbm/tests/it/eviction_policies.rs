@@ -1,8 +1,7 @@
 //! What each eviction backend evicts, observed through the manager.
 
-mod common;
-
-use common::{builder, chain, fill, Backend};
+use kvbm::eviction::EvictionPolicy as Backend;
+use kvbm::testing::{builder, chain, fill};
 
 #[test]
 fn lru_evicts_the_root_of_a_chain_released_root_first() {
@@ -160,7 +159,7 @@ impl kvbm::eviction::InactiveBackend for Mru {
 
 #[test]
 fn a_custom_backend_plugs_into_the_builder() {
-    let m = kvbm::BlockManager::<common::Device>::builder()
+    let m = kvbm::BlockManager::<kvbm::testing::Device>::builder()
         .block_count(3)
         .block_size(4)
         .with_inactive_backend(|blocks| {

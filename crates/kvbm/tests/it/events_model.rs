@@ -4,17 +4,16 @@
 //! the emission policy), for every eviction backend, both duplication
 //! policies and both built-in emission policies.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::{chain, Backend, Device, ALL_BACKENDS};
 use kvbm::blocks::BlockDuplicationPolicy;
 use kvbm::events::{
     AllEventsPolicy, EventEmissionPolicy, EventsManager, KvCacheEvent, PowerOfTwoPolicy,
 };
+use kvbm::eviction::EvictionPolicy as Backend;
 use kvbm::manager::{BlockManager, FrequencyTrackingCapacity};
+use kvbm::testing::{chain, Device};
 use kvbm::{BlockRegistry, ImmutableBlock, SequenceHash};
 use proptest::prelude::*;
 
@@ -208,7 +207,7 @@ fn apply_to_model(model: &mut HashSet<SequenceHash>, event: KvCacheEvent) {
 }
 
 fn run(ops: &[Op], policy: Arc<dyn EventEmissionPolicy>) {
-    for backend in ALL_BACKENDS {
+    for backend in Backend::ALL {
         for duplication in [
             BlockDuplicationPolicy::Allow,
             BlockDuplicationPolicy::Reject,

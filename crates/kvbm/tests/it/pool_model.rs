@@ -2,14 +2,13 @@
 //! model of the pools (free count, cache in release order, held blocks), for
 //! every backend — with its exact victim — and both duplicate policies.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::{builder, chain, Backend, Device};
+use kvbm::eviction::EvictionPolicy as Backend;
 use kvbm::eviction::DEFAULT_FREQUENCY_THRESHOLDS;
 use kvbm::pools::BlockDuplicationPolicy;
+use kvbm::testing::{builder, chain, Device};
 use kvbm::tinylfu::FrequencyTracker;
 use kvbm::{BlockId, CompleteBlock, ImmutableBlock, MutableBlock, SequenceHash, WeakBlock};
 use proptest::prelude::*;

@@ -1,14 +1,13 @@
 //! Several threads share one manager for tens of thousands of mixed
 //! operations; blocks are conserved throughout and all come back at the end.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::{builder, chain, Backend, Device, ALL_BACKENDS};
+use kvbm::eviction::EvictionPolicy as Backend;
 use kvbm::manager::BlockManager;
 use kvbm::pools::BlockDuplicationPolicy;
+use kvbm::testing::{builder, chain, Device};
 use kvbm::{ImmutableBlock, SequenceHash};
 
 const THREADS: usize = 4;
@@ -144,14 +143,14 @@ fn stress(backend: Backend, policy: BlockDuplicationPolicy) {
 
 #[test]
 fn threads_share_a_manager_with_duplicates_allowed() {
-    for backend in ALL_BACKENDS {
+    for backend in Backend::ALL {
         stress(backend, BlockDuplicationPolicy::Allow);
     }
 }
 
 #[test]
 fn threads_share_a_manager_with_duplicates_rejected() {
-    for backend in ALL_BACKENDS {
+    for backend in Backend::ALL {
         stress(backend, BlockDuplicationPolicy::Reject);
     }
 }

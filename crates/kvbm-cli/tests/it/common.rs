@@ -1,7 +1,5 @@
 //! Helpers shared by the integration tests: run the `kvbm` binary.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -1,7 +1,5 @@
 //! The Prometheus endpoint, scraped over real HTTP on 127.0.0.1.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};

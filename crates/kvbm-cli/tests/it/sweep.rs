@@ -1,8 +1,6 @@
 //! `kvbm sweep`: capacities, JSON and charts.
 
-mod common;
-
-use common::{kvbm, stderr, stdout, tmpdir};
+use crate::common::{kvbm, stderr, stdout, tmpdir};
 use serde_json::Value;
 
 #[test]

@@ -1,19 +1,18 @@
 //! `ImmutableBlock::set_evict_on_reset` and the manager-wide default.
 
-mod common;
-
-use common::{chain, check, fill, manager, Backend, ALL_BACKENDS};
+use kvbm::eviction::EvictionPolicy as Backend;
 use kvbm::manager::BlockManager;
+use kvbm::testing::{chain, check, fill, manager};
 
-fn gauges(m: &BlockManager<common::Device>) -> (i64, i64) {
+fn gauges(m: &BlockManager<kvbm::testing::Device>) -> (i64, i64) {
     let g = m.metrics().snapshot();
     (g.reset_pool_size, g.inactive_pool_size)
 }
 
 #[test]
 fn flagged_block_goes_to_the_free_pool_when_its_last_clone_drops() {
-    for backend in ALL_BACKENDS {
-        let m = common::builder(backend)
+    for backend in Backend::ALL {
+        let m = kvbm::testing::builder(backend)
             .block_count(4)
             .block_size(4)
             .build()
@@ -60,7 +59,7 @@ fn flag_can_be_cleared_and_stays_with_the_contents() {
 
 #[test]
 fn manager_default_frees_registered_blocks_unless_a_block_opts_out() {
-    let m = common::builder(Backend::Lru)
+    let m = kvbm::testing::builder(Backend::Lru)
         .block_count(4)
         .block_size(4)
         .with_default_reset_on_release(true)
