@@ -353,6 +353,30 @@ impl TokenBlockSequence {
     }
 }
 
+// Defined here rather than in `token_vec.rs` so that the token vector, the
+// lower layer, does not depend on the sequence built from it.
+impl Tokens {
+    /// Cuts these tokens into a [`TokenBlockSequence`] of `block_size`-token
+    /// blocks hashed with `salt_hash` (0 when `None`).
+    ///
+    /// # Panics
+    /// If `block_size` is 0 or the tokens fill more than 2^24 blocks; see
+    /// [`try_into_sequence`](Self::try_into_sequence).
+    pub fn into_sequence(self, block_size: u32, salt_hash: Option<SaltHash>) -> TokenBlockSequence {
+        TokenBlockSequence::new(self, block_size, salt_hash)
+    }
+
+    /// Like [`into_sequence`](Self::into_sequence), but reports a zero block
+    /// size or an overlong input as an error.
+    pub fn try_into_sequence(
+        self,
+        block_size: u32,
+        salt_hash: Option<SaltHash>,
+    ) -> Result<TokenBlockSequence, TokenBlockError> {
+        TokenBlockSequence::try_new(self, block_size, salt_hash)
+    }
+}
+
 #[cfg(test)]
 #[path = "sequence_tests.rs"]
 mod tests;
