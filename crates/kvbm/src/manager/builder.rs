@@ -59,14 +59,6 @@ pub enum BlockManagerBuilderError {
         /// The rejected size.
         size: usize,
     },
-    /// Two settings disagree on the block size.
-    #[error("block size mismatch: expected {expected} tokens, got {actual}")]
-    BlockSizeMismatch {
-        /// The size configured.
-        expected: usize,
-        /// The conflicting size.
-        actual: usize,
-    },
     /// The eviction backend cannot be built as configured.
     #[error("invalid inactive backend configuration: {0}")]
     InvalidBackend(String),
