@@ -6,8 +6,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::events::EventsManager;
 use crate::eviction::EvictionPolicy;
 use crate::manager::{BlockManager, BlockManagerConfigBuilder, FrequencyTrackingCapacity};
+use crate::registry::BlockRegistry;
 use crate::{BlockMetadata, ImmutableBlock, SequenceHash};
 
 /// The storage tier most tests use.
@@ -40,6 +42,19 @@ pub fn builder(policy: EvictionPolicy) -> BlockManagerConfigBuilder<Device> {
     BlockManager::<Device>::builder()
         .eviction_policy(policy)
         .frequency_tracking_capacity(FrequencyTrackingCapacity::Small)
+}
+
+/// A registry that reports to `events`, with a small frequency tracker when
+/// `policy` needs one (a registry handed to the builder must bring its own).
+pub fn registry_with_events(policy: EvictionPolicy, events: Arc<EventsManager>) -> BlockRegistry {
+    let registry = BlockRegistry::builder().event_manager(events);
+    if policy.needs_frequency_tracker() {
+        registry
+            .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
+            .build()
+    } else {
+        registry.build()
+    }
 }
 
 /// A manager of `blocks` blocks of 4 tokens with LRU eviction.

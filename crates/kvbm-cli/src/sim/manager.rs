@@ -68,41 +68,6 @@ pub struct ManagerCache<'w, T: BlockMetadata> {
     scratch: Vec<SequenceHash>,
 }
 
-impl<'w, T: BlockMetadata> ManagerCache<'w, T> {
-    fn new(
-        backend: EvictionPolicy,
-        capacity: usize,
-        block_size: u32,
-        hashes: &'w [SequenceHash],
-        release: ReleaseOrder,
-        aggregator: Option<&MetricsAggregator>,
-    ) -> Result<Self> {
-        let mut builder = BlockManager::<T>::builder()
-            .block_count(capacity)
-            .block_size(block_size as usize)
-            .duplication_policy(BlockDuplicationPolicy::Reject)
-            .eviction_policy(backend)
-            .metrics_label(pool_label(backend));
-        if let Some(a) = aggregator {
-            builder = builder.aggregator(a.clone());
-        }
-        let manager = builder.build().map_err(|e| {
-            CliError::Manager(format!(
-                "{} backend with {capacity} blocks of {block_size} tokens: {e}",
-                backend.name()
-            ))
-        })?;
-        Ok(Self {
-            name: backend.name(),
-            manager,
-            hashes,
-            held: HashMap::new(),
-            release,
-            scratch: Vec::new(),
-        })
-    }
-}
-
 /// Builds a manager-backed policy over a workload's block hashes.
 pub fn build<'w>(
     backend: EvictionPolicy,
@@ -112,9 +77,29 @@ pub fn build<'w>(
     release: ReleaseOrder,
     aggregator: Option<&MetricsAggregator>,
 ) -> Result<Box<dyn SimCache + 'w>> {
-    Ok(Box::new(ManagerCache::<SimTier>::new(
-        backend, capacity, block_size, hashes, release, aggregator,
-    )?))
+    let mut builder = BlockManager::<SimTier>::builder()
+        .block_count(capacity)
+        .block_size(block_size as usize)
+        .duplication_policy(BlockDuplicationPolicy::Reject)
+        .eviction_policy(backend)
+        .metrics_label(pool_label(backend));
+    if let Some(a) = aggregator {
+        builder = builder.aggregator(a.clone());
+    }
+    let manager = builder.build().map_err(|e| {
+        CliError::Manager(format!(
+            "{} backend with {capacity} blocks of {block_size} tokens: {e}",
+            backend.name()
+        ))
+    })?;
+    Ok(Box::new(ManagerCache {
+        name: backend.name(),
+        manager,
+        hashes,
+        held: HashMap::new(),
+        release,
+        scratch: Vec::new(),
+    }))
 }
 
 impl<T: BlockMetadata> SimCache for ManagerCache<'_, T> {

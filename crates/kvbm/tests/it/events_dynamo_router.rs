@@ -16,7 +16,7 @@ use dynamo_kv_router::radix_tree::RadixTree;
 use kvbm::events::dynamo::{DynamoKvExporter, RouterEvent};
 use kvbm::events::{BlockEventStream, EventStreamRecvError, EventsManager};
 use kvbm::eviction::EvictionPolicy;
-use kvbm::manager::{BlockManager, FrequencyTrackingCapacity};
+use kvbm::manager::BlockManager;
 use kvbm::tokens::TokenBlockSequence;
 use kvbm::{BlockRegistry, ImmutableBlock, SequenceHash};
 use proptest::prelude::*;
@@ -64,12 +64,7 @@ impl Worker {
     fn with_capacity(id: u64, blocks: usize, backend: EvictionPolicy, capacity: usize) -> Self {
         let events = Arc::new(EventsManager::builder().channel_capacity(capacity).build());
         let feed = events.subscribe_blocks();
-        let mut registry = BlockRegistry::builder().event_manager(events);
-        if backend.needs_frequency_tracker() {
-            registry =
-                registry.frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker());
-        }
-        let registry = registry.build();
+        let registry = kvbm::testing::registry_with_events(backend, events);
         let manager = BlockManager::<Device>::builder()
             .eviction_policy(backend)
             .block_count(blocks)

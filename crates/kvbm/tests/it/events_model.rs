@@ -12,7 +12,7 @@ use kvbm::events::{
     AllEventsPolicy, EventEmissionPolicy, EventsManager, KvCacheEvent, PowerOfTwoPolicy,
 };
 use kvbm::eviction::EvictionPolicy as Backend;
-use kvbm::manager::{BlockManager, FrequencyTrackingCapacity};
+use kvbm::manager::BlockManager;
 use kvbm::testing::{chain, Device};
 use kvbm::{BlockRegistry, ImmutableBlock, SequenceHash};
 use proptest::prelude::*;
@@ -97,12 +97,7 @@ impl Harness {
         );
         let announced = events.subscribe_loss_aware();
         let blocks = events.subscribe_blocks();
-        let mut registry = BlockRegistry::builder().event_manager(events);
-        if backend.needs_frequency_tracker() {
-            registry =
-                registry.frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker());
-        }
-        let registry = registry.build();
+        let registry = kvbm::testing::registry_with_events(backend, events);
         let manager = BlockManager::<Device>::builder()
             .eviction_policy(backend)
             .duplication_policy(duplication)
