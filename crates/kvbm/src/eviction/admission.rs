@@ -113,7 +113,7 @@ const HIT_AGE_WINDOW: f64 = 1024.0;
 const SCALE_ONE: i64 = 256;
 
 /// Evicts the block whose release tick plus its class's age credit is
-/// smallest; see the [module docs](self).
+/// smallest; `docs/eviction.md` in the repository explains the design.
 ///
 /// ```
 /// use kvbm::eviction::{AdmissionBackend, InactiveBackend};
