@@ -378,5 +378,4 @@ impl Tokens {
 }
 
 #[cfg(test)]
-#[path = "sequence_tests.rs"]
 mod tests;
