@@ -540,12 +540,8 @@ fn check_plot_path(path: &std::path::Path) -> Result<PathBuf> {
         path: path.to_path_buf(),
         message,
     };
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    if !matches!(ext.as_deref(), Some("svg" | "png")) {
-        return Err(err("the file name must end in .svg or .png".into()));
+    if crate::plot::ChartFormat::of(path).is_none() {
+        return Err(err(crate::plot::ChartFormat::EXPECTED.into()));
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn replay(args: &[&str]) -> Result<ReplayConfig> {

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn chain(seed: u64, n: usize) -> Vec<SequenceHash> {
