@@ -21,9 +21,11 @@ fn seq(prompt: u32, max_out: usize) -> Seq {
 }
 
 /// Every registered block of `s` holds the hash of the tokens at its
-/// position, and lies wholly below the KV position.
-fn check_blocks(s: &Seq) {
+/// position and lies wholly below the KV position, and the page indices
+/// list the assigned blocks. Also used by `lifecycle_props`.
+pub(crate) fn check_blocks(s: &Seq) {
     let hashes = s.inner().sequence().all_sequence_hashes();
+    let block_size = s.inner().sequence().block_size();
     for (i, (id, block)) in s.inner().assignments().assigned_iter().enumerate() {
         assert_eq!(
             block.sequence_hash(),
@@ -31,7 +33,7 @@ fn check_blocks(s: &Seq) {
             "block {id} at position {i}"
         );
         assert!(
-            (i + 1) * 4 <= s.kv_position(),
+            (i + 1) * block_size <= s.kv_position(),
             "block {i} registered before its KV"
         );
     }

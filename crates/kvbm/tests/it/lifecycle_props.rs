@@ -103,25 +103,8 @@ fn snapshot(s: &Seq, m: &BlockManager<Device>) -> impl PartialEq + std::fmt::Deb
 }
 
 fn check_sequence(s: &Seq) {
-    let hashes = s.inner().sequence().all_sequence_hashes();
-    for (pos, (_, block)) in s.inner().assignments().assigned_iter().enumerate() {
-        assert_eq!(
-            block.sequence_hash(),
-            hashes[pos],
-            "block at position {pos}"
-        );
-        assert!(
-            (pos + 1) * BLOCK_SIZE <= s.kv_position(),
-            "block {pos} registered before its KV was computed"
-        );
-    }
-    let ids: Vec<u32> = s
-        .inner()
-        .assignments()
-        .all_block_ids()
-        .map(|&id| id as u32)
-        .collect();
-    assert_eq!(s.inner().page_indices(), ids);
+    crate::integrations::check_blocks(s);
+    let ids = s.inner().page_indices();
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
     assert!(s.kv_position() <= s.total_tokens());
 }
