@@ -36,31 +36,49 @@ pub fn plot_sweep(report: &SweepReport, path: &Path) -> Result<()> {
         path: path.to_path_buf(),
         message,
     };
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
     let size = (1000, 640);
-    if matches!(ext.as_deref(), Some("svg" | "png")) {
-        // Opened here first so that an unwritable path is reported as the
-        // operating system words it, not through the drawing backend.
-        std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
-    }
+    let Some(format) = ChartFormat::of(path) else {
+        return Err(err(ChartFormat::EXPECTED.into()));
+    };
+    // Opened here first so that an unwritable path is reported as the
+    // operating system words it, not through the drawing backend.
+    std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
     let drawing = |e: String| err(format!("could not draw the chart: {e}"));
-    match ext.as_deref() {
-        Some("svg") => {
+    match format {
+        ChartFormat::Svg => {
             register_font();
             let root = SVGBackend::new(path, size).into_drawing_area();
             draw(report, &root).map_err(drawing)?;
             root.present().map_err(|e| drawing(e.to_string()))
         }
-        Some("png") => {
+        ChartFormat::Png => {
             register_font();
             let root = BitMapBackend::new(path, size).into_drawing_area();
             draw(report, &root).map_err(drawing)?;
             root.present().map_err(|e| drawing(e.to_string()))
         }
-        _ => Err(err("the file name must end in .svg or .png".into())),
+    }
+}
+
+/// The image formats a chart can be written in, chosen by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChartFormat {
+    Svg,
+    Png,
+}
+
+impl ChartFormat {
+    /// What a chart's file name must end in.
+    pub(crate) const EXPECTED: &'static str = "the file name must end in .svg or .png";
+
+    /// The format `path`'s extension names (any case), if it is one of ours.
+    pub(crate) fn of(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "svg" => Some(Self::Svg),
+            "png" => Some(Self::Png),
+            _ => None,
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 //! the conversation trace (kv-aware ≥ 1.2x round-robin's hit rate with
 //! max/mean load < 1.5).
 
+// The helpers of the `it` test crate; this binary uses only some of them.
+#[allow(dead_code)]
+#[path = "it/common.rs"]
 mod common;
 
 use std::path::PathBuf;

@@ -6,6 +6,9 @@
 //! `SKIPPED` line that `cargo test` shows in its summary (a harness-less
 //! binary's output is not captured).
 
+// The helpers of the `it` test crate; this binary uses only some of them.
+#[allow(dead_code)]
+#[path = "it/common.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,8 +2,6 @@
 
 use kvbm::blocks::BlockDuplicationPolicy;
 use kvbm::eviction::EvictionPolicy;
-use kvbm::manager::FrequencyTrackingCapacity;
-use kvbm::registry::BlockRegistry;
 use kvbm::{ManagerId, SequenceHash};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -162,19 +160,13 @@ impl BlockManager {
                 )))
             }
         };
-        let mut builder = kvbm::BlockManager::<Tier>::builder()
+        let inner = kvbm::BlockManager::<Tier>::builder()
             .block_count(block_count)
             .block_size(block_size)
             .duplication_policy(duplication)
-            .eviction_policy(policy);
-        if policy.needs_frequency_tracker() {
-            builder = builder.registry(
-                BlockRegistry::builder()
-                    .frequency_tracker(FrequencyTrackingCapacity::default().create_tracker())
-                    .build(),
-            );
-        }
-        let inner = builder.build().map_err(value_error)?;
+            .eviction_policy(policy)
+            .build()
+            .map_err(value_error)?;
         Ok(Self {
             id: inner.id(),
             inner,

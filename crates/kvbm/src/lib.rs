@@ -45,6 +45,7 @@
 //! | [`integrations`] | request lifecycles: `RequestSequence`, the schedule/apply protocol of `SchedulableSequence` |
 //! | [`sequence`] | which block holds which part of a token sequence (block ids or guards, by phase) |
 //! | [`pools`] | names shared with kvbm-logical's `pools` module |
+//! | `testing` | test fixtures, with the `testing` feature only |
 #![deny(missing_docs)]
 
 pub mod blocks;
@@ -61,6 +62,8 @@ pub mod pubsub;
 pub mod registry;
 pub mod sequence;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tinylfu;
 pub mod tokens;
 
@@ -107,4 +110,13 @@ impl ManagerId {
 
 /// The key blocks are registered and matched under: a block's
 /// [`PositionalLineageHash`](tokens::PositionalLineageHash).
+///
+/// Two hashes carry the name "sequence hash". This one (128 bits) is the
+/// lineage hash: it packs the block's position and its parent's lineage, so
+/// a registry can tell a block's depth and parent without storing them.
+/// [`tokens::SequenceHash64`] is the plain 64-bit chained hash of the block
+/// and all blocks before it (dynamo-tokens' `SequenceHash`, what the
+/// Dynamo router's events carry); a lineage hash contains it as
+/// [`current_sequence_hash`](tokens::PositionalLineageHash::current_sequence_hash).
+/// Compare either kind only with its own kind.
 pub type SequenceHash = tokens::PositionalLineageHash;

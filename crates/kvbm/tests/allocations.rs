@@ -1,12 +1,11 @@
 //! Hot paths allocate per call (the `Vec`s the API returns), never per
 //! block, once the pool is warm. Counted with a global allocator.
 
-mod common;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{builder, chain, Backend, ALL_BACKENDS};
+use kvbm::eviction::EvictionPolicy as Backend;
+use kvbm::testing::{builder, chain};
 
 struct Counting;
 
@@ -37,7 +36,7 @@ static GLOBAL: Counting = Counting;
 const BLOCKS_PER_REQUEST: usize = 32;
 
 /// One request: match the prefix, allocate and register the rest, release.
-fn request(m: &kvbm::BlockManager<common::Device>, hashes: &[kvbm::SequenceHash]) {
+fn request(m: &kvbm::BlockManager<kvbm::testing::Device>, hashes: &[kvbm::SequenceHash]) {
     let hits = m.match_blocks(hashes);
     let rest = &hashes[hits.len()..];
     let blocks = m.allocate_blocks(rest.len()).expect("capacity");
@@ -85,7 +84,7 @@ fn allocations_per_request(backend: Backend) -> f64 {
 
 #[test]
 fn steady_state_allocations_do_not_grow_with_blocks() {
-    for backend in ALL_BACKENDS {
+    for backend in Backend::ALL {
         let per_request = allocations_per_request(backend);
         // match Vec + allocate Vec + staged Vec + registered Vec = 4 per
         // request; anything per block would be ≥ 24 (the blocks filled).

@@ -1,11 +1,10 @@
 //! Guards keep their store alive without owning it: the store outlives its
 //! manager while guards exist and is freed with the last of them.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{builder, chain, fill, Backend, ALL_BACKENDS};
+use kvbm::eviction::EvictionPolicy as Backend;
+use kvbm::testing::{builder, chain, fill};
 
 /// References to the metrics: ours plus the store's while it lives.
 fn store_alive(metrics: &Arc<kvbm::metrics::BlockPoolMetrics>) -> bool {
@@ -14,7 +13,7 @@ fn store_alive(metrics: &Arc<kvbm::metrics::BlockPoolMetrics>) -> bool {
 
 #[test]
 fn store_lives_until_the_last_guard_goes() {
-    for backend in ALL_BACKENDS {
+    for backend in Backend::ALL {
         let m = builder(backend)
             .block_count(8)
             .block_size(4)
@@ -143,9 +142,9 @@ fn last_drop_racing_a_match_of_the_same_block() {
         };
         drop(held);
         let found = matcher.join().unwrap();
-        common::check(&m);
+        kvbm::testing::check(&m);
         drop(found);
-        common::check(&m);
+        kvbm::testing::check(&m);
         assert_eq!(
             m.metrics().snapshot().inactive_pool_size,
             1,
@@ -183,8 +182,8 @@ fn weak_upgrade_racing_an_eviction_that_reuses_the_slot() {
             (None, None) => panic!("round {round}: the block was lost"),
             (Some(_), Some(_)) => panic!("round {round}: one block handed out twice"),
         }
-        common::check(&m);
+        kvbm::testing::check(&m);
         drop((upgraded, reused));
-        common::check(&m);
+        kvbm::testing::check(&m);
     }
 }

@@ -4,16 +4,14 @@
 //! its last guard, which under miri (`cargo +nightly miri test --test
 //! soundness`) is where a broken lease shows up as a use-after-free.
 
-mod common;
-
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
-use common::{chain, check, fill, Device};
 use kvbm::eviction::{InactiveBackend, LruBackend, MultiLruBackend, DEFAULT_FREQUENCY_THRESHOLDS};
 use kvbm::manager::BlockManager;
 use kvbm::registry::BlockRegistry;
+use kvbm::testing::{chain, check, fill, Device};
 use kvbm::tinylfu::FrequencyTracker;
 use kvbm::{BlockId, SequenceHash};
 
@@ -419,7 +417,7 @@ fn a_panicking_attachment_drop_on_eviction() {
             panic!("attachment trap");
         }
     }
-    let m = common::manager(2);
+    let m = kvbm::testing::manager(2);
     let hash = chain(1, 1)[0];
     let held = fill(&m, &[hash]).pop().unwrap();
     held.registration_handle().attach_unique(Bomb).unwrap();
@@ -434,7 +432,7 @@ fn a_panicking_attachment_drop_on_eviction() {
 /// A touch callback that panics runs outside every lock.
 #[test]
 fn a_panicking_touch_callback() {
-    let m = common::manager(2);
+    let m = kvbm::testing::manager(2);
     let held = fill(&m, &chain(1, 1)).pop().unwrap();
     let handle = held.registration_handle();
     handle.on_touch(Arc::new(|_| panic!("callback trap")));
@@ -488,7 +486,7 @@ fn a_tracker_calling_back_into_its_manager_panics() {
 /// Item 6: sizes that used to abort.
 #[test]
 fn absurd_sizes_fail_cleanly() {
-    let m = common::manager(4);
+    let m = kvbm::testing::manager(4);
     assert!(m.allocate_blocks(usize::MAX).is_none());
     assert!(m.allocate_blocks(1 << 40).is_none());
     assert!(m.allocate_blocks_with_evictions(usize::MAX).is_none());
@@ -532,7 +530,7 @@ fn a_backend_smaller_than_the_pool_fails_cleanly() {
 /// the whole store alive forever.
 #[test]
 fn a_weak_block_attached_to_its_registration_lets_the_store_go() {
-    let m = common::manager(2);
+    let m = kvbm::testing::manager(2);
     let metrics = Arc::clone(m.metrics());
     let held = fill(&m, &chain(1, 1)).pop().unwrap();
     held.registration_handle()

@@ -18,9 +18,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kvbm::blocks::{BlockDuplicationPolicy, BlockMetadata, ImmutableBlock, MutableBlock};
-use kvbm::manager::{BlockManager, BlockManagerConfigBuilder, FrequencyTrackingCapacity};
+use kvbm::manager::BlockManager;
 use kvbm::metrics::{BlockPoolMetrics, MetricsAggregator};
-use kvbm::registry::BlockRegistry;
 use kvbm::SequenceHash;
 
 use crate::error::{CliError, Result};
@@ -29,24 +28,21 @@ use crate::workload::{BlockKey, Request};
 
 pub use kvbm::eviction::EvictionPolicy;
 
-// Marker types: the manager labels its metrics with the type's name, so each
-// backend's series are told apart in the Prometheus output.
-/// Storage marker of the LRU manager (`pool="Lru"`).
+/// The storage tier of the simulated managers. Their metrics are told apart
+/// by the `pool` label each gets from [`pool_label`], not by the tier type.
 #[derive(Debug, Clone, Copy)]
-pub struct Lru;
-/// Storage marker of the multi-LRU manager (`pool="MultiLru"`).
-#[derive(Debug, Clone, Copy)]
-pub struct MultiLru;
-/// Storage marker of the lineage manager (`pool="Lineage"`).
-#[derive(Debug, Clone, Copy)]
-pub struct Lineage;
-/// Storage marker of the FIFO manager (`pool="Fifo"`).
-#[derive(Debug, Clone, Copy)]
-pub struct Fifo;
+pub struct SimTier;
 
-/// Storage marker of the admission manager (`pool="Admission"`).
-#[derive(Debug, Clone, Copy)]
-pub struct Admission;
+/// The `pool` label of a simulated manager's metrics (`pool="Lru"`, …).
+pub fn pool_label(policy: EvictionPolicy) -> &'static str {
+    match policy {
+        EvictionPolicy::Lru => "Lru",
+        EvictionPolicy::MultiLru => "MultiLru",
+        EvictionPolicy::Lineage => "Lineage",
+        EvictionPolicy::Fifo => "Fifo",
+        EvictionPolicy::Admission => "Admission",
+    }
+}
 
 struct Held<T: BlockMetadata> {
     immutable: Vec<ImmutableBlock<T>>,
@@ -72,55 +68,6 @@ pub struct ManagerCache<'w, T: BlockMetadata> {
     scratch: Vec<SequenceHash>,
 }
 
-fn configure<T: BlockMetadata>(
-    policy: EvictionPolicy,
-    b: BlockManagerConfigBuilder<T>,
-) -> BlockManagerConfigBuilder<T> {
-    let b = b.eviction_policy(policy);
-    if policy.needs_frequency_tracker() {
-        b.registry(
-            BlockRegistry::builder()
-                .frequency_tracker(FrequencyTrackingCapacity::default().create_tracker())
-                .build(),
-        )
-    } else {
-        b
-    }
-}
-
-impl<'w, T: BlockMetadata> ManagerCache<'w, T> {
-    fn new(
-        backend: EvictionPolicy,
-        capacity: usize,
-        block_size: u32,
-        hashes: &'w [SequenceHash],
-        release: ReleaseOrder,
-        aggregator: Option<&MetricsAggregator>,
-    ) -> Result<Self> {
-        let mut builder = BlockManager::<T>::builder()
-            .block_count(capacity)
-            .block_size(block_size as usize)
-            .duplication_policy(BlockDuplicationPolicy::Reject);
-        if let Some(a) = aggregator {
-            builder = builder.aggregator(a.clone());
-        }
-        let manager = configure(backend, builder).build().map_err(|e| {
-            CliError::Manager(format!(
-                "{} backend with {capacity} blocks of {block_size} tokens: {e}",
-                backend.name()
-            ))
-        })?;
-        Ok(Self {
-            name: backend.name(),
-            manager,
-            hashes,
-            held: HashMap::new(),
-            release,
-            scratch: Vec::new(),
-        })
-    }
-}
-
 /// Builds a manager-backed policy over a workload's block hashes.
 pub fn build<'w>(
     backend: EvictionPolicy,
@@ -130,24 +77,29 @@ pub fn build<'w>(
     release: ReleaseOrder,
     aggregator: Option<&MetricsAggregator>,
 ) -> Result<Box<dyn SimCache + 'w>> {
-    let args = (backend, capacity, block_size, hashes, release, aggregator);
-    Ok(match backend {
-        EvictionPolicy::Lru => Box::new(ManagerCache::<Lru>::new(
-            args.0, args.1, args.2, args.3, args.4, args.5,
-        )?),
-        EvictionPolicy::MultiLru => Box::new(ManagerCache::<MultiLru>::new(
-            args.0, args.1, args.2, args.3, args.4, args.5,
-        )?),
-        EvictionPolicy::Lineage => Box::new(ManagerCache::<Lineage>::new(
-            args.0, args.1, args.2, args.3, args.4, args.5,
-        )?),
-        EvictionPolicy::Fifo => Box::new(ManagerCache::<Fifo>::new(
-            args.0, args.1, args.2, args.3, args.4, args.5,
-        )?),
-        EvictionPolicy::Admission => Box::new(ManagerCache::<Admission>::new(
-            args.0, args.1, args.2, args.3, args.4, args.5,
-        )?),
-    })
+    let mut builder = BlockManager::<SimTier>::builder()
+        .block_count(capacity)
+        .block_size(block_size as usize)
+        .duplication_policy(BlockDuplicationPolicy::Reject)
+        .eviction_policy(backend)
+        .metrics_label(pool_label(backend));
+    if let Some(a) = aggregator {
+        builder = builder.aggregator(a.clone());
+    }
+    let manager = builder.build().map_err(|e| {
+        CliError::Manager(format!(
+            "{} backend with {capacity} blocks of {block_size} tokens: {e}",
+            backend.name()
+        ))
+    })?;
+    Ok(Box::new(ManagerCache {
+        name: backend.name(),
+        manager,
+        hashes,
+        held: HashMap::new(),
+        release,
+        scratch: Vec::new(),
+    }))
 }
 
 impl<T: BlockMetadata> SimCache for ManagerCache<'_, T> {

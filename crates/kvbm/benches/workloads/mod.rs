@@ -538,19 +538,13 @@ impl Pool for kvbm::BlockManager<BenchTier> {
     type Held = kvbm::ImmutableBlock<BenchTier>;
 
     fn build(backend: Backend, blocks: usize) -> Self {
-        use kvbm::manager::FrequencyTrackingCapacity;
-        let mut builder = kvbm::BlockManager::<BenchTier>::builder()
+        kvbm::BlockManager::<BenchTier>::builder()
             .block_count(blocks)
             .block_size(BLOCK_SIZE)
-            .eviction_policy(backend);
-        if backend.needs_frequency_tracker() {
-            builder = builder.registry(
-                kvbm::registry::BlockRegistry::builder()
-                    .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
-                    .build(),
-            );
-        }
-        builder.build().expect("valid benchmark manager")
+            .eviction_policy(backend)
+            .frequency_tracking_capacity(kvbm::manager::FrequencyTrackingCapacity::Small)
+            .build()
+            .expect("valid benchmark manager")
     }
 
     fn root(block_hash: u64) -> Self::Hash {

@@ -13,6 +13,7 @@ use crate::eviction::{
 use crate::metrics::{BlockPoolMetrics, MetricsAggregator};
 use crate::registry::BlockRegistry;
 use crate::store::{Reserved, Store, StoreConfig};
+use crate::tinylfu::FrequencyTrackingCapacity;
 
 /// Block size used when none is set.
 pub const DEFAULT_BLOCK_SIZE: usize = 16;
@@ -58,14 +59,6 @@ pub enum BlockManagerBuilderError {
         /// The rejected size.
         size: usize,
     },
-    /// Two settings disagree on the block size.
-    #[error("block size mismatch: expected {expected} tokens, got {actual}")]
-    BlockSizeMismatch {
-        /// The size configured.
-        expected: usize,
-        /// The conflicting size.
-        actual: usize,
-    },
     /// The eviction backend cannot be built as configured.
     #[error("invalid inactive backend configuration: {0}")]
     InvalidBackend(String),
@@ -103,6 +96,10 @@ pub struct BlockManagerConfigBuilder<T: BlockMetadata> {
     thresholds: [u8; 3],
     custom_backend: Option<BackendFactory>,
     aggregator: Option<MetricsAggregator>,
+    /// The metrics' `pool` label; the tier type's short name when unset.
+    metrics_label: Option<String>,
+    /// Size of the tracker the builder gives its own registry.
+    tracker_capacity: FrequencyTrackingCapacity,
     default_evict_on_reset: bool,
     _tier: PhantomData<fn() -> T>,
 }
@@ -121,6 +118,8 @@ impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
             thresholds: DEFAULT_FREQUENCY_THRESHOLDS,
             custom_backend: None,
             aggregator: None,
+            metrics_label: None,
+            tracker_capacity: FrequencyTrackingCapacity::default(),
             default_evict_on_reset: false,
             _tier: PhantomData,
         }
@@ -155,7 +154,11 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     }
 
     /// The registry to report hashes to, for sharing one between the
-    /// managers of several tiers. Without it the manager gets its own.
+    /// managers of several tiers. Without it the manager gets its own, with
+    /// a frequency tracker (see
+    /// [`frequency_tracking_capacity`](Self::frequency_tracking_capacity))
+    /// when the eviction policy needs one. A registry given here is used as is:
+    /// multi-LRU over a registry without a tracker fails to build.
     pub fn registry(mut self, registry: BlockRegistry) -> Self {
         self.registry = Some(registry);
         self
@@ -204,8 +207,9 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     }
 
     /// Evicts from four LRU tiers split by the blocks' TinyLFU access counts
-    /// at thresholds 3, 8 and 15, coldest tier first. Needs a registry with a
-    /// frequency tracker (see
+    /// at thresholds 3, 8 and 15, coldest tier first. Counts accesses with
+    /// the registry's frequency tracker: the manager's own registry gets one;
+    /// a registry passed to [`registry`](Self::registry) must have one (see
     /// [`BlockRegistryBuilder::frequency_tracker`](crate::registry::BlockRegistryBuilder::frequency_tracker)).
     pub fn with_multi_lru_backend(self) -> Self {
         let [t1, t2, t3] = DEFAULT_FREQUENCY_THRESHOLDS;
@@ -248,6 +252,22 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         self
     }
 
+    /// The size of the frequency tracker the builder creates when the
+    /// policy needs one and no [`registry`](Self::registry) is given
+    /// (default [`FrequencyTrackingCapacity::Medium`]); otherwise unused.
+    pub fn frequency_tracking_capacity(mut self, capacity: FrequencyTrackingCapacity) -> Self {
+        self.tracker_capacity = capacity;
+        self
+    }
+
+    /// The `pool` label of the manager's metrics (default: the short name
+    /// of the tier type `T`, e.g. `Device`). Lets managers of one tier type
+    /// export distinct series through one aggregator.
+    pub fn metrics_label(mut self, label: impl Into<String>) -> Self {
+        self.metrics_label = Some(label.into());
+        self
+    }
+
     /// Registers the manager's metrics with `aggregator` for Prometheus
     /// export.
     pub fn aggregator(mut self, aggregator: MetricsAggregator) -> Self {
@@ -280,7 +300,16 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         if !(1..=MAX_BLOCK_SIZE).contains(&size) || !size.is_power_of_two() {
             return Err(BlockManagerBuilderError::InvalidBlockSize { size });
         }
-        let registry = self.registry.unwrap_or_default();
+        let registry = match self.registry {
+            Some(registry) => registry,
+            // A registry of our own: give it what the built-in policy needs.
+            None if self.custom_backend.is_none() && self.policy.needs_frequency_tracker() => {
+                BlockRegistry::builder()
+                    .frequency_tracker(self.tracker_capacity.create_tracker())
+                    .build()
+            }
+            None => BlockRegistry::default(),
+        };
         let tier = registry
             .tier_for(TypeId::of::<T>())
             .map_err(|e| BlockManagerBuilderError::ValidationError(e.to_string()))?;
@@ -303,7 +332,10 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
             Some(make) => make(block_count),
             None => builtin_backend(self.policy, self.thresholds, block_count, &registry)?,
         };
-        let metrics = Arc::new(BlockPoolMetrics::new(crate::metrics::short_type_name::<T>()));
+        let label = self
+            .metrics_label
+            .unwrap_or_else(|| crate::metrics::short_type_name::<T>());
+        let metrics = Arc::new(BlockPoolMetrics::new(label));
 
         if let Some(aggregator) = &self.aggregator {
             aggregator.register_source(Arc::clone(&metrics));

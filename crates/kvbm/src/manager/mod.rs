@@ -195,11 +195,13 @@ impl<T: BlockMetadata> BlockManager<T> {
     }
 
     /// Empties the cache into the free pool, then checks that every block
-    /// is back (none held or being filled).
+    /// is back (none held or being filled). The name is kvbm-logical's,
+    /// whose "inactive pool" is what kvbm calls the cache.
     ///
     /// # Panics
     /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
     /// or becomes poisoned.
+    #[doc(alias = "clear_cache")]
     pub fn reset_inactive_pool(&self) -> Result<(), BlockManagerResetError> {
         self.store.reset_inactive().map_err(|(expected, actual)| {
             BlockManagerResetError::BlockCountMismatch { expected, actual }

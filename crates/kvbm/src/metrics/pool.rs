@@ -27,13 +27,18 @@ macro_rules! counters {
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub struct MetricsSnapshot {
             $($(#[$doc])* pub $name: u64,)*
-            /// Blocks handed out as `MutableBlock` or `CompleteBlock`.
+            /// Held blocks being filled: handed out as `MutableBlock` or
+            /// `CompleteBlock`.
+            #[doc(alias = "held")]
             pub inflight_mutable: i64,
-            /// Registered blocks held by at least one `ImmutableBlock`.
+            /// Held registered blocks: held by at least one `ImmutableBlock`.
+            #[doc(alias = "held")]
             pub inflight_immutable: i64,
-            /// Blocks in the free (reset) pool.
+            /// Free blocks (kvbm-logical's name: the reset pool).
+            #[doc(alias = "free")]
             pub reset_pool_size: i64,
-            /// Cached blocks in the inactive pool.
+            /// Cached blocks (kvbm-logical's name: the inactive pool).
+            #[doc(alias = "cached")]
             pub inactive_pool_size: i64,
         }
 

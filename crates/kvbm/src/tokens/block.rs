@@ -3,7 +3,6 @@
 use super::block_tokens::BlockTokens;
 use super::hash::{compute_block_hash_for_tokens, BlockHash, SaltHash, SequenceHash64, Token};
 use super::lineage::{LineagePositionError, PositionalLineageHash};
-use super::partial::PartialTokenBlock;
 
 /// A full block of tokens at a known position, with its block hash, its
 /// chained sequence hash and its lineage hash.
@@ -73,26 +72,6 @@ impl TokenBlock {
             lineage,
             parent_sequence_hash: parent.map(|p| p.current_sequence_hash()),
         })
-    }
-
-    /// An empty [`PartialTokenBlock`] for the block that follows this one:
-    /// same size and salt, parented on this block.
-    ///
-    /// ```
-    /// use kvbm::tokens::TokenBlock;
-    ///
-    /// let block = TokenBlock::new(vec![1, 2], 0, None).unwrap();
-    /// let mut next = block.next_block();
-    /// next.push_token(3).unwrap();
-    /// next.push_token(4).unwrap();
-    /// let child = next.commit().unwrap();
-    /// assert_eq!(child, TokenBlock::new(vec![3, 4], 0, Some(&block)).unwrap());
-    /// ```
-    pub fn next_block(&self) -> PartialTokenBlock {
-        // A block holds at most u32::MAX tokens when it comes from a
-        // sequence; a hand-built oversized block saturates instead.
-        let block_size = u32::try_from(self.block_size()).unwrap_or(u32::MAX);
-        PartialTokenBlock::after(block_size, self.salt_hash, Some(self.lineage))
     }
 
     /// The block's tokens.

@@ -16,6 +16,11 @@ pub type SaltHash = u64;
 pub type BlockHash = u64;
 
 /// Hash of a block together with everything before it in its sequence.
+///
+/// Not the key the block manager uses: that is the 128-bit
+/// [`SequenceHash`](crate::SequenceHash) (a positional lineage hash), which
+/// holds this value as its
+/// [`current_sequence_hash`](super::PositionalLineageHash::current_sequence_hash).
 pub type SequenceHash64 = u64;
 
 /// Seed of the chaining step `(parent sequence hash, block hash) → sequence hash`.

@@ -45,6 +45,34 @@ pub struct PartialTokenBlock {
     parent: Option<PositionalLineageHash>,
 }
 
+// Defined here rather than in `block.rs` so that a block, the lower layer,
+// does not depend on the partial block that follows it.
+impl TokenBlock {
+    /// An empty [`PartialTokenBlock`] for the block that follows this one:
+    /// same size and salt, parented on this block.
+    ///
+    /// ```
+    /// use kvbm::tokens::TokenBlock;
+    ///
+    /// let block = TokenBlock::new(vec![1, 2], 0, None).unwrap();
+    /// let mut next = block.next_block();
+    /// next.push_token(3).unwrap();
+    /// next.push_token(4).unwrap();
+    /// let child = next.commit().unwrap();
+    /// assert_eq!(child, TokenBlock::new(vec![3, 4], 0, Some(&block)).unwrap());
+    /// ```
+    pub fn next_block(&self) -> PartialTokenBlock {
+        // A block holds at most u32::MAX tokens when it comes from a
+        // sequence; a hand-built oversized block saturates instead.
+        let block_size = u32::try_from(self.block_size()).unwrap_or(u32::MAX);
+        PartialTokenBlock::after(
+            block_size,
+            self.salt_hash(),
+            Some(self.positional_lineage_hash()),
+        )
+    }
+}
+
 impl PartialTokenBlock {
     /// An empty block that will follow `parent` (`None`: the first block).
     pub(crate) fn after(

@@ -2,9 +2,7 @@
 
 use std::ops::Deref;
 
-use super::error::TokenBlockError;
-use super::hash::{SaltHash, Token};
-use super::sequence::TokenBlockSequence;
+use super::hash::Token;
 
 /// An owned list of token ids.
 ///
@@ -45,26 +43,6 @@ impl Tokens {
     /// Gives back the underlying vector.
     pub fn into_inner(self) -> Vec<Token> {
         self.0
-    }
-
-    /// Cuts these tokens into a [`TokenBlockSequence`] of `block_size`-token
-    /// blocks hashed with `salt_hash` (0 when `None`).
-    ///
-    /// # Panics
-    /// If `block_size` is 0 or the tokens fill more than 2^24 blocks; see
-    /// [`try_into_sequence`](Self::try_into_sequence).
-    pub fn into_sequence(self, block_size: u32, salt_hash: Option<SaltHash>) -> TokenBlockSequence {
-        TokenBlockSequence::new(self, block_size, salt_hash)
-    }
-
-    /// Like [`into_sequence`](Self::into_sequence), but reports a zero block
-    /// size or an overlong input as an error.
-    pub fn try_into_sequence(
-        self,
-        block_size: u32,
-        salt_hash: Option<SaltHash>,
-    ) -> Result<TokenBlockSequence, TokenBlockError> {
-        TokenBlockSequence::try_new(self, block_size, salt_hash)
     }
 
     pub(crate) fn inner_mut(&mut self) -> &mut Vec<Token> {
@@ -194,6 +172,7 @@ impl<const N: usize> PartialEq<[Token; N]> for Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::TokenBlockError;
 
     #[test]
     fn conversions_preserve_ids() {
