@@ -93,3 +93,70 @@ fn an_unallocatable_event_capacity_is_an_error() {
         .unwrap();
     assert_eq!(small.channel_capacity(), 1, "capacity is at least one");
 }
+
+#[test]
+fn absurd_counts_and_hashes_are_answered_not_fatal() {
+    use kvbm::{BlockManager, SequenceHash};
+    let manager = BlockManager::<()>::builder()
+        .block_count(4)
+        .block_size(4)
+        .build()
+        .unwrap();
+    assert!(manager.allocate_blocks(usize::MAX).is_none());
+    assert!(manager.allocate_blocks_with_evictions(5).is_none());
+    assert_eq!(
+        manager.available_blocks(),
+        4,
+        "a refused allocation takes nothing"
+    );
+    let unknown: Vec<SequenceHash> = (0..1000).map(SequenceHash::root).collect();
+    assert!(manager.match_blocks(&unknown).is_empty());
+    assert!(manager
+        .match_blocks_scattered(&unknown)
+        .iter()
+        .all(Option::is_none));
+    assert!(manager.scan_matches(&unknown, true).is_empty());
+    assert!(manager.match_blocks(&[]).is_empty());
+    manager.validate().unwrap();
+}
+
+/// Building the events publisher outside a tokio runtime is an error (it
+/// used to panic inside `tokio::spawn`).
+#[cfg(feature = "events-async")]
+#[test]
+fn an_events_publisher_outside_a_runtime_is_an_error() {
+    use kvbm::events::{KvbmCacheEventsPublisher, MissingSetting};
+    use std::sync::Arc;
+
+    struct Discard;
+    impl kvbm::pubsub::Publisher for Discard {
+        fn publish(&self, _: &str, _: Vec<u8>) -> Result<(), kvbm::pubsub::PublishError> {
+            Ok(())
+        }
+        fn flush(&self) -> kvbm::pubsub::FlushFuture {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    let events = EventsManager::builder().build();
+    let built = KvbmCacheEventsPublisher::builder()
+        .instance_id(1)
+        .event_stream(events.subscribe())
+        .publisher(Arc::new(Discard))
+        .build();
+    assert_eq!(built.err(), Some(MissingSetting("a tokio runtime")));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let publisher = runtime.block_on(async {
+        KvbmCacheEventsPublisher::builder()
+            .instance_id(1)
+            .event_stream(events.subscribe())
+            .publisher(Arc::new(Discard))
+            .build()
+            .expect("inside a runtime")
+    });
+    publisher.abort();
+}
