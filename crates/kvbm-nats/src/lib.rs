@@ -24,8 +24,8 @@ use std::time::Duration;
 
 pub use publisher::{NatsPublisher, NatsPublisherStats, PublisherClosed, QueueFull, DEFAULT_QUEUE};
 pub use snapshot::{
-    registry_snapshot, request_snapshot, snapshot_subject, Snapshot, SnapshotError,
-    SnapshotResponder, CHUNK_HASHES, DEFAULT_SNAPSHOT_PREFIX,
+    registry_snapshot, request_snapshot, snapshot_subject, Snapshot, SnapshotAssembly,
+    SnapshotError, SnapshotResponder, CHUNK_HASHES, DEFAULT_SNAPSHOT_PREFIX,
 };
 pub use subscriber::{ClusterSubscriber, SubscribeError, SubscriberConfig, SubscriberStats};
 

@@ -157,6 +157,59 @@ fn encode_chunks(instance: InstanceId, snapshot: &Snapshot) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Puts one instance's snapshot back together from its reply chunks, in
+/// whatever order they arrive.
+///
+/// Chunk payloads come off the network, so every field is checked: a chunk
+/// that does not decode, names another instance, disagrees with earlier
+/// chunks on the batch number or the chunk count, or has an index outside
+/// the count is an error. Memory grows with the chunks received, never
+/// with the count a chunk claims.
+#[derive(Debug)]
+pub struct SnapshotAssembly {
+    instance: InstanceId,
+    /// `(sequence, chunks)` agreed by every chunk so far.
+    shape: Option<(u64, u32)>,
+    parts: std::collections::BTreeMap<u32, Vec<SequenceHash>>,
+}
+
+impl SnapshotAssembly {
+    /// Waits for the chunks of `instance`'s snapshot.
+    pub fn new(instance: InstanceId) -> Self {
+        Self {
+            instance,
+            shape: None,
+            parts: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Takes one reply payload; returns the snapshot once every chunk is in.
+    /// A chunk received twice replaces the first copy.
+    pub fn accept(&mut self, payload: &[u8]) -> Result<Option<Snapshot>, SnapshotError> {
+        let chunk: Chunk =
+            rmp_serde::from_slice(payload).map_err(|e| SnapshotError::Malformed(e.to_string()))?;
+        let shape = (chunk.sequence, chunk.chunks);
+        if chunk.instance_id != self.instance
+            || chunk.chunks == 0
+            || chunk.chunk >= chunk.chunks
+            || self.shape.is_some_and(|s| s != shape)
+        {
+            return Err(SnapshotError::Malformed("inconsistent chunks".into()));
+        }
+        self.shape = Some(shape);
+        self.parts.insert(chunk.chunk, chunk.hashes);
+        if self.parts.len() < chunk.chunks as usize {
+            return Ok(None);
+        }
+        let parts = std::mem::take(&mut self.parts);
+        self.shape = None;
+        Ok(Some(Snapshot {
+            sequence: chunk.sequence,
+            hashes: parts.into_values().flatten().collect(),
+        }))
+    }
+}
+
 /// Asks `instance` for its snapshot and waits up to `timeout` for all of it.
 pub async fn request_snapshot(
     client: &async_nats::Client,
@@ -176,30 +229,11 @@ pub async fn request_snapshot(
         .map_err(|e| nats(&e))?;
     client.flush().await.map_err(|e| nats(&e))?;
     let collect = async {
-        let mut parts: Vec<Option<Vec<SequenceHash>>> = Vec::new();
-        let mut sequence = None;
+        let mut assembly = SnapshotAssembly::new(instance);
         while let Some(msg) = replies.next().await {
             // "No responders" arrives as an empty status message.
-            let chunk: Chunk = rmp_serde::from_slice(&msg.payload)
-                .map_err(|e| SnapshotError::Malformed(e.to_string()))?;
-            if chunk.instance_id != instance
-                || chunk.chunks == 0
-                || chunk.chunk >= chunk.chunks
-                || sequence.is_some_and(|s| s != chunk.sequence)
-                || (!parts.is_empty() && parts.len() != chunk.chunks as usize)
-            {
-                return Err(SnapshotError::Malformed("inconsistent chunks".into()));
-            }
-            sequence = Some(chunk.sequence);
-            if parts.is_empty() {
-                parts.resize(chunk.chunks as usize, None);
-            }
-            parts[chunk.chunk as usize] = Some(chunk.hashes);
-            if parts.iter().all(Option::is_some) {
-                return Ok(Snapshot {
-                    sequence: chunk.sequence,
-                    hashes: parts.into_iter().flatten().flatten().collect(),
-                });
+            if let Some(snapshot) = assembly.accept(&msg.payload)? {
+                return Ok(snapshot);
             }
         }
         Err(SnapshotError::Nats("reply subscription closed".into()))
@@ -242,5 +276,113 @@ mod tests {
             },
         );
         assert_eq!(empty.len(), 1);
+    }
+
+    fn chunk(instance: InstanceId, sequence: u64, index: u32, count: u32, first: u64) -> Vec<u8> {
+        rmp_serde::to_vec_named(&Chunk {
+            instance_id: instance,
+            sequence,
+            chunk: index,
+            chunks: count,
+            hashes: vec![SequenceHash::root(first), SequenceHash::root(first + 1)],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn chunks_reassemble_in_any_order() {
+        let mut assembly = SnapshotAssembly::new(7);
+        assert!(assembly.accept(&chunk(7, 4, 2, 3, 20)).unwrap().is_none());
+        assert!(assembly.accept(&chunk(7, 4, 0, 3, 0)).unwrap().is_none());
+        // A repeated chunk replaces the first copy and does not complete it.
+        assert!(assembly.accept(&chunk(7, 4, 0, 3, 0)).unwrap().is_none());
+        let done = assembly.accept(&chunk(7, 4, 1, 3, 10)).unwrap().unwrap();
+        let want: Vec<SequenceHash> = [0, 1, 10, 11, 20, 21]
+            .into_iter()
+            .map(SequenceHash::root)
+            .collect();
+        assert_eq!(
+            done,
+            Snapshot {
+                sequence: 4,
+                hashes: want
+            }
+        );
+    }
+
+    #[test]
+    fn inconsistent_chunks_are_errors() {
+        let bad = |first: Vec<u8>, second: Vec<u8>| {
+            let mut assembly = SnapshotAssembly::new(7);
+            let _ = assembly.accept(&first);
+            matches!(assembly.accept(&second), Err(SnapshotError::Malformed(_)))
+        };
+        assert!(
+            bad(chunk(7, 4, 0, 2, 0), chunk(8, 4, 1, 2, 0)),
+            "other instance"
+        );
+        assert!(
+            bad(chunk(7, 4, 0, 2, 0), chunk(7, 5, 1, 2, 0)),
+            "other batch"
+        );
+        assert!(
+            bad(chunk(7, 4, 0, 2, 0), chunk(7, 4, 1, 3, 0)),
+            "other count"
+        );
+        assert!(
+            bad(chunk(7, 4, 0, 2, 0), chunk(7, 4, 2, 2, 0)),
+            "index past count"
+        );
+        assert!(
+            bad(chunk(7, 4, 0, 2, 0), chunk(7, 4, 0, 0, 0)),
+            "zero chunks"
+        );
+        assert!(
+            bad(chunk(7, 4, 0, 2, 0), Vec::new()),
+            "empty status message"
+        );
+    }
+
+    /// A chunk claiming four billion siblings is kept as one chunk: nothing
+    /// is sized by the count (this used to allocate ~100 GB and abort).
+    #[test]
+    fn a_huge_chunk_count_allocates_nothing_for_it() {
+        let mut assembly = SnapshotAssembly::new(7);
+        assert!(assembly
+            .accept(&chunk(7, 1, u32::MAX - 1, u32::MAX, 0))
+            .unwrap()
+            .is_none());
+        assert_eq!(assembly.parts.len(), 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_payloads_never_panic(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..96), 1..6)
+        ) {
+            let mut assembly = SnapshotAssembly::new(7);
+            for p in &payloads {
+                if let Ok(Some(snapshot)) = assembly.accept(p) {
+                    let received: usize = payloads.iter().map(Vec::len).sum();
+                    proptest::prop_assert!(snapshot.hashes.len() <= received);
+                }
+            }
+        }
+
+        #[test]
+        fn mutated_chunks_never_panic(
+            count in 1u32..4,
+            flips in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..6)
+        ) {
+            let mut assembly = SnapshotAssembly::new(7);
+            for index in 0..count {
+                let mut bytes = chunk(7, 3, index, count, u64::from(index) * 10);
+                for &(at, value) in &flips {
+                    let len = bytes.len();
+                    bytes[at % len] = value;
+                }
+                let _ = assembly.accept(&bytes);
+            }
+        }
     }
 }

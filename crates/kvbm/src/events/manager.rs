@@ -100,14 +100,46 @@ impl EventsManagerBuilder {
     }
 
     /// Builds the manager.
+    ///
+    /// # Panics
+    /// If the [`channel_capacity`](Self::channel_capacity) is too large to
+    /// allocate; [`try_build`](Self::try_build) returns that as an error.
     pub fn build(self) -> EventsManager {
-        EventsManager {
-            policy: self.policy,
-            ring: Arc::new(Ring::new(self.capacity)),
-            capacity: self.capacity,
-            policy_panics: AtomicU64::new(0),
+        match self.try_build() {
+            Ok(manager) => manager,
+            Err(e) => panic!("{e}"),
         }
     }
+
+    /// Builds the manager, or fails when the event ring of
+    /// [`channel_capacity`](Self::channel_capacity) slots cannot be
+    /// allocated.
+    ///
+    /// ```
+    /// use kvbm::events::EventsManager;
+    ///
+    /// assert!(EventsManager::builder().channel_capacity(usize::MAX).try_build().is_err());
+    /// assert_eq!(EventsManager::builder().try_build().unwrap().channel_capacity(), 1024);
+    /// ```
+    pub fn try_build(self) -> Result<EventsManager, EventsBuildError> {
+        let ring = Ring::try_new(self.capacity).map_err(|_| EventsBuildError {
+            capacity: self.capacity,
+        })?;
+        Ok(EventsManager {
+            policy: self.policy,
+            ring: Arc::new(ring),
+            capacity: self.capacity,
+            policy_panics: AtomicU64::new(0),
+        })
+    }
+}
+
+/// An [`EventsManager`] whose event ring could not be allocated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot allocate an event ring of {capacity} slots")]
+pub struct EventsBuildError {
+    /// The requested channel capacity.
+    pub capacity: usize,
 }
 
 impl EventsManager {

@@ -52,7 +52,7 @@ pub use batch::{BatchAssembler, BatchingConfig};
 #[cfg(feature = "events-async")]
 pub use batcher::{BatchStream, EventBatcher};
 pub(crate) use manager::Emitter;
-pub use manager::{EventsManager, EventsManagerBuilder};
+pub use manager::{EventsBuildError, EventsManager, EventsManagerBuilder};
 pub use policy::{AllEventsPolicy, EventEmissionPolicy, PowerOfTwoPolicy};
 pub use protocol::{
     BlockEvent, BlockLineage, InstanceId, KvCacheEvent, KvCacheEvents, KvbmCacheEvents,

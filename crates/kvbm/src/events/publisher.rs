@@ -101,14 +101,15 @@ where
         self
     }
 
-    /// Spawns the publishing task on the current tokio runtime.
-    ///
-    /// # Panics
-    /// Outside a tokio runtime.
+    /// Spawns the publishing task on the current tokio runtime. Called
+    /// outside a runtime, it fails with `MissingSetting("a tokio runtime")`
+    /// (where `tokio::spawn` would panic).
     pub fn build(self) -> Result<KvbmCacheEventsPublisher, MissingSetting> {
         let instance_id = self.instance_id.ok_or(MissingSetting("an instance_id"))?;
         let stream = self.event_stream.ok_or(MissingSetting("an event_stream"))?;
         let publisher = self.publisher.ok_or(MissingSetting("a publisher"))?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| MissingSetting("a tokio runtime"))?;
         let stats = Arc::new(PublisherStats::default());
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = PublishTask {
@@ -118,7 +119,7 @@ where
             stats: Arc::clone(&stats),
         };
         let batches = EventBatcher::new(self.batching_config, instance_id).batch(Box::pin(stream));
-        let handle = tokio::spawn(task.run(batches, stop_rx));
+        let handle = runtime.spawn(task.run(batches, stop_rx));
         Ok(KvbmCacheEventsPublisher {
             handle,
             stop: Some(stop_tx),

@@ -84,10 +84,17 @@ pub(crate) enum Read<T> {
 }
 
 impl Ring {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
+    /// A ring of `capacity` slots (at least 1), or an error when this
+    /// machine cannot hold them: the capacity is a user setting, so a huge
+    /// one must not abort the process.
+    pub(crate) fn try_new(capacity: usize) -> Result<Self, std::collections::TryReserveError> {
+        let capacity = capacity.max(1);
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(capacity)?;
+        slots.resize(capacity, EMPTY);
+        Ok(Self {
             state: Mutex::new(RingState {
-                slots: vec![EMPTY; capacity.max(1)].into_boxed_slice(),
+                slots: slots.into_boxed_slice(),
                 next: 0,
                 announced: 0,
                 closed: false,
@@ -98,7 +105,7 @@ impl Ring {
             ready: Condvar::new(),
             filtered_readers: AtomicUsize::new(0),
             block_readers: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// Whether a record with this announcement flag would reach any reader.

@@ -33,17 +33,39 @@ impl<T: BlockMetadata> RequestSequence<T> {
     /// no block is touched yet.
     ///
     /// # Panics
-    /// If `block_size` is 0, as [`BlockSequence::new`] does.
+    /// If `block_size` is 0 or the prompt fills more than 2^24 blocks, as
+    /// [`BlockSequence::new`] does; [`try_new`](Self::try_new) returns an
+    /// error instead.
     pub fn new(tokens: Vec<Token>, max_output_tokens: usize, block_size: u32) -> Self {
+        match Self::try_new(tokens, max_output_tokens, block_size) {
+            Ok(request) => request,
+            Err(e) => panic!("cannot build a request sequence: {e}"),
+        }
+    }
+
+    /// Like [`new`](Self::new), failing instead of panicking.
+    ///
+    /// ```
+    /// use kvbm::integrations::RequestSequence;
+    ///
+    /// assert!(RequestSequence::<()>::try_new(vec![1, 2, 3], 8, 0).is_err());
+    /// let request = RequestSequence::<()>::try_new(vec![1, 2, 3], 8, 2).unwrap();
+    /// assert_eq!(request.num_blocks(), 1);
+    /// ```
+    pub fn try_new(
+        tokens: Vec<Token>,
+        max_output_tokens: usize,
+        block_size: u32,
+    ) -> Result<Self, BlockSequenceError> {
         let num_input_tokens = tokens.len();
-        Self {
-            sequence: BlockSequence::new(tokens, block_size, None),
+        Ok(Self {
+            sequence: BlockSequence::try_new(tokens, block_size, None)?,
             assignments: LogicalBlockAssignments::new(),
             num_input_tokens,
             generated_tokens: 0,
             max_output_tokens,
             prefix_matched_blocks: 0,
-        }
+        })
     }
 
     /// Takes the cached blocks of the longest registered prefix of the

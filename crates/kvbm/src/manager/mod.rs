@@ -107,6 +107,10 @@ impl<T: BlockMetadata> BlockManager<T> {
 
     /// Like [`register_block`](Self::register_block), but hands a block of
     /// another manager back in the error instead of panicking.
+    ///
+    /// # Panics
+    /// Only if the manager is poisoned (see [`poisoned`](Self::poisoned)):
+    /// that follows a panic of the eviction backend, not a bad argument.
     pub fn try_register_block(
         &self,
         block: CompleteBlock<T>,
@@ -138,6 +142,10 @@ impl<T: BlockMetadata> BlockManager<T> {
     /// Like [`register_blocks`](Self::register_blocks), but hands every
     /// block back in the error, none registered, if any of them belongs to
     /// another manager.
+    ///
+    /// # Panics
+    /// Only if the manager is poisoned, as
+    /// [`try_register_block`](Self::try_register_block).
     pub fn try_register_blocks(
         &self,
         blocks: Vec<CompleteBlock<T>>,
@@ -173,6 +181,10 @@ impl<T: BlockMetadata> BlockManager<T> {
     /// the first miss, and a hash given twice gets two handles. Takes the
     /// pool's lock once; counts in the `match_*` metrics like
     /// [`match_blocks`](Self::match_blocks).
+    ///
+    /// # Panics
+    /// Like [`allocate_blocks`](Self::allocate_blocks), if the manager is
+    /// or becomes poisoned.
     pub fn match_blocks_scattered(
         &self,
         seq_hash: &[SequenceHash],

@@ -45,6 +45,10 @@ pub struct PartialTokenBlock {
     parent: Option<PositionalLineageHash>,
 }
 
+/// Most tokens a new partial block reserves room for (the largest block
+/// size a [`BlockManager`](crate::BlockManager) accepts).
+const PREALLOCATED_TOKENS: usize = 1024;
+
 // Defined here rather than in `block.rs` so that a block, the lower layer,
 // does not depend on the partial block that follows it.
 impl TokenBlock {
@@ -81,7 +85,10 @@ impl PartialTokenBlock {
         parent: Option<PositionalLineageHash>,
     ) -> Self {
         Self {
-            tokens: Tokens::with_capacity(block_size as usize),
+            // Room for a whole block up front, so that filling it does not
+            // reallocate; capped, because `block_size` is the caller's and a
+            // block of 2^32 tokens must grow as tokens come, not abort here.
+            tokens: Tokens::with_capacity((block_size as usize).min(PREALLOCATED_TOKENS)),
             block_size,
             salt_hash,
             parent,
@@ -299,5 +306,15 @@ mod tests {
         assert_eq!(p.tokens(), &[9]);
         assert_eq!(p.position(), 1);
         assert_eq!(p.parent_sequence_hash(), Some(3));
+    }
+
+    #[test]
+    fn reserves_a_whole_block_up_to_the_cap() {
+        let mut small = PartialTokenBlock::after(16, 0, None);
+        assert!(small.tokens.inner_mut().capacity() >= 16);
+        let mut huge = PartialTokenBlock::after(u32::MAX, 0, None);
+        assert!(huge.tokens.inner_mut().capacity() <= PREALLOCATED_TOKENS);
+        assert_eq!(huge.push_tokens(&[1, 2, 3]), &[] as &[u32]);
+        assert_eq!(huge.remaining(), u32::MAX as usize - 3);
     }
 }

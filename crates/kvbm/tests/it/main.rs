@@ -9,6 +9,7 @@
 //! - `port_*.rs` are written as a kvbm-logical user's code ported to kvbm and
 //!   stay stand-alone crates, as such a user's would be.
 
+mod api_bad_arguments;
 mod builder;
 mod events_batching;
 mod events_dynamo_router;
@@ -30,3 +31,4 @@ mod scattered_match;
 mod sequence_assignments;
 mod stress;
 mod tokens_compat;
+mod wire_decoders_fuzz;
