@@ -98,10 +98,6 @@ struct State<T> {
     checked_out: usize,
     /// Blocks in `Held` or `Duplicate`.
     held: usize,
-    /// Per block: free it instead of caching it when its last handle
-    /// drops. Kept through cache and revival (it belongs to the contents),
-    /// set back to the store default when the block is handed out again.
-    evict_on_reset: Vec<bool>,
     /// Blocks in `Cached`, counted by the store (the backend's `len` is
     /// only compared with it by `validate`).
     cached: usize,
@@ -130,9 +126,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             victims,
             index,
             handles,
-            mut evict_on_reset,
         } = memory;
-        evict_on_reset.fill(config.default_evict_on_reset);
         let backend_name = config.backend.name();
         let state = State {
             slots,
@@ -147,7 +141,6 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             held: 0,
             cached: 0,
             poisoned: None,
-            evict_on_reset,
         };
         let store = Self {
             state: Mutex::new(state),
@@ -306,13 +299,13 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 let slot = &mut st.slots[id as usize];
                 slot.state = SlotState::CheckedOut;
                 slot.generation = slot.generation.wrapping_add(1);
-                st.evict_on_reset[id as usize] = self.default_evict_on_reset;
+                slot.evict_on_reset = self.default_evict_on_reset;
                 blocks.push(MutableBlock::new(this, id as BlockId));
             }
             for &id in &st.victims {
                 let slot = &mut st.slots[id as usize];
                 slot.generation = slot.generation.wrapping_add(1);
-                st.evict_on_reset[id as usize] = self.default_evict_on_reset;
+                slot.evict_on_reset = self.default_evict_on_reset;
                 blocks.push(MutableBlock::new(this, id as BlockId));
             }
             if let Some(out) = evicted {
@@ -612,7 +605,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let st = &mut *guard;
         let slot = &mut st.slots[id];
         match slot.state {
-            SlotState::Held if st.poisoned.is_some() || st.evict_on_reset[id] => {
+            SlotState::Held if st.poisoned.is_some() || slot.evict_on_reset => {
                 // Poisoned (no backend to cache it in) or marked evict-on-reset:
                 // unregister it and free it.
                 slot.state = SlotState::Free;
@@ -656,7 +649,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// Sets whether held block `id` goes back to the free pool, rather
     /// than the cache, when its last handle drops.
     pub(crate) fn set_evict_on_reset(&self, id: BlockId, value: bool) {
-        self.lock().evict_on_reset[id] = value;
+        self.lock().slots[id].evict_on_reset = value;
     }
 
     /// The generation of held block `id` and a weak reference to the store,

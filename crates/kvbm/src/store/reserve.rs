@@ -14,8 +14,6 @@ pub(crate) struct Reserved {
     pub(super) victims: Vec<u32>,
     pub(super) index: IdIndex<SequenceHash>,
     pub(super) handles: Box<[HandleCount]>,
-    /// Per block: free it instead of caching it when its last handle drops.
-    pub(super) evict_on_reset: Vec<bool>,
 }
 
 impl Reserved {
@@ -37,8 +35,6 @@ impl Reserved {
         let victims = reserve("eviction batch", n)?;
         let mut handles = reserve("handle counts", n)?;
         handles.resize_with(n, HandleCount::default);
-        let mut evict_on_reset = reserve("evict-on-reset flags", n)?;
-        evict_on_reset.resize(n, false);
         let index = IdIndex::try_with_capacity(n)
             .map_err(|e| format!("cannot reserve the hash index of {n} blocks: {e}"))?;
         Ok(Self {
@@ -48,7 +44,6 @@ impl Reserved {
             victims,
             index,
             handles: handles.into_boxed_slice(),
-            evict_on_reset,
         })
     }
 }

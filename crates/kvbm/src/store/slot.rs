@@ -31,6 +31,11 @@ pub(crate) struct Slot {
     /// Bumped whenever the block is handed out again, so that weak handles
     /// to its previous contents fail to upgrade.
     pub(crate) generation: u32,
+    /// Free the block instead of caching it when its last handle drops
+    /// (`ImmutableBlock::set_evict_on_reset`). It belongs to the contents:
+    /// kept through cache and revival, set to the store's default whenever
+    /// the block is handed out again. Sits in the slot's padding.
+    pub(crate) evict_on_reset: bool,
 }
 
 impl Slot {
@@ -38,6 +43,7 @@ impl Slot {
         state: SlotState::Free,
         hash: [0; 2],
         generation: 0,
+        evict_on_reset: false,
     };
 }
 
