@@ -1,9 +1,10 @@
 //! [`CompleteBlock`]: a filled block waiting to be registered.
 
-use super::mutable::TRANSFERRED;
+use std::sync::Arc;
+
 use super::{BlockMetadata, MutableBlock};
 use crate::events::BlockLineage;
-use crate::store::StoreRef;
+use crate::store::{CheckedOut, Store};
 use crate::{BlockId, SequenceHash};
 
 /// A block whose contents are written and identified by a sequence hash,
@@ -12,8 +13,8 @@ use crate::{BlockId, SequenceHash};
 /// Dropping it returns the block to the free pool: unregistered data is never
 /// cached.
 pub struct CompleteBlock<T: BlockMetadata> {
-    store: StoreRef<T>,
-    id: BlockId,
+    /// Its drop returns the block (see `store::guard_ops`).
+    block: CheckedOut<T>,
     seq_hash: SequenceHash,
     /// Known when staged from a token block; reported with the block's
     /// registration to event subscribers that rebuild token prefix trees.
@@ -21,10 +22,9 @@ pub struct CompleteBlock<T: BlockMetadata> {
 }
 
 impl<T: BlockMetadata> CompleteBlock<T> {
-    pub(crate) fn new(store: StoreRef<T>, id: BlockId, seq_hash: SequenceHash) -> Self {
+    pub(super) fn new(block: CheckedOut<T>, seq_hash: SequenceHash) -> Self {
         Self {
-            store,
-            id,
+            block,
             seq_hash,
             lineage: None,
         }
@@ -37,12 +37,12 @@ impl<T: BlockMetadata> CompleteBlock<T> {
 
     /// The block's index in its pool.
     pub fn block_id(&self) -> BlockId {
-        self.id
+        self.block.id()
     }
 
     /// The number of tokens the block holds.
     pub fn block_size(&self) -> usize {
-        self.store.get().block_size()
+        self.block.store().block_size()
     }
 
     /// The sequence hash the block was staged with.
@@ -51,38 +51,25 @@ impl<T: BlockMetadata> CompleteBlock<T> {
     }
 
     /// Discards the staged identity and hands the block back for rewriting.
-    pub fn reset(mut self) -> MutableBlock<T> {
-        let id = std::mem::replace(&mut self.id, TRANSFERRED);
-        MutableBlock::new(self.store, id)
+    pub fn reset(self) -> MutableBlock<T> {
+        MutableBlock::from_checked_out(self.block)
     }
 
     /// Ends this guard for registration, which takes over the block.
-    pub(crate) fn into_parts(mut self) -> (BlockId, SequenceHash, Option<BlockLineage>) {
-        (
-            std::mem::replace(&mut self.id, TRANSFERRED),
-            self.seq_hash,
-            self.lineage,
-        )
+    pub(crate) fn into_parts(self) -> (CheckedOut<T>, SequenceHash, Option<BlockLineage>) {
+        (self.block, self.seq_hash, self.lineage)
     }
 
-    pub(crate) fn store_ref(&self) -> StoreRef<T> {
-        self.store
-    }
-}
-
-impl<T: BlockMetadata> Drop for CompleteBlock<T> {
-    fn drop(&mut self) {
-        if self.id != TRANSFERRED {
-            // Finished after the store call returns: it may free the store.
-            self.store.get().release_checked_out(self.id).finish();
-        }
+    /// Whether the block belongs to `store`.
+    pub(crate) fn belongs_to(&self, store: &Arc<Store<T>>) -> bool {
+        self.block.belongs_to(store)
     }
 }
 
 impl<T: BlockMetadata> std::fmt::Debug for CompleteBlock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompleteBlock")
-            .field("block_id", &self.id)
+            .field("block_id", &self.block_id())
             .field("sequence_hash", &self.seq_hash)
             .finish()
     }

@@ -1,10 +1,8 @@
 //! [`ImmutableBlock`] and [`WeakBlock`]: shared handles on registered blocks.
 
-use std::sync::Weak;
-
 use super::BlockMetadata;
 use crate::registry::BlockRegistrationHandle;
-use crate::store::{Store, StoreRef};
+use crate::store::{Share, StoreRef, WeakShare};
 use crate::{BlockId, SequenceHash};
 
 /// A shared handle on a registered block.
@@ -15,25 +13,25 @@ use crate::{BlockId, SequenceHash};
 /// [`BlockDuplicationPolicy::Allow`](super::BlockDuplicationPolicy::Allow) —
 /// goes back to the free pool instead.)
 pub struct ImmutableBlock<T: BlockMetadata> {
-    store: StoreRef<T>,
-    id: BlockId,
+    /// Its clone and drop count the block's shares (see `store::guard_ops`).
+    share: Share<T>,
     seq_hash: SequenceHash,
 }
 
 impl<T: BlockMetadata> ImmutableBlock<T> {
-    /// Wraps a block whose handle count the store has already raised for
+    /// Wraps a block whose share count the store has already raised for
     /// this handle.
     pub(crate) fn adopt(store: StoreRef<T>, id: BlockId, seq_hash: SequenceHash) -> Self {
-        Self {
-            store,
-            id,
-            seq_hash,
-        }
+        Self::from_share(Share::adopt(store, id), seq_hash)
+    }
+
+    fn from_share(share: Share<T>, seq_hash: SequenceHash) -> Self {
+        Self { share, seq_hash }
     }
 
     /// The block's index in its pool.
     pub fn block_id(&self) -> BlockId {
-        self.id
+        self.share.id()
     }
 
     /// The sequence hash the block is registered under.
@@ -43,28 +41,26 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
 
     /// The number of tokens the block holds.
     pub fn block_size(&self) -> usize {
-        self.store.get().block_size()
+        self.share.store().block_size()
     }
 
-    /// The number of live handles on this block (this one included).
+    /// The number of live handles on this block (this one included): its
+    /// clones, matches and pins.
     pub fn use_count(&self) -> usize {
-        self.store.get().use_count(self.id)
+        self.share.count()
     }
 
     /// A handle that does not keep the block from being evicted.
     pub fn downgrade(&self) -> WeakBlock<T> {
-        let (generation, store) = self.store.get().downgrade(self.id);
         WeakBlock {
-            store,
-            id: self.id,
+            weak: self.share.downgrade(self.seq_hash),
             seq_hash: self.seq_hash,
-            generation,
         }
     }
 
     /// The registry handle of the block's sequence hash.
     pub fn registration_handle(&self) -> BlockRegistrationHandle {
-        self.store.get().registry().handle_for(self.seq_hash)
+        self.share.store().registry().handle_for(self.seq_hash)
     }
 
     /// Whether the block goes straight back to the free pool (`true`) or to
@@ -75,46 +71,26 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
     /// ([`with_default_reset_on_release`](crate::manager::BlockManagerConfigBuilder::with_default_reset_on_release))
     /// when the block is reused.
     pub fn set_evict_on_reset(&self, value: bool) {
-        self.store.get().set_evict_on_reset(self.id, value);
+        self.share.set_evict_on_reset(value);
     }
 
     /// A type-erased keepalive of this block: holds it like a clone of
     /// this handle does, and names its manager, id and hash.
     pub fn pin(&self) -> super::LifecyclePinRef {
-        super::LifecyclePinRef::new(self.clone(), self.store.get().id())
+        super::LifecyclePinRef::new(self.clone(), self.share.store().id())
     }
 }
 
 impl<T: BlockMetadata> Clone for ImmutableBlock<T> {
     fn clone(&self) -> Self {
-        self.store.get().retain(self.id);
-        Self {
-            store: self.store,
-            id: self.id,
-            seq_hash: self.seq_hash,
-        }
-    }
-}
-
-impl<T: BlockMetadata> Drop for ImmutableBlock<T> {
-    fn drop(&mut self) {
-        let store = self.store.get();
-        // Not the last handle: one atomic operation, no lock. The store is
-        // not touched after it, since the other holders may release
-        // everything right after.
-        if store.handle_count(self.id).try_release_fast() {
-            return;
-        }
-        // Possibly the last: decide under the lock. The lease, if it ends,
-        // is dropped after the store call returns: it may free the store.
-        store.release_last_handle(self.id).finish();
+        Self::from_share(self.share.clone(), self.seq_hash)
     }
 }
 
 impl<T: BlockMetadata> std::fmt::Debug for ImmutableBlock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImmutableBlock")
-            .field("block_id", &self.id)
+            .field("block_id", &self.block_id())
             .field("sequence_hash", &self.seq_hash)
             .finish()
     }
@@ -126,10 +102,8 @@ impl<T: BlockMetadata> std::fmt::Debug for ImmutableBlock<T> {
 /// fails once it was evicted (its slot reused), or once its manager and
 /// every guard of it are gone: a weak handle does not keep the pool alive.
 pub struct WeakBlock<T: BlockMetadata> {
-    store: Weak<Store<T>>,
-    id: BlockId,
+    weak: WeakShare<T>,
     seq_hash: SequenceHash,
-    generation: u32,
 }
 
 impl<T: BlockMetadata> WeakBlock<T> {
@@ -140,10 +114,8 @@ impl<T: BlockMetadata> WeakBlock<T> {
     /// If the manager is poisoned (see
     /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)).
     pub fn upgrade(&self) -> Option<ImmutableBlock<T>> {
-        let store = self.store.upgrade()?;
-        store
-            .upgrade(self.id, self.seq_hash, self.generation)
-            .then(|| ImmutableBlock::adopt(StoreRef::new(&store), self.id, self.seq_hash))
+        let share = self.weak.upgrade()?;
+        Some(ImmutableBlock::from_share(share, self.seq_hash))
     }
 
     /// The sequence hash of the block.
@@ -153,17 +125,15 @@ impl<T: BlockMetadata> WeakBlock<T> {
 
     /// The index the block had in its pool.
     pub fn block_id(&self) -> BlockId {
-        self.id
+        self.weak.id()
     }
 }
 
 impl<T: BlockMetadata> Clone for WeakBlock<T> {
     fn clone(&self) -> Self {
         Self {
-            store: Weak::clone(&self.store),
-            id: self.id,
+            weak: self.weak.clone(),
             seq_hash: self.seq_hash,
-            generation: self.generation,
         }
     }
 }
@@ -171,7 +141,7 @@ impl<T: BlockMetadata> Clone for WeakBlock<T> {
 impl<T: BlockMetadata> std::fmt::Debug for WeakBlock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeakBlock")
-            .field("block_id", &self.id)
+            .field("block_id", &self.block_id())
             .field("sequence_hash", &self.seq_hash)
             .finish()
     }

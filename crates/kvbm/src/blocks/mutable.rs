@@ -1,7 +1,7 @@
 //! [`MutableBlock`]: a block being filled.
 
 use super::{BlockError, BlockMetadata, CompleteBlock};
-use crate::store::StoreRef;
+use crate::store::{CheckedOut, StoreRef};
 use crate::tokens::TokenBlock;
 use crate::{BlockId, SequenceHash};
 
@@ -9,23 +9,28 @@ use crate::{BlockId, SequenceHash};
 ///
 /// Dropping it returns the block to the free pool.
 pub struct MutableBlock<T: BlockMetadata> {
-    store: StoreRef<T>,
-    id: BlockId,
+    /// Its drop returns the block (see `store::guard_ops`).
+    block: CheckedOut<T>,
 }
 
 impl<T: BlockMetadata> MutableBlock<T> {
+    /// A guard for block `id`, which the store counts as checked out.
     pub(crate) fn new(store: StoreRef<T>, id: BlockId) -> Self {
-        Self { store, id }
+        Self::from_checked_out(CheckedOut::adopt(store, id))
+    }
+
+    pub(super) fn from_checked_out(block: CheckedOut<T>) -> Self {
+        Self { block }
     }
 
     /// The block's index in its pool.
     pub fn block_id(&self) -> BlockId {
-        self.id
+        self.block.id()
     }
 
     /// The number of tokens the block holds.
     pub fn block_size(&self) -> usize {
-        self.store.get().block_size()
+        self.block.store().block_size()
     }
 
     /// Marks the block as holding the tokens identified by `seq_hash`.
@@ -45,9 +50,8 @@ impl<T: BlockMetadata> MutableBlock<T> {
                 block: self,
             });
         }
-        self.store.get().metrics().inc_stagings();
-        let (store, id) = self.into_parts();
-        Ok(CompleteBlock::new(store, id, seq_hash))
+        self.block.store().metrics().inc_stagings();
+        Ok(CompleteBlock::new(self.block, seq_hash))
     }
 
     /// Stages the block with a full token block's lineage hash.
@@ -61,32 +65,12 @@ impl<T: BlockMetadata> MutableBlock<T> {
         )
         .map(|staged| staged.with_lineage(crate::events::BlockLineage::of(token_block)))
     }
-
-    /// Ends this guard without returning the block to the pool; the block
-    /// lives on in whatever guard the caller builds from the parts.
-    fn into_parts(mut self) -> (StoreRef<T>, BlockId) {
-        let id = std::mem::replace(&mut self.id, TRANSFERRED);
-        (self.store, id)
-    }
-}
-
-/// Marks a guard whose block moved on to another guard; its `Drop` does
-/// nothing.
-pub(crate) const TRANSFERRED: BlockId = BlockId::MAX;
-
-impl<T: BlockMetadata> Drop for MutableBlock<T> {
-    fn drop(&mut self) {
-        if self.id != TRANSFERRED {
-            // Finished after the store call returns: it may free the store.
-            self.store.get().release_checked_out(self.id).finish();
-        }
-    }
 }
 
 impl<T: BlockMetadata> std::fmt::Debug for MutableBlock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MutableBlock")
-            .field("block_id", &self.id)
+            .field("block_id", &self.block_id())
             .finish()
     }
 }

@@ -163,7 +163,7 @@ impl<T: BlockMetadata> BlockManager<T> {
 
     /// Whether `block` was allocated by this manager.
     fn owns(&self, block: &CompleteBlock<T>) -> bool {
-        block.store_ref().points_at(&self.store)
+        block.belongs_to(&self.store)
     }
 
     /// The longest prefix of `seq_hash` whose blocks are registered, held or

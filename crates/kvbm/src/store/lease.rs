@@ -1,24 +1,25 @@
 //! How block guards reach their store without one `Arc` per guard.
 //!
-//! A guard (`MutableBlock`, `CompleteBlock`, `ImmutableBlock`) holds a
-//! [`StoreRef`]: a plain pointer to its store. What keeps that pointer valid
+//! A guard (`MutableBlock`, `CompleteBlock`, `ImmutableBlock`) holds, in
+//! its token (see [`guard_ops`](super::guard_ops)), a [`StoreRef`]: a plain
+//! pointer to its store. What keeps that pointer valid
 //! is the store's *lease*: while any block is checked out or held, the store
 //! keeps an `Arc` to itself (`State::lease`), and it lets go of it only under
 //! its lock, when the last guard goes. So a live guard implies a live store,
 //! and cloning or moving a guard costs no reference-count traffic on the
 //! store — one atomic operation per block instead of two on the hot paths.
 //!
-//! The release that ends the lease hands the `Arc` back to the guard's
+//! The release that ends the lease hands the `Arc` back to the token's
 //! `Drop`, which drops it after the store's lock and every borrow of the
 //! store have ended: the store may be freed right there.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use super::Store;
+use super::{State, Store};
 
-/// A guard's pointer to its store; valid while the guard accounts for a
-/// checked-out block or a handle on a held block (see the module docs).
+/// A guard token's pointer to its store; valid while the token accounts for a
+/// checked-out block or a share of a held block (see the module docs).
 pub(crate) struct StoreRef<T> {
     ptr: NonNull<Store<T>>,
 }
@@ -37,8 +38,10 @@ impl<T> StoreRef<T> {
     /// The store.
     #[inline]
     pub(crate) fn get(&self) -> &Store<T> {
-        // SAFETY: a `StoreRef` lives only inside a guard that accounts for
-        // one checked-out block or one handle on a held block. While such a
+        // SAFETY: a `StoreRef` lives only inside a guard token (`CheckedOut`
+        // or `Share`, see `guard_ops`) that accounts for one checked-out
+        // block or one share of a held block, or briefly in the operation
+        // that is about to build such tokens under the lock. While such a
         // block exists the store's lease holds an `Arc` to the store (the
         // lease is dropped only once, under the store lock, when no block is
         // checked out or held), so the pointee is alive for as long as
@@ -89,3 +92,24 @@ const _: () = {
         check::<Store<T>>();
     }
 };
+
+impl<T: crate::blocks::BlockMetadata> Store<T> {
+    /// Takes the lease when guards exist and none was held: called under
+    /// the lock by the operations that hand out guards.
+    pub(super) fn take_lease(self: &Arc<Self>, st: &mut State<T>) {
+        if st.lease.is_none() && st.checked_out + st.held > 0 {
+            st.lease = Some(Arc::clone(self));
+        }
+    }
+
+    /// Gives the lease back when no guard is left; the caller drops the
+    /// returned `Arc` after releasing the lock and its borrow of the store.
+    #[must_use]
+    pub(super) fn end_lease(&self, st: &mut State<T>) -> Option<Arc<Self>> {
+        if st.checked_out + st.held == 0 {
+            st.lease.take()
+        } else {
+            None
+        }
+    }
+}

@@ -4,10 +4,10 @@
 //! them — state, hash, the free list, the hash index of registered
 //! primaries, the inactive backend's order — sits behind one mutex that each
 //! operation takes once, however many blocks it touches. The number of
-//! `ImmutableBlock` handles per block lives beside the mutex in atomics, so
-//! cloning a handle never locks; the drop that takes the count to zero locks
-//! and re-checks before caching the block, because a concurrent match may
-//! have revived it in between.
+//! `ImmutableBlock` shares per block lives beside the mutex in atomics
+//! (see [`shares`]), so cloning one never locks; the drop that takes the
+//! count to zero locks and re-checks before caching the block, because a
+//! concurrent match may have revived it in between.
 //!
 //! Registry updates happen under the store lock (lock order: store, then
 //! registry), one batch per operation, so that presence counts follow the
@@ -15,7 +15,9 @@
 //! dropped after the store lock is let go.
 //!
 //! Guards reach the store through a [`StoreRef`] kept valid by the store's
-//! lease (see [`lease`]), not through an `Arc` each.
+//! lease (see [`lease`]), not through an `Arc` each, and give blocks back
+//! only through the tokens of [`guard_ops`], which holds the whole guard
+//! protocol.
 //!
 //! # What the store trusts
 //! Only itself. The eviction backend is user code (see [`user_code`]): its
@@ -29,10 +31,11 @@
 //! keep working on a poisoned store (their drops free blocks instead of
 //! caching them); every operation that hands out or registers blocks panics.
 
-mod handles;
+mod guard_ops;
 mod lease;
 mod poison;
 mod reserve;
+mod shares;
 mod slot;
 mod user_code;
 mod validate;
@@ -49,11 +52,12 @@ use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
 use crate::registry::{BlockRegistry, TierId};
 use crate::{BlockId, ManagerId, SequenceHash};
-use handles::HandleCount;
 use poison::Failure;
+use shares::ShareCount;
 use slot::{Slot, SlotState};
 use user_code::AfterUnlock;
 
+pub(crate) use guard_ops::{CheckedOut, Share, WeakShare};
 pub(crate) use lease::StoreRef;
 pub(crate) use reserve::Reserved;
 pub use validate::InvariantViolation;
@@ -61,8 +65,8 @@ pub use validate::InvariantViolation;
 /// The shared state behind a manager and its block guards.
 pub(crate) struct Store<T> {
     state: Mutex<State<T>>,
-    /// `ImmutableBlock` handles per block.
-    handles: Box<[HandleCount]>,
+    /// `ImmutableBlock` shares per block.
+    shares: Box<[ShareCount]>,
     metrics: Arc<BlockPoolMetrics>,
     registry: BlockRegistry,
     tier: TierId,
@@ -125,7 +129,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             pending,
             victims,
             index,
-            handles,
+            shares,
         } = memory;
         let backend_name = config.backend.name();
         let state = State {
@@ -144,7 +148,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         };
         let store = Self {
             state: Mutex::new(state),
-            handles,
+            shares,
             metrics: config.metrics,
             registry: config.registry,
             tier: config.tier,
@@ -168,7 +172,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     }
 
     pub(crate) fn block_count(&self) -> usize {
-        self.handles.len()
+        self.shares.len()
     }
 
     pub(crate) fn metrics(&self) -> &Arc<BlockPoolMetrics> {
@@ -197,25 +201,6 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         self.metrics.set_inactive_pool_size(st.cached as i64);
         self.metrics.set_inflight_mutable(st.checked_out as i64);
         self.metrics.set_inflight_immutable(st.held as i64);
-    }
-
-    /// Takes the lease when guards exist and none was held: called under
-    /// the lock by the operations that hand out guards.
-    fn take_lease(self: &Arc<Self>, st: &mut State<T>) {
-        if st.lease.is_none() && st.checked_out + st.held > 0 {
-            st.lease = Some(Arc::clone(self));
-        }
-    }
-
-    /// Gives the lease back when no guard is left; the caller drops the
-    /// returned `Arc` after releasing the lock and its borrow of the store.
-    #[must_use]
-    fn end_lease(&self, st: &mut State<T>) -> Option<Arc<Self>> {
-        if st.checked_out + st.held == 0 {
-            st.lease.take()
-        } else {
-            None
-        }
     }
 
     /// Free plus cached blocks.
@@ -321,22 +306,6 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         Some(blocks)
     }
 
-    /// A `MutableBlock` or `CompleteBlock` was dropped. Returns the work to
-    /// do after the lock, the lease included if this was the last guard.
-    #[must_use]
-    pub(crate) fn release_checked_out(&self, id: BlockId) -> AfterUnlock<Self> {
-        let mut after = AfterUnlock::default();
-        let mut st = self.lock();
-        let slot = &mut st.slots[id];
-        debug_assert_eq!(slot.state, SlotState::CheckedOut);
-        slot.state = SlotState::Free;
-        st.free.push(id as u32);
-        st.checked_out -= 1;
-        self.publish_gauges(&st);
-        after.lease = self.end_lease(&mut st);
-        after
-    }
-
     /// Registers staged blocks of this store under their hashes, under one
     /// lock. A backend failure poisons the store and panics once every
     /// block is registered (and `out` holds it, to be released).
@@ -392,7 +361,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// Registers `block` under the lock; a new primary's hash is queued in
     /// `st.pending` for the registry. The block count the lease depends on
     /// never reaches zero here: the staged block counted until now, and the
-    /// returned handle counts from now on.
+    /// returned share counts from now on.
     fn register_locked(
         &self,
         st: &mut State<T>,
@@ -400,7 +369,8 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         block: CompleteBlock<T>,
         after: &mut AfterUnlock<Self>,
     ) -> ImmutableBlock<T> {
-        let (id, hash, lineage) = block.into_parts();
+        let (checked_out, hash, lineage) = block.into_parts();
+        let id = checked_out.hand_over();
         self.metrics.inc_registrations();
         st.checked_out -= 1;
         let registered = st
@@ -436,11 +406,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             }
         }
         st.held += 1;
-        self.handles[id].acquire_locked();
+        self.shares[id].acquire_locked();
         ImmutableBlock::adopt(this, id, hash)
     }
 
-    /// Takes one more handle on a registered primary, reviving it from the
+    /// Takes one more share of a registered primary, reviving it from the
     /// cache if nobody held it. `false` if the backend failed to give the
     /// block up: the store is then poisoned and the block freed.
     fn acquire_locked(
@@ -464,7 +434,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             st.slots[id].state,
             SlotState::Held | SlotState::Duplicate
         ));
-        self.handles[id].acquire_locked();
+        self.shares[id].acquire_locked();
         true
     }
 
@@ -499,7 +469,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     }
 
     /// For each of `hashes`, in order, its registered block or `None`; a
-    /// hash given twice gets two handles. One lock for the whole list.
+    /// hash given twice gets two shares. One lock for the whole list.
     pub(crate) fn match_scattered(
         self: &Arc<Self>,
         hashes: &[SequenceHash],
@@ -573,124 +543,6 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         out
     }
 
-    /// A clone of an existing handle: the block is held, so no lock.
-    pub(crate) fn retain(&self, id: BlockId) {
-        self.handles[id].clone_handle();
-    }
-
-    pub(crate) fn use_count(&self, id: BlockId) -> usize {
-        self.handles[id].count() as usize
-    }
-
-    /// The handle count of block `id`, for guards that drop a handle
-    /// without the lock (see [`release_last_handle`](Self::release_last_handle)).
-    pub(crate) fn handle_count(&self, id: BlockId) -> &HandleCount {
-        &self.handles[id]
-    }
-
-    /// Drops what may be the last handle on block `id`, under the lock: the
-    /// decrement to zero happens here, so a block's last release and its
-    /// revival by a match are ordered by the lock and no dropper can still
-    /// be on its way to the store after the lease ends. Caches (or frees)
-    /// the block if no handle is left. Returns the work to do after the
-    /// lock, the lease included if no guard is left.
-    #[must_use]
-    pub(crate) fn release_last_handle(&self, id: BlockId) -> AfterUnlock<Self> {
-        let mut after = AfterUnlock::default();
-        let mut guard = self.lock();
-        if !self.handles[id].release_locked() {
-            // Revived by a match or a clone while we waited for the lock.
-            return after;
-        }
-        let st = &mut *guard;
-        let slot = &mut st.slots[id];
-        match slot.state {
-            SlotState::Held if st.poisoned.is_some() || slot.evict_on_reset => {
-                // Poisoned (no backend to cache it in) or marked evict-on-reset:
-                // unregister it and free it.
-                slot.state = SlotState::Free;
-                st.index.remove_id(slot.hash(), id as u32);
-                st.free.push(id as u32);
-                let hash = slot.hash();
-                self.registry.remove_presence_many(
-                    std::slice::from_ref(&hash),
-                    self.tier,
-                    &mut after.handles,
-                );
-            }
-            SlotState::Held => {
-                // Cached before the backend hears of it, so that a failing
-                // backend's poisoning frees it with the others.
-                slot.state = SlotState::Cached;
-                let hash = slot.hash();
-                st.cached += 1;
-                if let Err(failure) = self.call_backend(&mut st.backend, |b| b.insert(id, hash)) {
-                    st.held -= 1;
-                    self.poison(st, failure, &mut after);
-                    after.lease = self.end_lease(st);
-                    return after;
-                }
-            }
-            SlotState::Duplicate => {
-                slot.state = SlotState::Free;
-                st.free.push(id as u32);
-            }
-            SlotState::Free | SlotState::CheckedOut | SlotState::Cached => {
-                debug_assert!(false, "last handle dropped on a {:?} block", slot.state);
-                return after;
-            }
-        }
-        st.held -= 1;
-        self.publish_gauges(st);
-        after.lease = self.end_lease(st);
-        after
-    }
-
-    /// Sets whether held block `id` goes back to the free pool, rather
-    /// than the cache, when its last handle drops.
-    pub(crate) fn set_evict_on_reset(&self, id: BlockId, value: bool) {
-        self.lock().slots[id].evict_on_reset = value;
-    }
-
-    /// The generation of held block `id` and a weak reference to the store,
-    /// for a weak handle: it must not keep the store alive by itself, or a
-    /// weak handle attached to its own registration would never let go.
-    pub(crate) fn downgrade(&self, id: BlockId) -> (u32, std::sync::Weak<Self>) {
-        let st = self.lock();
-        match &st.lease {
-            Some(store) => (st.slots[id].generation, Arc::downgrade(store)),
-            None => unreachable!("a held block implies the store's lease"),
-        }
-    }
-
-    /// Takes a handle on block `id` if it still holds `hash` in the same
-    /// generation.
-    pub(crate) fn upgrade(
-        self: &Arc<Self>,
-        id: BlockId,
-        hash: SequenceHash,
-        generation: u32,
-    ) -> bool {
-        let mut after = AfterUnlock::default();
-        let upgraded = {
-            let mut st = self.lock_healthy();
-            let slot = st.slots[id];
-            let alive = matches!(
-                slot.state,
-                SlotState::Held | SlotState::Cached | SlotState::Duplicate
-            );
-            let upgraded = alive
-                && slot.generation == generation
-                && slot.hash() == hash
-                && self.acquire_locked(&mut st, id, &mut after);
-            self.take_lease(&mut st);
-            self.publish_gauges(&st);
-            upgraded
-        };
-        after.finish();
-        upgraded
-    }
-
     /// Moves every cached block to the free pool; `Err((expected, actual))`
     /// when blocks are still out afterwards.
     pub(crate) fn reset_inactive(&self) -> Result<(), (usize, usize)> {
@@ -758,12 +610,12 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         result
     }
 
-    /// Test hook: pretends `extra` more handles on block `id` (see
-    /// `HandleCount::pretend_leaked`).
+    /// Test hook: pretends `extra` more shares of block `id` (see
+    /// `ShareCount::pretend_leaked`).
     #[cfg(all(test, not(loom)))]
-    pub(crate) fn pretend_leaked_handles(&self, id: BlockId, extra: i32) {
+    pub(crate) fn pretend_leaked_shares(&self, id: BlockId, extra: i32) {
         let _st = self.lock();
-        self.handles[id].pretend_leaked(extra);
+        self.shares[id].pretend_leaked(extra);
     }
 }
 

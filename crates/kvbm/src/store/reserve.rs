@@ -1,6 +1,6 @@
 //! Reserving a store's memory fallibly, before anything else is built.
 
-use super::handles::HandleCount;
+use super::shares::ShareCount;
 use super::slot::Slot;
 use crate::id_index::IdIndex;
 use crate::SequenceHash;
@@ -13,7 +13,7 @@ pub(crate) struct Reserved {
     pub(super) pending: Vec<SequenceHash>,
     pub(super) victims: Vec<u32>,
     pub(super) index: IdIndex<SequenceHash>,
-    pub(super) handles: Box<[HandleCount]>,
+    pub(super) shares: Box<[ShareCount]>,
 }
 
 impl Reserved {
@@ -33,8 +33,8 @@ impl Reserved {
         free.extend((0..n as u32).rev());
         let pending = reserve("registry batch", n)?;
         let victims = reserve("eviction batch", n)?;
-        let mut handles = reserve("handle counts", n)?;
-        handles.resize_with(n, HandleCount::default);
+        let mut shares = reserve("share counts", n)?;
+        shares.resize_with(n, ShareCount::default);
         let index = IdIndex::try_with_capacity(n)
             .map_err(|e| format!("cannot reserve the hash index of {n} blocks: {e}"))?;
         Ok(Self {
@@ -43,7 +43,7 @@ impl Reserved {
             pending,
             victims,
             index,
-            handles: handles.into_boxed_slice(),
+            shares: shares.into_boxed_slice(),
         })
     }
 }

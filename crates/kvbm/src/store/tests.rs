@@ -3,14 +3,14 @@
 use crate::manager::BlockManager;
 use crate::SequenceHash;
 
-use super::handles::MAX_HANDLES;
+use super::shares::MAX_SHARES;
 
-/// Issue 7, item 3: the count must stay exact however many handles exist,
+/// Issue 7, item 3: the count must stay exact however many shares exist,
 /// up to the limit where one more aborts (see
-/// `handles::tests::one_handle_past_the_limit_aborts`): a wrapped count
+/// `shares::tests::one_share_past_the_limit_aborts`): a wrapped count
 /// would let a held block be cached and handed out again.
 #[test]
-fn use_count_is_exact_near_the_handle_limit() {
+fn use_count_is_exact_near_the_share_limit() {
     let m = BlockManager::<()>::builder()
         .block_count(2)
         .block_size(4)
@@ -20,26 +20,25 @@ fn use_count_is_exact_near_the_handle_limit() {
     let block = m.allocate_blocks(1).unwrap().pop().unwrap();
     let held = m.register_block(block.stage(hash, 4).unwrap());
     let id = held.block_id();
-    m.store.pretend_leaked_handles(id, MAX_HANDLES as i32 - 3);
+    m.store.pretend_leaked_shares(id, MAX_SHARES as i32 - 3);
     let clone = held.clone();
     let matched = m.match_blocks(&[hash]).pop().unwrap();
-    assert_eq!(held.use_count(), MAX_HANDLES as usize);
+    assert_eq!(held.use_count(), MAX_SHARES as usize);
     drop(clone);
-    assert_eq!(held.use_count(), MAX_HANDLES as usize - 1);
+    assert_eq!(held.use_count(), MAX_SHARES as usize - 1);
     assert_eq!(m.allocate_blocks(2).map(|b| b.len()), None, "still held");
     m.validate().unwrap();
-    m.store
-        .pretend_leaked_handles(id, -(MAX_HANDLES as i32 - 3));
+    m.store.pretend_leaked_shares(id, -(MAX_SHARES as i32 - 3));
     assert_eq!(held.use_count(), 2);
     drop((held, matched));
     assert_eq!(m.metrics().snapshot().inactive_pool_size, 1);
     m.validate().unwrap();
 }
 
-/// Issue 7, item 7: `validate` notices a held block without a handle (the
+/// Issue 7, item 7: `validate` notices a held block without a share (the
 /// state a skipped last release leaves behind).
 #[test]
-fn validate_reports_a_held_block_without_handles() {
+fn validate_reports_a_held_block_without_shares() {
     let m = BlockManager::<()>::builder()
         .block_count(2)
         .block_size(4)
@@ -48,10 +47,10 @@ fn validate_reports_a_held_block_without_handles() {
     let block = m.allocate_blocks(1).unwrap().pop().unwrap();
     let held = m.register_block(block.stage(SequenceHash::root(1), 4).unwrap());
     m.validate().unwrap();
-    m.store.pretend_leaked_handles(held.block_id(), -1);
+    m.store.pretend_leaked_shares(held.block_id(), -1);
     let err = m.validate().unwrap_err();
-    assert!(err.to_string().contains("has no handle"), "{err}");
-    m.store.pretend_leaked_handles(held.block_id(), 1);
+    assert!(err.to_string().contains("has no share"), "{err}");
+    m.store.pretend_leaked_shares(held.block_id(), 1);
     drop(held);
     m.validate().unwrap();
 }

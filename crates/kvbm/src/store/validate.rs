@@ -24,7 +24,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ///   their own hashes;
     /// - the backend holds exactly the cached blocks and is internally
     ///   consistent;
-    /// - handle counts are zero for blocks nobody can hold, and at least one
+    /// - share counts are zero for blocks nobody can hold, and at least one
     ///   for held blocks;
     /// - a poisoned store has no backend and nothing cached;
     /// - the metrics gauges equal the counts.
@@ -39,7 +39,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let total = st.slots.len();
         let mut counts = [0usize; 5];
         for (id, slot) in st.slots.iter().enumerate() {
-            let handles = self.handles[id].count();
+            let shares = self.shares[id].count();
             let k = match slot.state {
                 SlotState::Free => 0,
                 SlotState::CheckedOut => 1,
@@ -61,14 +61,14 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 SlotState::Free | SlotState::CheckedOut | SlotState::Cached
             ) {
                 ensure!(
-                    handles == 0,
-                    "block {id} in state {:?} has {handles} handles",
+                    shares == 0,
+                    "block {id} in state {:?} has {shares} shares",
                     slot.state
                 );
             } else {
                 ensure!(
-                    handles > 0,
-                    "block {id} in state {:?} has no handle",
+                    shares > 0,
+                    "block {id} in state {:?} has no share",
                     slot.state
                 );
             }

@@ -1,9 +1,11 @@
-//! Counting `ImmutableBlock` handles with one atomic operation per handle.
+//! Counting the *shares* of a held block — the `ImmutableBlock`s (matches,
+//! clones, pins) that keep it — with one atomic operation per share. (Not
+//! "handles": that word is the registry's, `BlockRegistrationHandle`.)
 //!
-//! A block's live handle count is `acquired − released`:
+//! A block's live share count is `acquired − released`:
 //! - `acquired` is only written under the store lock, by matches,
 //!   registrations and upgrades, with a plain load and store — handing out
-//!   a handle costs no atomic read-modify-write;
+//!   a share costs no atomic read-modify-write;
 //! - `released` is only changed by read-modify-writes: a drop adds one, a
 //!   clone (which has no lock) subtracts one.
 //!
@@ -15,20 +17,20 @@
 //! dropper is ever on its way to the store after the count reached zero —
 //! which is what lets the store's lease (see `lease`) end safely.
 //!
-//! Why a relaxed read of `acquired` is enough: the dropper holds a handle,
+//! Why a relaxed read of `acquired` is enough: the dropper holds a share,
 //! whose acquisition (under the lock, after the last reset of both counters)
 //! happens before the drop, so the value it reads is at least that one and
 //! at most the current one. The compare-exchange only succeeds against the
 //! current `released`. So the difference it computes is *at most* the true
-//! count — possibly negative when `acquired` is stale and other handles
+//! count — possibly negative when `acquired` is stale and other shares
 //! were dropped since. Read as signed, a stale read only errs towards
 //! taking the lock. (Read as unsigned, a negative difference wraps to a huge
-//! one and the last handle could leave through the fast path; the loom
+//! one and the last share could leave through the fast path; the loom
 //! model `loom_fast_drop_never_skips_the_last_release` checks this.)
 //!
-//! The signed reading needs the count to stay far below 2³¹, so a handle
-//! that would take it past [`MAX_HANDLES`] aborts the process, as
-//! `std::sync::Arc` does on overflow: only a program that leaks handles
+//! The signed reading needs the count to stay far below 2³¹, so a share
+//! that would take it past [`MAX_SHARES`] aborts the process, as
+//! `std::sync::Arc` does on overflow: only a program that leaks shares
 //! (`mem::forget` in a loop) gets there.
 
 // loom is a dev-dependency: its atomics replace std's in the lib's own
@@ -38,14 +40,14 @@ use loom::sync::atomic::{AtomicU32, Ordering};
 #[cfg(not(all(test, loom)))]
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The most live handles one block may have; one more aborts. Half of the
+/// The most live shares one block may have; one more aborts. Half of the
 /// signed range, so that a stale `acquired` (lagging by fewer than 2³⁰
 /// acquisitions) can never make a difference wrap.
-pub(crate) const MAX_HANDLES: u32 = 1 << 30;
+pub(crate) const MAX_SHARES: u32 = 1 << 30;
 
-/// The handle count of one block.
+/// The share count of one block.
 #[derive(Debug, Default)]
-pub(crate) struct HandleCount {
+pub(crate) struct ShareCount {
     acquired: AtomicU32,
     released: AtomicU32,
 }
@@ -58,37 +60,39 @@ fn live(acquired: u32, released: u32) -> i32 {
 
 #[cold]
 #[inline(never)]
-fn too_many_handles() -> ! {
-    eprintln!("kvbm: more than {MAX_HANDLES} live handles on one block (leaked ImmutableBlocks?); aborting");
+fn too_many_shares() -> ! {
+    eprintln!(
+        "kvbm: more than {MAX_SHARES} live shares of one block (leaked ImmutableBlocks?); aborting"
+    );
     std::process::abort()
 }
 
-impl HandleCount {
-    /// One more handle, handed out under the store lock.
+impl ShareCount {
+    /// One more share, handed out under the store lock.
     #[inline]
     pub(crate) fn acquire_locked(&self) {
         let a = self.acquired.load(Ordering::Relaxed).wrapping_add(1);
         // Under the lock `acquired` is exact; `released` may only be lower
         // than current (clones not yet seen), which overstates the count.
-        if live(a, self.released.load(Ordering::Relaxed)) > MAX_HANDLES as i32 {
-            too_many_handles();
+        if live(a, self.released.load(Ordering::Relaxed)) > MAX_SHARES as i32 {
+            too_many_shares();
         }
         self.acquired.store(a, Ordering::Relaxed);
     }
 
-    /// One more handle, cloned from an existing one without the lock.
+    /// One more share, cloned from an existing one without the lock.
     #[inline]
-    pub(crate) fn clone_handle(&self) {
+    pub(crate) fn clone_share(&self) {
         let before = self.released.fetch_sub(1, Ordering::Relaxed);
         // `acquired` may be stale (lower), which understates the count by
         // at most the acquisitions in flight; the margin below 2³¹ covers it.
         let acquired = self.acquired.load(Ordering::Relaxed);
-        if live(acquired, before.wrapping_sub(1)) > MAX_HANDLES as i32 {
-            too_many_handles();
+        if live(acquired, before.wrapping_sub(1)) > MAX_SHARES as i32 {
+            too_many_shares();
         }
     }
 
-    /// Drops a handle if it is certainly not the last; `false` means the
+    /// Drops a share if it is certainly not the last; `false` means the
     /// caller must drop it with [`release_locked`](Self::release_locked).
     #[inline]
     pub(crate) fn try_release_fast(&self) -> bool {
@@ -110,7 +114,7 @@ impl HandleCount {
         }
     }
 
-    /// Drops a handle under the store lock; `true` if it was the last, in
+    /// Drops a share under the store lock; `true` if it was the last, in
     /// which case both counters are back at zero.
     #[inline]
     pub(crate) fn release_locked(&self) -> bool {
@@ -123,14 +127,14 @@ impl HandleCount {
         true
     }
 
-    /// Live handles (exact under the store lock, a snapshot otherwise).
+    /// Live shares (exact under the store lock, a snapshot otherwise).
     #[inline]
     pub(crate) fn count(&self) -> u32 {
         let released = self.released.load(Ordering::Acquire);
         live(self.acquired.load(Ordering::Acquire), released).max(0) as u32
     }
 
-    /// Test hook: pretends that `extra` more handles exist, as if leaked,
+    /// Test hook: pretends that `extra` more shares exist, as if leaked,
     /// so that the overflow limit can be reached without 2³⁰ clones.
     /// Call under the store lock; undo with a negative `extra`.
     #[cfg(all(test, not(loom)))]
@@ -147,14 +151,14 @@ mod tests {
 
     #[test]
     fn counts_through_acquire_clone_and_release() {
-        let h = HandleCount::default();
+        let h = ShareCount::default();
         h.acquire_locked();
         assert_eq!(h.count(), 1);
         assert!(
             !h.try_release_fast(),
-            "the only handle goes through the lock"
+            "the only share goes through the lock"
         );
-        h.clone_handle();
+        h.clone_share();
         h.acquire_locked();
         assert_eq!(h.count(), 3);
         assert!(h.try_release_fast());
@@ -169,10 +173,10 @@ mod tests {
 
     #[test]
     fn clones_may_wrap_released_below_zero() {
-        let h = HandleCount::default();
+        let h = ShareCount::default();
         h.acquire_locked();
         for _ in 0..5 {
-            h.clone_handle();
+            h.clone_share();
         }
         assert_eq!(h.count(), 6);
         for _ in 0..5 {
@@ -183,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_locked_release_that_is_not_the_last_keeps_counting() {
-        let h = HandleCount::default();
+        let h = ShareCount::default();
         h.acquire_locked();
         h.acquire_locked();
         assert!(!h.release_locked());
@@ -196,7 +200,7 @@ mod tests {
     /// read acquired < released) must take the lock.
     #[test]
     fn a_stale_acquired_below_released_takes_the_lock() {
-        let h = HandleCount::default();
+        let h = ShareCount::default();
         h.acquired.store(2, Ordering::Relaxed);
         h.released.store(3, Ordering::Relaxed);
         assert!(!h.try_release_fast());
@@ -205,7 +209,7 @@ mod tests {
 
     #[test]
     fn counters_that_wrapped_still_count() {
-        let h = HandleCount::default();
+        let h = ShareCount::default();
         h.acquired.store(u32::MAX - 1, Ordering::Relaxed);
         h.released.store(u32::MAX - 2, Ordering::Relaxed);
         assert_eq!(h.count(), 1);
@@ -219,41 +223,41 @@ mod tests {
 
     #[test]
     fn counts_are_exact_up_to_the_limit() {
-        let h = HandleCount::default();
+        let h = ShareCount::default();
         h.acquire_locked();
-        h.pretend_leaked(MAX_HANDLES as i32 - 3);
-        h.clone_handle();
+        h.pretend_leaked(MAX_SHARES as i32 - 3);
+        h.clone_share();
         h.acquire_locked();
-        assert_eq!(h.count(), MAX_HANDLES);
+        assert_eq!(h.count(), MAX_SHARES);
         assert!(h.try_release_fast());
-        assert_eq!(h.count(), MAX_HANDLES - 1);
+        assert_eq!(h.count(), MAX_SHARES - 1);
     }
 
-    /// One more handle than [`MAX_HANDLES`] aborts, by clone or by match.
+    /// One more share than [`MAX_SHARES`] aborts, by clone or by match.
     /// The abort runs in a child process: this test re-runs itself with
     /// `KVBM_OVERFLOW_CHILD` set.
     #[cfg(all(unix, not(miri)))]
     #[test]
-    fn one_handle_past_the_limit_aborts() {
+    fn one_share_past_the_limit_aborts() {
         use std::os::unix::process::ExitStatusExt;
         const CHILD: &str = "KVBM_OVERFLOW_CHILD";
         if let Some(how) = std::env::var_os(CHILD) {
-            let h = HandleCount::default();
+            let h = ShareCount::default();
             h.acquire_locked();
-            h.pretend_leaked(MAX_HANDLES as i32 - 1);
-            assert_eq!(h.count(), MAX_HANDLES);
+            h.pretend_leaked(MAX_SHARES as i32 - 1);
+            assert_eq!(h.count(), MAX_SHARES);
             if how == "clone" {
-                h.clone_handle();
+                h.clone_share();
             } else {
                 h.acquire_locked();
             }
-            panic!("survived handle {} on one block", h.count());
+            panic!("survived share {} on one block", h.count());
         }
         for how in ["clone", "acquire"] {
             let out = std::process::Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
-                    "store::handles::tests::one_handle_past_the_limit_aborts",
+                    "store::shares::tests::one_share_past_the_limit_aborts",
                     "--nocapture",
                     "--test-threads=1",
                 ])
@@ -267,7 +271,7 @@ mod tests {
                 "{how}: expected SIGABRT, got {:?}; stderr: {stderr}",
                 out.status
             );
-            assert!(stderr.contains("live handles on one block"), "{stderr}");
+            assert!(stderr.contains("live shares of one block"), "{stderr}");
         }
     }
 
@@ -276,10 +280,10 @@ mod tests {
         use std::sync::Arc;
         let rounds = if cfg!(miri) { 5 } else { 200 };
         for _ in 0..rounds {
-            let h = Arc::new(HandleCount::default());
+            let h = Arc::new(ShareCount::default());
             h.acquire_locked();
             for _ in 0..7 {
-                h.clone_handle();
+                h.clone_share();
             }
             let lock = Arc::new(parking_lot::Mutex::new(0u32));
             let threads: Vec<_> = (0..8)
@@ -318,22 +322,22 @@ mod loom_tests {
     use loom::sync::{Arc, Mutex};
     use loom::thread;
 
-    /// One block as the store sees it: its handle count, and the store
+    /// One block as the store sees it: its share count, and the store
     /// lock guarding the number of last releases (each caches the block).
     struct Block {
-        count: HandleCount,
+        count: ShareCount,
         lasts: Mutex<usize>,
     }
 
     impl Block {
         fn new() -> Arc<Self> {
             Arc::new(Self {
-                count: HandleCount::default(),
+                count: ShareCount::default(),
                 lasts: Mutex::new(0),
             })
         }
 
-        /// A match: handles are acquired under the lock.
+        /// A match: shares are acquired under the lock.
         fn acquire(&self, n: usize) {
             let _lock = self.lasts.lock().unwrap();
             for _ in 0..n {
@@ -341,8 +345,8 @@ mod loom_tests {
             }
         }
 
-        /// `ImmutableBlock::drop`: the fast path, or the lock.
-        fn drop_handle(&self) {
+        /// `Share::drop` (`guard_ops`): the fast path, or the lock.
+        fn drop_share(&self) {
             if self.count.try_release_fast() {
                 return;
             }
@@ -358,7 +362,7 @@ mod loom_tests {
         thread::spawn(move || f(&block))
     }
 
-    /// A handle matched before the threads start is dropped on one thread
+    /// A share matched before the threads start is dropped on one thread
     /// while another matches two more and drops them. The first may see
     /// `released` advanced by the other's drops but an `acquired` from
     /// before the other's match (nothing orders them). Whatever it sees,
@@ -376,22 +380,22 @@ mod loom_tests {
             // more thoroughly in this order.
             let c = on_thread(&block, |b| {
                 b.acquire(2);
-                b.drop_handle();
-                b.drop_handle();
+                b.drop_share();
+                b.drop_share();
             });
-            let a = on_thread(&block, |b| b.drop_handle());
+            let a = on_thread(&block, |b| b.drop_share());
             a.join().unwrap();
             c.join().unwrap();
             let lasts = *block.lasts.lock().unwrap();
             assert!(
                 lasts >= 1,
-                "all handles dropped, yet no drop took the last-release path"
+                "all shares dropped, yet no drop took the last-release path"
             );
             assert_eq!(block.count.count(), 0);
         });
     }
 
-    /// A clone racing the drop of another handle on another thread: the
+    /// A clone racing the drop of another share on another thread: the
     /// final drop, and only it, caches the block.
     #[test]
     fn loom_clone_racing_a_drop() {
@@ -401,14 +405,14 @@ mod loom_tests {
             let a = on_thread(&block, move |b| {
                 b.acquire(2);
                 tx.send(()).unwrap();
-                b.drop_handle();
+                b.drop_share();
             });
             let c = on_thread(&block, move |b| {
-                // Takes over the second handle, clones it, drops both.
+                // Takes over the second share, clones it, drops both.
                 rx.recv().unwrap();
-                b.count.clone_handle();
-                b.drop_handle();
-                b.drop_handle();
+                b.count.clone_share();
+                b.drop_share();
+                b.drop_share();
             });
             a.join().unwrap();
             c.join().unwrap();

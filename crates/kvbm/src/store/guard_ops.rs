@@ -1,0 +1,310 @@
+//! The guard protocol: everything `MutableBlock`, `CompleteBlock`,
+//! `ImmutableBlock` and `WeakBlock` ask of their store, in one place.
+//!
+//! A guard owns one *token* that the store made for it after counting the
+//! block, and the token's `Drop` is the only way the block goes back:
+//! - [`CheckedOut`]: one block in `CheckedOut`, counted in `checked_out`.
+//!   Dropped, the block returns to the free pool. Staging and resetting
+//!   move the token from one guard to the next (no store call at all);
+//!   registration ends it with [`hand_over`](CheckedOut::hand_over) under
+//!   the lock, where the store counts the block as held instead.
+//! - [`Share`]: one share of a held (or duplicate) block, counted in the
+//!   block's [`ShareCount`](super::shares::ShareCount). A clone adds a share
+//!   without the lock; a drop that is certainly not the last is one atomic
+//!   operation, one that may be the last decides under the lock whether the
+//!   block is cached (see [`shares`](super::shares)).
+//! - [`WeakShare`]: no count at all, a weak reference to the store and the
+//!   block's generation; it upgrades to a `Share` while the slot still holds
+//!   the same contents.
+//!
+//! Tokens reach the store through a [`StoreRef`], valid because the block a
+//! token accounts for keeps the store's lease (see [`lease`](super::lease)).
+//! A release that ends the lease returns the store's `Arc` inside an
+//! [`AfterUnlock`], and the token finishes it only once the store call has
+//! returned and its borrow of the store has ended: that drop may free the
+//! store, and it is the only place a guard can.
+
+use std::sync::{Arc, Weak};
+
+use super::lease::StoreRef;
+use super::slot::SlotState;
+use super::user_code::AfterUnlock;
+use super::Store;
+use crate::blocks::BlockMetadata;
+use crate::{BlockId, SequenceHash};
+
+/// One checked-out block (a `MutableBlock`'s or `CompleteBlock`'s).
+pub(crate) struct CheckedOut<T: BlockMetadata> {
+    store: StoreRef<T>,
+    id: BlockId,
+}
+
+impl<T: BlockMetadata> CheckedOut<T> {
+    /// The token of block `id`, which the store has already counted as
+    /// checked out for it (under the lock, lease taken).
+    #[inline]
+    pub(crate) fn adopt(store: StoreRef<T>, id: BlockId) -> Self {
+        Self { store, id }
+    }
+
+    /// The block's id.
+    #[inline]
+    pub(crate) fn id(&self) -> BlockId {
+        self.id
+    }
+
+    /// The store the block belongs to.
+    #[inline]
+    pub(crate) fn store(&self) -> &Store<T> {
+        self.store.get()
+    }
+
+    /// Whether the block belongs to `store`.
+    #[inline]
+    pub(crate) fn belongs_to(&self, store: &Arc<Store<T>>) -> bool {
+        self.store.points_at(store)
+    }
+
+    /// Ends the token without releasing the block: the caller, holding the
+    /// store lock, takes the block over (registration counts it as held).
+    #[inline]
+    pub(super) fn hand_over(self) -> BlockId {
+        let id = self.id;
+        // Nothing to free: a pointer and an id.
+        std::mem::forget(self);
+        id
+    }
+}
+
+impl<T: BlockMetadata> Drop for CheckedOut<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // Finished after the store call returns: it may free the store.
+        self.store.get().release_checked_out(self.id).finish();
+    }
+}
+
+/// One share of a held block (an `ImmutableBlock`'s).
+pub(crate) struct Share<T: BlockMetadata> {
+    store: StoreRef<T>,
+    id: BlockId,
+}
+
+impl<T: BlockMetadata> Share<T> {
+    /// The token of a share the store has already counted in block `id`'s
+    /// share count (under the lock, lease taken).
+    #[inline]
+    pub(crate) fn adopt(store: StoreRef<T>, id: BlockId) -> Self {
+        Self { store, id }
+    }
+
+    /// The block's id.
+    #[inline]
+    pub(crate) fn id(&self) -> BlockId {
+        self.id
+    }
+
+    /// The store the block belongs to.
+    #[inline]
+    pub(crate) fn store(&self) -> &Store<T> {
+        self.store.get()
+    }
+
+    /// Live shares of the block, this one included.
+    #[inline]
+    pub(crate) fn count(&self) -> usize {
+        self.store.get().shares[self.id].count() as usize
+    }
+
+    /// Sets whether the block goes back to the free pool, rather than the
+    /// cache, when its last share drops.
+    pub(crate) fn set_evict_on_reset(&self, value: bool) {
+        self.store.get().lock().slots[self.id].evict_on_reset = value;
+    }
+
+    /// A weak reference to the block while it holds `hash`.
+    pub(crate) fn downgrade(&self, hash: SequenceHash) -> WeakShare<T> {
+        let store = self.store.get();
+        let st = store.lock();
+        // A held block implies the lease, and the lease is the store's own
+        // `Arc`: the weak reference is made from it rather than from the
+        // `StoreRef`, which owns nothing.
+        let Some(lease) = &st.lease else {
+            unreachable!("a held block implies the store's lease")
+        };
+        WeakShare {
+            store: Arc::downgrade(lease),
+            id: self.id,
+            hash,
+            generation: st.slots[self.id].generation,
+        }
+    }
+}
+
+impl<T: BlockMetadata> Clone for Share<T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        // The block is held (this share counts), so no lock is needed.
+        self.store.get().shares[self.id].clone_share();
+        Self {
+            store: self.store,
+            id: self.id,
+        }
+    }
+}
+
+impl<T: BlockMetadata> Drop for Share<T> {
+    #[inline]
+    fn drop(&mut self) {
+        let store = self.store.get();
+        // Not the last share: one atomic operation, no lock. The store is
+        // not touched after it, since the other holders may release
+        // everything right after.
+        if store.shares[self.id].try_release_fast() {
+            return;
+        }
+        // Possibly the last: decided under the lock. The lease, if it ends,
+        // is dropped after the store call returns: it may free the store.
+        store.release_last_share(self.id).finish();
+    }
+}
+
+/// A weak reference to a held or cached block (a `WeakBlock`'s): it keeps
+/// neither the block nor the store.
+pub(crate) struct WeakShare<T: BlockMetadata> {
+    store: Weak<Store<T>>,
+    id: BlockId,
+    hash: SequenceHash,
+    /// The slot's generation when the reference was made; a reused slot
+    /// has another.
+    generation: u32,
+}
+
+impl<T: BlockMetadata> WeakShare<T> {
+    /// The block's id.
+    #[inline]
+    pub(crate) fn id(&self) -> BlockId {
+        self.id
+    }
+
+    /// A share of the block, reviving it from the cache if needed; `None`
+    /// once its slot was reused or the store is gone.
+    pub(crate) fn upgrade(&self) -> Option<Share<T>> {
+        let store = self.store.upgrade()?;
+        store
+            .upgrade(self.id, self.hash, self.generation)
+            .then(|| Share::adopt(StoreRef::new(&store), self.id))
+        // `store` (an `Arc`) drops here, after the share took the lease.
+    }
+}
+
+impl<T: BlockMetadata> Clone for WeakShare<T> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Weak::clone(&self.store),
+            id: self.id,
+            hash: self.hash,
+            generation: self.generation,
+        }
+    }
+}
+
+impl<T: BlockMetadata> Store<T> {
+    /// A checked-out block's token was dropped: the block goes back to the
+    /// free pool. Returns the work to do after the lock, the lease included
+    /// if this was the last guard.
+    #[must_use]
+    fn release_checked_out(&self, id: BlockId) -> AfterUnlock<Self> {
+        let mut after = AfterUnlock::default();
+        let mut st = self.lock();
+        let slot = &mut st.slots[id];
+        debug_assert_eq!(slot.state, SlotState::CheckedOut);
+        slot.state = SlotState::Free;
+        st.free.push(id as u32);
+        st.checked_out -= 1;
+        self.publish_gauges(&st);
+        after.lease = self.end_lease(&mut st);
+        after
+    }
+
+    /// Drops what may be the last share of block `id`, under the lock: the
+    /// decrement to zero happens here, so a block's last release and its
+    /// revival by a match are ordered by the lock and no dropper can still
+    /// be on its way to the store after the lease ends. Caches (or frees)
+    /// the block if no share is left. Returns the work to do after the
+    /// lock, the lease included if no guard is left.
+    #[must_use]
+    fn release_last_share(&self, id: BlockId) -> AfterUnlock<Self> {
+        let mut after = AfterUnlock::default();
+        let mut guard = self.lock();
+        if !self.shares[id].release_locked() {
+            // Revived by a match or a clone while we waited for the lock.
+            return after;
+        }
+        let st = &mut *guard;
+        let slot = &mut st.slots[id];
+        match slot.state {
+            SlotState::Held if st.poisoned.is_some() || slot.evict_on_reset => {
+                // Poisoned (no backend to cache it in) or marked evict-on-reset:
+                // unregister it and free it.
+                slot.state = SlotState::Free;
+                st.index.remove_id(slot.hash(), id as u32);
+                st.free.push(id as u32);
+                let hash = slot.hash();
+                self.registry.remove_presence_many(
+                    std::slice::from_ref(&hash),
+                    self.tier,
+                    &mut after.handles,
+                );
+            }
+            SlotState::Held => {
+                // Cached before the backend hears of it, so that a failing
+                // backend's poisoning frees it with the others.
+                slot.state = SlotState::Cached;
+                let hash = slot.hash();
+                st.cached += 1;
+                if let Err(failure) = self.call_backend(&mut st.backend, |b| b.insert(id, hash)) {
+                    st.held -= 1;
+                    self.poison(st, failure, &mut after);
+                    after.lease = self.end_lease(st);
+                    return after;
+                }
+            }
+            SlotState::Duplicate => {
+                slot.state = SlotState::Free;
+                st.free.push(id as u32);
+            }
+            SlotState::Free | SlotState::CheckedOut | SlotState::Cached => {
+                debug_assert!(false, "last share dropped on a {:?} block", slot.state);
+                return after;
+            }
+        }
+        st.held -= 1;
+        self.publish_gauges(st);
+        after.lease = self.end_lease(st);
+        after
+    }
+
+    /// Takes a share of block `id` if it still holds `hash` in the same
+    /// generation (a weak reference's upgrade).
+    fn upgrade(self: &Arc<Self>, id: BlockId, hash: SequenceHash, generation: u32) -> bool {
+        let mut after = AfterUnlock::default();
+        let upgraded = {
+            let mut st = self.lock_healthy();
+            let slot = st.slots[id];
+            let alive = matches!(
+                slot.state,
+                SlotState::Held | SlotState::Cached | SlotState::Duplicate
+            );
+            let upgraded = alive
+                && slot.generation == generation
+                && slot.hash() == hash
+                && self.acquire_locked(&mut st, id, &mut after);
+            self.take_lease(&mut st);
+            self.publish_gauges(&st);
+            upgraded
+        };
+        after.finish();
+        upgraded
+    }
+}
