@@ -37,14 +37,13 @@ mod poison;
 mod reserve;
 mod shares;
 mod slot;
+mod sync;
 mod user_code;
 mod validate;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use crate::blocks::{BlockDuplicationPolicy, CompleteBlock, ImmutableBlock, MutableBlock};
 use crate::eviction::InactiveBackend;
@@ -55,6 +54,7 @@ use crate::{BlockId, ManagerId, SequenceHash};
 use poison::Failure;
 use shares::ShareCount;
 use slot::{Slot, SlotState};
+use sync::Mutex;
 use user_code::AfterUnlock;
 
 pub(crate) use guard_ops::{CheckedOut, Share, WeakShare};
@@ -621,3 +621,6 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+#[cfg(all(test, feature = "shuttle"))]
+mod models;

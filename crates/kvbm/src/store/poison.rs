@@ -2,9 +2,8 @@
 //! re-entry), calling the backend, and poisoning the store when the backend
 //! fails. The generic machinery is in [`user_code`](super::user_code).
 
-use parking_lot::MutexGuard;
-
 use super::slot::SlotState;
+use super::sync::MutexGuard;
 use super::user_code::{self, AfterUnlock, Inside, Panic};
 use super::{State, Store};
 use crate::eviction::InactiveBackend;

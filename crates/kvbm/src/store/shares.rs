@@ -33,12 +33,9 @@
 //! `std::sync::Arc` does on overflow: only a program that leaks shares
 //! (`mem::forget` in a loop) gets there.
 
-// loom is a dev-dependency: its atomics replace std's in the lib's own
-// test build under `--cfg loom`, nowhere else.
-#[cfg(all(test, loom))]
-use loom::sync::atomic::{AtomicU32, Ordering};
-#[cfg(not(all(test, loom)))]
-use std::sync::atomic::{AtomicU32, Ordering};
+// std's atomics, or a model checker's in the lib's own test build (see
+// `sync`).
+use super::sync::{AtomicU32, Ordering};
 
 /// The most live shares one block may have; one more aborts. Half of the
 /// signed range, so that a stale `acquired` (lagging by fewer than 2³⁰
