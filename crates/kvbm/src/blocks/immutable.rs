@@ -54,7 +54,6 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
     pub fn downgrade(&self) -> WeakBlock<T> {
         WeakBlock {
             weak: self.share.downgrade(self.seq_hash),
-            seq_hash: self.seq_hash,
         }
     }
 
@@ -102,8 +101,8 @@ impl<T: BlockMetadata> std::fmt::Debug for ImmutableBlock<T> {
 /// fails once it was evicted (its slot reused), or once its manager and
 /// every guard of it are gone: a weak handle does not keep the pool alive.
 pub struct WeakBlock<T: BlockMetadata> {
+    /// Knows the block's id and hash (see `store::guard_ops`).
     weak: WeakShare<T>,
-    seq_hash: SequenceHash,
 }
 
 impl<T: BlockMetadata> WeakBlock<T> {
@@ -115,12 +114,12 @@ impl<T: BlockMetadata> WeakBlock<T> {
     /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)).
     pub fn upgrade(&self) -> Option<ImmutableBlock<T>> {
         let share = self.weak.upgrade()?;
-        Some(ImmutableBlock::from_share(share, self.seq_hash))
+        Some(ImmutableBlock::from_share(share, self.weak.hash()))
     }
 
     /// The sequence hash of the block.
     pub fn sequence_hash(&self) -> SequenceHash {
-        self.seq_hash
+        self.weak.hash()
     }
 
     /// The index the block had in its pool.
@@ -133,7 +132,6 @@ impl<T: BlockMetadata> Clone for WeakBlock<T> {
     fn clone(&self) -> Self {
         Self {
             weak: self.weak.clone(),
-            seq_hash: self.seq_hash,
         }
     }
 }
@@ -142,7 +140,15 @@ impl<T: BlockMetadata> std::fmt::Debug for WeakBlock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeakBlock")
             .field("block_id", &self.block_id())
-            .field("sequence_hash", &self.seq_hash)
+            .field("sequence_hash", &self.sequence_hash())
             .finish()
     }
 }
+
+// The guards are as small as before the store took over their protocol:
+// a store pointer, an id and a hash (and a generation for the weak one).
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(std::mem::size_of::<ImmutableBlock<()>>() == 32);
+    assert!(std::mem::size_of::<WeakBlock<()>>() == 48);
+};

@@ -187,6 +187,12 @@ impl<T: BlockMetadata> WeakShare<T> {
         self.id
     }
 
+    /// The hash the block held when the reference was made.
+    #[inline]
+    pub(crate) fn hash(&self) -> SequenceHash {
+        self.hash
+    }
+
     /// A share of the block, reviving it from the cache if needed; `None`
     /// once its slot was reused or the store is gone.
     pub(crate) fn upgrade(&self) -> Option<Share<T>> {
