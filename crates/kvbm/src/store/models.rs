@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use shuttle::thread;
 
+use crate::blocks::BlockDuplicationPolicy;
 use crate::eviction::EvictionPolicy;
 use crate::metrics::BlockPoolMetrics;
 use crate::testing::{builder, chain, check, fill, Device};
@@ -95,6 +96,55 @@ fn last_drop_racing_a_match() {
 #[test]
 fn shuttle_last_drop_racing_a_match() {
     explore(last_drop_racing_a_match);
+}
+
+/// Registering a block under a hash whose primary is losing its last share
+/// on another thread, with the `Reject` duplication policy: the
+/// registration gets the primary (held, or revived from the cache the
+/// other thread just put it in), the new block goes back to the free pool,
+/// and the primary is cached once the returned handle drops.
+fn reject_registration_racing_the_last_drop() {
+    let m = Arc::new(
+        builder(EvictionPolicy::Lru)
+            .block_count(3)
+            .block_size(4)
+            .duplication_policy(BlockDuplicationPolicy::Reject)
+            .build()
+            .expect("valid settings"),
+    );
+    let hash = chain(1, 1)[0];
+    let held = fill(&m, &[hash]).pop().unwrap();
+    let primary = held.block_id();
+    let staged = m
+        .allocate_blocks(1)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .stage(hash, 4)
+        .unwrap();
+    let dropper = thread::spawn(move || drop(held));
+    let registrar = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || {
+            let registered = m.register_block(staged);
+            assert_eq!(registered.block_id(), primary, "the primary is shared");
+            check(&m);
+            registered
+        })
+    };
+    dropper.join().unwrap();
+    let registered = registrar.join().unwrap();
+    assert_eq!(registered.use_count(), 1);
+    check(&m);
+    drop(registered);
+    check(&m);
+    let gauges = m.metrics().snapshot();
+    assert_eq!((gauges.inactive_pool_size, gauges.reset_pool_size), (1, 2));
+}
+
+#[test]
+fn shuttle_reject_registration_racing_the_last_drop() {
+    explore(reject_registration_racing_the_last_drop);
 }
 
 /// A weak upgrade races an allocation that evicts the (only) block and
