@@ -1,15 +1,11 @@
 //! What each eviction backend evicts, observed through the manager.
 
 use kvbm::eviction::EvictionPolicy as Backend;
-use kvbm::testing::{builder, chain, fill};
+use kvbm::testing::{chain, fill, manager_with};
 
 #[test]
 fn lru_evicts_the_root_of_a_chain_released_root_first() {
-    let m = builder(Backend::Lru)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Lru, 4);
     let hashes = chain(1, 4);
     drop(fill(&m, &hashes)); // the Vec drops root first
     let (_b, evicted) = m.allocate_blocks_with_evictions(1).unwrap();
@@ -22,11 +18,7 @@ fn lru_evicts_the_root_of_a_chain_released_root_first() {
 
 #[test]
 fn lineage_evicts_leaves_and_keeps_the_prefix_usable() {
-    let m = builder(Backend::Lineage)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Lineage, 4);
     let hashes = chain(1, 4);
     drop(fill(&m, &hashes));
     let (_b, evicted) = m.allocate_blocks_with_evictions(2).unwrap();
@@ -37,11 +29,7 @@ fn lineage_evicts_leaves_and_keeps_the_prefix_usable() {
 
 #[test]
 fn lineage_prefers_the_oldest_leaf_across_chains() {
-    let m = builder(Backend::Lineage)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Lineage, 4);
     let a = chain(1, 2);
     let b = chain(50, 2);
     drop(fill(&m, &a));
@@ -52,11 +40,7 @@ fn lineage_prefers_the_oldest_leaf_across_chains() {
 
 #[test]
 fn lineage_evicts_an_old_chain_before_a_newer_leaf() {
-    let m = builder(Backend::Lineage)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Lineage, 4);
     let a = chain(1, 2);
     let b = chain(50, 2);
     drop(fill(&m, &a));
@@ -71,11 +55,7 @@ fn lineage_evicts_an_old_chain_before_a_newer_leaf() {
 
 #[test]
 fn fifo_evicts_in_release_order() {
-    let m = builder(Backend::Fifo)
-        .block_count(3)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Fifo, 3);
     let hs: Vec<_> = (0..3).map(|i| chain(10 * i + 1, 1)[0]).collect();
     let held: Vec<_> = hs.iter().map(|h| fill(&m, &[*h])).collect();
     let mut held = held;
@@ -88,11 +68,7 @@ fn fifo_evicts_in_release_order() {
 
 #[test]
 fn multi_lru_keeps_frequently_used_blocks() {
-    let m = builder(Backend::MultiLru)
-        .block_count(2)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::MULTI_LRU, 2);
     let hot = chain(1, 1)[0];
     let cold = chain(2, 1)[0];
     drop(fill(&m, &[hot]));
@@ -111,11 +87,7 @@ fn multi_lru_keeps_frequently_used_blocks() {
 
 #[test]
 fn registration_and_matches_touch_the_frequency_tracker() {
-    let m = builder(Backend::MultiLru)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::MULTI_LRU, 4);
     let hashes = chain(7, 2);
     let r = m.block_registry();
     assert_eq!(r.count(hashes[0]), 0);
