@@ -1,14 +1,10 @@
 //! `kvbm replay` end to end: the built-in generator, trace files, output
 //! formats and every error the user can cause.
 
-use crate::common::{kvbm, stderr, stdout, tmpdir};
+use crate::common::{
+    assert_every_policy_hits, json, kvbm, policy_result, replay_json, stderr, stdout, tmpdir,
+};
 use serde_json::Value;
-
-fn json(args: &[&str]) -> Value {
-    let o = kvbm(args);
-    assert!(o.status.success(), "kvbm {args:?} failed: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).expect("one JSON document")
-}
 
 #[test]
 fn default_replay_needs_no_files() {
@@ -55,11 +51,7 @@ fn json_document_shape() {
             "unbounded"
         ]
     );
-    let rate = |name: &str| {
-        results.iter().find(|r| r["policy"] == name).unwrap()["block_hit_rate"]
-            .as_f64()
-            .unwrap()
-    };
+    let rate = |name: &str| policy_result(&v, name)["block_hit_rate"].as_f64().unwrap();
     for r in results {
         let rate = r["block_hit_rate"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&rate));
@@ -163,22 +155,8 @@ fn mooncake_trace_gzip_and_token_trace() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut enc, lines.as_bytes()).unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-    let a = json(&[
-        "replay",
-        "--trace",
-        plain.to_str().unwrap(),
-        "--capacity-blocks",
-        "8",
-        "--json",
-    ]);
-    let b = json(&[
-        "replay",
-        "--trace",
-        gz.to_str().unwrap(),
-        "--capacity-blocks",
-        "8",
-        "--json",
-    ]);
+    let a = replay_json(&plain, &["--capacity-blocks", "8"]);
+    let b = replay_json(&gz, &["--capacity-blocks", "8"]);
     assert_eq!(a["results"][0]["hits"], 2);
     assert_eq!(a["results"][0]["hits"], b["results"][0]["hits"]);
     assert_eq!(a["workload"]["format"], "mooncake");
@@ -189,16 +167,7 @@ fn mooncake_trace_gzip_and_token_trace() {
         "{\"timestamp\": 0, \"tokens\": [1,2,3,4,5,6,7,8,9], \"output_length\": 1}\n{\"timestamp\": 1, \"tokens\": [1,2,3,4,5,6,7,8], \"output_length\": 1}\n",
     )
     .unwrap();
-    let t = json(&[
-        "replay",
-        "--trace",
-        tok.to_str().unwrap(),
-        "--block-size",
-        "4",
-        "--capacity-blocks",
-        "4",
-        "--json",
-    ]);
+    let t = replay_json(&tok, &["--block-size", "4", "--capacity-blocks", "4"]);
     assert_eq!(t["workload"]["format"], "tokens");
     assert_eq!(t["results"][0]["hits"], 2);
 }
@@ -305,14 +274,7 @@ fn huge_capacity_is_fine() {
     ]);
     assert_eq!(v["capacity_blocks"], 100_000_000_000u64);
     let max = v["workload"]["max_prefix_ratio"].as_f64().unwrap();
-    for r in v["results"].as_array().unwrap() {
-        assert_eq!(
-            r["block_hit_rate"].as_f64().unwrap(),
-            max,
-            "{}",
-            r["policy"]
-        );
-    }
+    assert_every_policy_hits(&v["results"], max);
 }
 
 #[test]
@@ -324,16 +286,7 @@ fn oversized_requests_are_reported() {
         "{\"timestamp\": 0, \"input_length\": 5000, \"output_length\": 1, \"hash_ids\": [1,2,3,4,5,6,7,8,9,10]}\n{\"timestamp\": 1, \"input_length\": 1000, \"output_length\": 1, \"hash_ids\": [1,2]}\n",
     )
     .unwrap();
-    let v = json(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--capacity-blocks",
-        "4",
-        "--policy",
-        "all",
-        "--json",
-    ]);
+    let v = replay_json(&p, &["--capacity-blocks", "4", "--policy", "all"]);
     for r in v["results"].as_array().unwrap() {
         if r["policy"] != "unbounded" {
             assert_eq!(r["oversized_requests"], 1, "{r}");
@@ -415,7 +368,7 @@ fn huge_output_length_is_a_line_error_not_an_abort() {
     let line =
         r#"{"timestamp": 1, "input_length": 1000, "output_length": 500000000, "hash_ids": [1, 2]}"#;
     let p = trace("big-output", &[GOOD, line]);
-    let v = json(&["replay", "--trace", p.to_str().unwrap(), "--json", "-q"]);
+    let v = replay_json(&p, &[]);
     assert_eq!(v["workload"]["output_tokens"], 500_000_010u64);
 }
 
@@ -467,14 +420,7 @@ fn input_length_must_match_hash_ids() {
         fails_with(&["replay", "--trace", p.to_str().unwrap()], "t.jsonl:2: `");
     }
     let p = trace("input-length-all", &lines);
-    let v = json(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--skip-bad-lines",
-        "--json",
-        "-q",
-    ]);
+    let v = replay_json(&p, &["--skip-bad-lines"]);
     assert_eq!(v["workload"]["skipped_lines"], 5);
     assert_eq!(v["workload"]["input_tokens"], 1000);
     // Boundaries: 513..=1024 tokens fit two ids of 512.
