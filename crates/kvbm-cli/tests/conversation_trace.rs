@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use common::{policy_result, replay_json};
+use common::{block_hit_rate, policy_result, replay_json};
 use serde_json::Value;
 
 /// `<repo>/../shared/traces/conversation_trace.jsonl`, or the file named by
@@ -34,19 +34,15 @@ fn pct(v: &Value, policy: &str, key: &str) -> String {
     )
 }
 
+/// The cache size and timing of the READMEs' reference figures.
+const README_SETTING: [&str; 4] = ["--capacity-tokens", "3M", "--timing", "instant"];
+
 /// The README's reference table at 3M tokens (5859 blocks), instant timing,
 /// every policy; plus the counts behind the LRU figure.
 fn readme_table_at_3m_tokens(trace: &Path) {
     let v = replay_json(
         trace,
-        &[
-            "--capacity-tokens",
-            "3M",
-            "--timing",
-            "instant",
-            "--policy",
-            "all,sim-lru",
-        ],
+        &[&README_SETTING[..], &["--policy", "all,sim-lru"]].concat(),
     );
     assert_eq!(v["capacity_blocks"], 5859);
     assert_eq!(v["workload"]["requests"], 12031);
@@ -98,22 +94,9 @@ fn every_policy_reaches_the_maximum_when_nothing_is_evicted(trace: &Path) {
 
 /// The admission backend's hit-rate pin at the README's 3M-token setting.
 fn admission_beats_multi_lru_at_3m_tokens(trace: &Path) {
-    let v = replay_json(
-        trace,
-        &[
-            "--capacity-tokens",
-            "3M",
-            "--timing",
-            "instant",
-            "--policy",
-            "lru,multi-lru,admission",
-        ],
-    );
-    let rate = |policy| {
-        policy_result(&v, policy)["block_hit_rate"]
-            .as_f64()
-            .unwrap()
-    };
+    let policies = ["--policy", "lru,multi-lru,admission"];
+    let v = replay_json(trace, &[&README_SETTING[..], &policies].concat());
+    let rate = |policy| block_hit_rate(&v, policy);
     let admission = rate("admission");
     // Measured 18.60% (LRU 13.55%, multi-LRU 15.83%, Belady 35.16%).
     assert!(admission >= 0.185, "admission {admission} below its pin");

@@ -2,7 +2,7 @@
 //! workload (its pin on the conversation trace is in
 //! `tests/conversation_trace.rs`, with the other figures of that trace).
 
-use crate::common::{json, policy_result};
+use crate::common::{block_hit_rate, json};
 
 #[test]
 fn admission_on_the_built_in_workload() {
@@ -13,11 +13,7 @@ fn admission_on_the_built_in_workload() {
         "--policy",
         "lru,multi-lru,admission",
     ]);
-    let rate = |policy| {
-        policy_result(&v, policy)["block_hit_rate"]
-            .as_f64()
-            .unwrap()
-    };
+    let rate = |policy| block_hit_rate(&v, policy);
     let admission = rate("admission");
     // Measured 59.59% (LRU 58.35%, multi-LRU 56.35%).
     assert!(admission >= 0.593, "admission {admission} below its pin");

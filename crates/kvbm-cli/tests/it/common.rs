@@ -31,6 +31,13 @@ pub fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
+/// The block hit rate of `policy` in a report.
+pub fn block_hit_rate(report: &Value, policy: &str) -> f64 {
+    policy_result(report, policy)["block_hit_rate"]
+        .as_f64()
+        .expect("a block hit rate")
+}
+
 /// Asserts that every entry of a report's `results` array has a block hit
 /// rate of exactly `rate` (as when the cache never has to evict).
 pub fn assert_every_policy_hits(results: &Value, rate: f64) {
@@ -38,6 +45,13 @@ pub fn assert_every_policy_hits(results: &Value, rate: f64) {
         let got = r["block_hit_rate"].as_f64().expect("a block hit rate");
         assert_eq!(got, rate, "{}", r["policy"]);
     }
+}
+
+/// A trace file `t.jsonl` with these lines, in a fresh directory `name`.
+pub fn trace_file(name: &str, lines: &[&str]) -> PathBuf {
+    let p = tmpdir(name).join("t.jsonl");
+    std::fs::write(&p, lines.join("\n")).expect("write the trace");
+    p
 }
 
 /// Runs `kvbm` with these arguments, which must succeed and print one JSON
@@ -48,10 +62,22 @@ pub fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).expect("one JSON document")
 }
 
-/// `kvbm replay --trace <trace> <flags> --json -q`, parsed.
-pub fn replay_json(trace: &Path, flags: &[&str]) -> Value {
+/// Runs `kvbm replay --trace <trace> <flags>`.
+pub fn replay(trace: &Path, flags: &[&str]) -> Output {
     let trace = trace.to_str().expect("a UTF-8 path");
-    json(&[&["replay", "--trace", trace], flags, &["--json", "-q"]].concat())
+    kvbm(&[&["replay", "--trace", trace], flags].concat())
+}
+
+/// `kvbm replay --trace <trace> <flags> --json -q`, which must succeed,
+/// parsed.
+pub fn replay_json(trace: &Path, flags: &[&str]) -> Value {
+    let o = replay(trace, &[flags, &["--json", "-q"]].concat());
+    assert!(
+        o.status.success(),
+        "replay {flags:?} failed: {}",
+        stderr(&o)
+    );
+    serde_json::from_slice(&o.stdout).expect("one JSON document")
 }
 
 /// The entry of `policy` in a report's `results` array.
