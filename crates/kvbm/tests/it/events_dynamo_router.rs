@@ -335,25 +335,21 @@ fn event_ids_increase_per_worker_and_fields_are_named() {
 /// the children still cached are exported again below it.
 #[test]
 fn orphaned_children_come_back_with_their_parent() {
+    let request = Op::Request {
+        worker: 0,
+        q: 0,
+        len: 3,
+        bare: false,
+    };
     let ops = [
-        Op::Request {
-            worker: 0,
-            q: 0,
-            len: 3,
-            bare: false,
-        },
+        request.clone(),
         Op::Checkpoint,
         Op::Drop { worker: 0, i: 0 },
         // Ten blocks, three cached: allocating eight evicts the oldest
         // released, the root.
         Op::Churn { worker: 0, n: 8 },
         Op::Checkpoint,
-        Op::Request {
-            worker: 0,
-            q: 0,
-            len: 3,
-            bare: false,
-        },
+        request,
         Op::Checkpoint,
     ];
     run(&ops);
