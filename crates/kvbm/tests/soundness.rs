@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use kvbm::blocks::BlockDuplicationPolicy;
 use kvbm::eviction::{InactiveBackend, LruBackend, MultiLruBackend, DEFAULT_FREQUENCY_THRESHOLDS};
-use kvbm::manager::BlockManager;
+use kvbm::manager::{BlockManager, BlockManagerConfigBuilder};
 use kvbm::registry::BlockRegistry;
 use kvbm::testing::{chain, check, fill, Device};
 use kvbm::tinylfu::FrequencyTracker;
@@ -140,6 +140,16 @@ fn adversarial_with(
     let m = Arc::new(m);
     switch.manager.set(Arc::downgrade(&m)).unwrap();
     (m, switch)
+}
+
+/// A builder for 3 blocks of 4 tokens over a registry counting accesses
+/// with `tracker`.
+fn with_tracker(tracker: Arc<dyn FrequencyTracker<u128>>) -> BlockManagerConfigBuilder<Device> {
+    let registry = BlockRegistry::builder().frequency_tracker(tracker).build();
+    BlockManager::<Device>::builder()
+        .block_count(3)
+        .block_size(4)
+        .registry(registry)
 }
 
 /// Whether the store behind `metrics` is still alive.
@@ -353,13 +363,7 @@ fn a_panicking_frequency_tracker_under_the_lock() {
         }
     }
     let tracker = Arc::new(Grumpy(AtomicU8::new(0)));
-    let registry = BlockRegistry::builder()
-        .frequency_tracker(Arc::clone(&tracker) as Arc<dyn FrequencyTracker<u128>>)
-        .build();
-    let m = BlockManager::<Device>::builder()
-        .block_count(3)
-        .block_size(4)
-        .registry(registry)
+    let m = with_tracker(Arc::clone(&tracker) as _)
         .with_multi_lru_backend()
         .build()
         .unwrap();
@@ -386,15 +390,7 @@ fn a_panicking_touch_outside_the_lock() {
         }
     }
     let tracker = Arc::new(Touchy(AtomicU8::new(0)));
-    let registry = BlockRegistry::builder()
-        .frequency_tracker(Arc::clone(&tracker) as Arc<dyn FrequencyTracker<u128>>)
-        .build();
-    let m = BlockManager::<Device>::builder()
-        .block_count(3)
-        .block_size(4)
-        .registry(registry)
-        .build()
-        .unwrap();
+    let m = with_tracker(Arc::clone(&tracker) as _).build().unwrap();
     let hashes = chain(1, 2);
     drop(fill(&m, &hashes));
     tracker.0.store(1, Ordering::SeqCst);
@@ -463,14 +459,9 @@ fn a_tracker_calling_back_into_its_manager_panics() {
         }
     }
     let tracker = Arc::new(Curious(OnceLock::new()));
-    let registry = BlockRegistry::builder()
-        .frequency_tracker(Arc::clone(&tracker) as Arc<dyn FrequencyTracker<u128>>)
-        .build();
     let m = Arc::new(
-        BlockManager::<Device>::builder()
+        with_tracker(Arc::clone(&tracker) as _)
             .block_count(2)
-            .block_size(4)
-            .registry(registry)
             .with_multi_lru_backend()
             .build()
             .unwrap(),
