@@ -15,7 +15,7 @@ impl Pool for Logical {
     fn build(backend: Backend, blocks: usize) -> Self {
         let registry = match backend {
             // Same tracker size as the kvbm side.
-            Backend::MultiLru => BlockRegistry::builder()
+            Backend::MultiLru { .. } => BlockRegistry::builder()
                 .frequency_tracker(FrequencyTrackingCapacity::Small.create_tracker())
                 .build(),
             _ => BlockRegistry::new(),
@@ -26,7 +26,7 @@ impl Pool for Logical {
             .registry(registry);
         let builder = match backend {
             Backend::Lru => builder.with_lru_backend(),
-            Backend::MultiLru => builder.with_multi_lru_backend(),
+            Backend::MultiLru { .. } => builder.with_multi_lru_backend(),
             Backend::Lineage => builder.with_lineage_backend(),
             Backend::Fifo => builder.with_hashmap_backend(),
             // `main` skips workloads on backends kvbm-logical lacks.

@@ -23,4 +23,4 @@ pub mod sim;
 pub mod trace;
 pub mod workload;
 
-pub use cli::{run, run_command};
+pub use commands::{run, run_command};

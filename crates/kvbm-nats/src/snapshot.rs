@@ -312,35 +312,24 @@ mod tests {
 
     #[test]
     fn inconsistent_chunks_are_errors() {
-        let bad = |first: Vec<u8>, second: Vec<u8>| {
+        // A second message after a good first chunk (instance 7, batch 4,
+        // chunk 0 of 2) that does not continue it.
+        let bad = |second: Vec<u8>| {
             let mut assembly = SnapshotAssembly::new(7);
-            let _ = assembly.accept(&first);
+            let _ = assembly.accept(&chunk(7, 4, 0, 2, 0));
             matches!(assembly.accept(&second), Err(SnapshotError::Malformed(_)))
         };
-        assert!(
-            bad(chunk(7, 4, 0, 2, 0), chunk(8, 4, 1, 2, 0)),
-            "other instance"
-        );
-        assert!(
-            bad(chunk(7, 4, 0, 2, 0), chunk(7, 5, 1, 2, 0)),
-            "other batch"
-        );
-        assert!(
-            bad(chunk(7, 4, 0, 2, 0), chunk(7, 4, 1, 3, 0)),
-            "other count"
-        );
-        assert!(
-            bad(chunk(7, 4, 0, 2, 0), chunk(7, 4, 2, 2, 0)),
-            "index past count"
-        );
-        assert!(
-            bad(chunk(7, 4, 0, 2, 0), chunk(7, 4, 0, 0, 0)),
-            "zero chunks"
-        );
-        assert!(
-            bad(chunk(7, 4, 0, 2, 0), Vec::new()),
-            "empty status message"
-        );
+        let seconds = [
+            (chunk(8, 4, 1, 2, 0), "other instance"),
+            (chunk(7, 5, 1, 2, 0), "other batch"),
+            (chunk(7, 4, 1, 3, 0), "other count"),
+            (chunk(7, 4, 2, 2, 0), "index past count"),
+            (chunk(7, 4, 0, 0, 0), "zero chunks"),
+            (Vec::new(), "empty status message"),
+        ];
+        for (second, why) in seconds {
+            assert!(bad(second), "{why}");
+        }
     }
 
     /// A chunk claiming four billion siblings is kept as one chunk: nothing

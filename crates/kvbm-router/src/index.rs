@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 
 use kvbm::events::{InstanceId, KvCacheEvents, KvbmCacheEvents};
-use kvbm::SequenceHash;
+use kvbm::{PrehashedBuildHasher, SequenceHash};
 
-use crate::hasher::PreHashedBuild;
 use crate::holders::{bit, AfterRemove, HolderSlab, Holders, MAX_SLOTS};
 use crate::matches::Matches;
 use crate::table::HashTable;
@@ -156,7 +155,7 @@ pub struct ClusterIndex {
     holders: HolderSlab,
     slots: Vec<Option<Instance>>,
     free_slots: Vec<u32>,
-    by_id: HashMap<InstanceId, u32, PreHashedBuild>,
+    by_id: HashMap<InstanceId, u32, PrehashedBuildHasher>,
     /// Bit `p` is set once an event at block position `p` arrived.
     positions: Vec<u64>,
 }

@@ -21,15 +21,16 @@
 //! ```
 #![deny(missing_docs)]
 
-mod hasher;
 mod holders;
 mod index;
 mod matches;
 mod routing;
 mod table;
 
-pub use hasher::{PreHashed, PreHashedBuild};
 pub use index::{Applied, ClusterIndex, IndexError, IndexMemory, SnapshotOutcome};
+/// kvbm's hasher for maps keyed by hashes, under the names this crate
+/// exported before it shared kvbm's (the index hashes with it too).
+pub use kvbm::{PrehashedBuildHasher as PreHashedBuild, PrehashedHasher as PreHashed};
 pub use matches::Matches;
 pub use routing::{
     Candidate, CostFunction, KvAwareRouter, PrefillLoadCost, RandomRouter, RoundRobinRouter,

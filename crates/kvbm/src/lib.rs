@@ -77,6 +77,10 @@ pub use integrations::{
     SchedulableSequenceBuilder, ScheduleError, SequenceDelegate, SequenceEvent, SequenceState,
 };
 pub use manager::BlockManager;
+/// The hasher of kvbm's maps keyed by hashes ([`SequenceHash`] and keys
+/// packing hashes with small integers), exported for crates that index
+/// kvbm's hashes themselves (kvbm-router's cluster index).
+pub use prehashed::{PrehashedBuildHasher, PrehashedHasher};
 pub use registry::BlockRegistry;
 pub use sequence::{
     zip_assigned, zip_assigned_pending, BlockSequence, BlockSequenceError,

@@ -29,9 +29,11 @@ pub(crate) fn mix128(key: u128) -> u64 {
 }
 
 /// A [`Hasher`] for keys that are already hashes (or pack hashes with small
-/// integers): one folded multiply per key, see the module docs.
+/// integers): one folded multiply per key, so that every output bit depends
+/// on every key bit. Public for crates that index kvbm's hashes in maps of
+/// their own (kvbm-router), so that all such maps hash alike.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PrehashedHasher(u64);
+pub struct PrehashedHasher(u64);
 
 impl Hasher for PrehashedHasher {
     #[inline]
@@ -94,7 +96,7 @@ impl std::hash::Hash for PackedKey {
 }
 
 /// `BuildHasher` for [`PrehashedHasher`].
-pub(crate) type PrehashedBuildHasher = BuildHasherDefault<PrehashedHasher>;
+pub type PrehashedBuildHasher = BuildHasherDefault<PrehashedHasher>;
 
 /// A `HashMap` keyed by pre-hashed values.
 pub(crate) type PrehashedMap<K, V> = std::collections::HashMap<K, V, PrehashedBuildHasher>;

@@ -59,7 +59,13 @@ pub fn registry_with_events(policy: EvictionPolicy, events: Arc<EventsManager>) 
 
 /// A manager of `blocks` blocks of 4 tokens with LRU eviction.
 pub fn manager(blocks: usize) -> BlockManager<Device> {
-    builder(EvictionPolicy::Lru)
+    manager_with(EvictionPolicy::Lru, blocks)
+}
+
+/// A manager of `blocks` blocks of 4 tokens with eviction `policy` (the
+/// preset of [`builder`], built).
+pub fn manager_with(policy: EvictionPolicy, blocks: usize) -> BlockManager<Device> {
+    builder(policy)
         .block_count(blocks)
         .block_size(4)
         .build()

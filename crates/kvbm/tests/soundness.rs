@@ -8,12 +8,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
+use kvbm::blocks::BlockDuplicationPolicy;
 use kvbm::eviction::{InactiveBackend, LruBackend, MultiLruBackend, DEFAULT_FREQUENCY_THRESHOLDS};
-use kvbm::manager::BlockManager;
+use kvbm::manager::{BlockManager, BlockManagerConfigBuilder};
 use kvbm::registry::BlockRegistry;
 use kvbm::testing::{chain, check, fill, Device};
 use kvbm::tinylfu::FrequencyTracker;
-use kvbm::{BlockId, SequenceHash};
+use kvbm::{BlockId, ImmutableBlock, SequenceHash};
 
 /// What an [`Adversary`] does wrong once armed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,11 +115,20 @@ impl InactiveBackend for Adversary {
 
 /// A manager of `blocks` blocks of 4 tokens ordered by an [`Adversary`].
 fn adversarial(blocks: usize) -> (Arc<BlockManager<Device>>, Arc<Switch>) {
+    adversarial_with(blocks, BlockDuplicationPolicy::default())
+}
+
+/// [`adversarial`] with a duplication policy.
+fn adversarial_with(
+    blocks: usize,
+    duplication: BlockDuplicationPolicy,
+) -> (Arc<BlockManager<Device>>, Arc<Switch>) {
     let switch = Arc::new(Switch::default());
     let for_backend = Arc::clone(&switch);
     let m = BlockManager::<Device>::builder()
         .block_count(blocks)
         .block_size(4)
+        .duplication_policy(duplication)
         .with_inactive_backend(move |n| {
             Box::new(Adversary {
                 inner: LruBackend::new(n),
@@ -130,6 +140,16 @@ fn adversarial(blocks: usize) -> (Arc<BlockManager<Device>>, Arc<Switch>) {
     let m = Arc::new(m);
     switch.manager.set(Arc::downgrade(&m)).unwrap();
     (m, switch)
+}
+
+/// A builder for 3 blocks of 4 tokens over a registry counting accesses
+/// with `tracker`.
+fn with_tracker(tracker: Arc<dyn FrequencyTracker<u128>>) -> BlockManagerConfigBuilder<Device> {
+    let registry = BlockRegistry::builder().frequency_tracker(tracker).build();
+    BlockManager::<Device>::builder()
+        .block_count(3)
+        .block_size(4)
+        .registry(registry)
 }
 
 /// Whether the store behind `metrics` is still alive.
@@ -174,6 +194,21 @@ fn sole(m: Arc<BlockManager<Device>>) -> BlockManager<Device> {
     Arc::try_unwrap(m).unwrap_or_else(|_| panic!("manager still shared"))
 }
 
+/// Drops the manager while `held` is its last guard: the guard keeps the
+/// store alive as the only handle on its block, and dropping it ends the
+/// store.
+fn drop_manager_then_last_guard(
+    m: Arc<BlockManager<Device>>,
+    held: ImmutableBlock<Device>,
+    metrics: &Arc<kvbm::metrics::BlockPoolMetrics>,
+) {
+    drop(sole(m));
+    assert!(store_alive(metrics), "the held block keeps the store");
+    assert_eq!(held.use_count(), 1);
+    drop(held);
+    assert!(!store_alive(metrics), "the store went with its last guard");
+}
+
 /// Item 1: a panicking `pop_victim` while a free block was about to be
 /// handed out. Before, the free block's guard was built before the victim
 /// was asked for, and the unwind dropped it uncounted, ending the lease
@@ -195,12 +230,8 @@ fn a_panicking_pop_victim_leaves_the_lease_intact() {
     assert_poisoned(&m, "pop_victim trap");
     assert_eq!(m.available_blocks(), 2, "the cached block was freed");
     assert!(!m.block_registry().is_registered(hashes[1]));
-    drop(sole(m));
-    assert!(store_alive(&metrics), "the held block keeps the store");
-    assert_eq!(held.use_count(), 1);
     assert_eq!(held.sequence_hash(), hashes[0]);
-    drop(held);
-    assert!(!store_alive(&metrics));
+    drop_manager_then_last_guard(m, held, &metrics);
 }
 
 /// Item 2: a `drain` that reports a block twice used to push it on the
@@ -215,10 +246,7 @@ fn a_drain_reporting_a_block_twice_is_refused() {
     expect_panic("not cached", || m.reset_inactive_pool());
     assert_poisoned(&m, "drain reported block");
     assert_eq!(m.available_blocks(), 2);
-    drop(sole(m));
-    assert_eq!(held.use_count(), 1);
-    drop(held);
-    assert!(!store_alive(&metrics));
+    drop_manager_then_last_guard(m, held, &metrics);
 }
 
 #[test]
@@ -257,10 +285,7 @@ fn lying_victims_are_refused() {
         switch.arm(trap);
         expect_panic("broke its contract", || m.allocate_blocks(2));
         assert_poisoned(&m, "pop_victim returned");
-        assert_eq!(held.use_count(), 1, "{trap:?}");
-        drop(sole(m));
-        drop(held);
-        assert!(!store_alive(&metrics), "{trap:?}");
+        drop_manager_then_last_guard(m, held, &metrics);
     }
 }
 
@@ -278,11 +303,7 @@ fn a_panicking_insert_on_the_last_drop_frees_the_block() {
     assert_poisoned(&m, "insert trap");
     assert_eq!(m.available_blocks(), 3);
     // A poisoned store still takes its guards back, without caching them.
-    drop(sole(m));
-    let other = held.pop().unwrap();
-    assert_eq!(other.use_count(), 1);
-    drop(other);
-    assert!(!store_alive(&metrics));
+    drop_manager_then_last_guard(m, held.pop().unwrap(), &metrics);
 }
 
 /// The same, with the drop happening after the manager is gone: the
@@ -318,20 +339,7 @@ fn a_panicking_remove_during_a_match() {
 /// registered block: the new block becomes the primary, then the panic.
 #[test]
 fn a_panicking_remove_during_a_rejected_registration() {
-    let switch = Arc::new(Switch::default());
-    let for_backend = Arc::clone(&switch);
-    let m = BlockManager::<Device>::builder()
-        .block_count(2)
-        .block_size(4)
-        .duplication_policy(kvbm::blocks::BlockDuplicationPolicy::Reject)
-        .with_inactive_backend(move |n| {
-            Box::new(Adversary {
-                inner: LruBackend::new(n),
-                switch: for_backend,
-            })
-        })
-        .build()
-        .unwrap();
+    let (m, switch) = adversarial_with(2, BlockDuplicationPolicy::Reject);
     let h = chain(1, 1);
     drop(fill(&m, &h));
     switch.arm(Trap::PanicOnRemove);
@@ -355,13 +363,7 @@ fn a_panicking_frequency_tracker_under_the_lock() {
         }
     }
     let tracker = Arc::new(Grumpy(AtomicU8::new(0)));
-    let registry = BlockRegistry::builder()
-        .frequency_tracker(Arc::clone(&tracker) as Arc<dyn FrequencyTracker<u128>>)
-        .build();
-    let m = BlockManager::<Device>::builder()
-        .block_count(3)
-        .block_size(4)
-        .registry(registry)
+    let m = with_tracker(Arc::clone(&tracker) as _)
         .with_multi_lru_backend()
         .build()
         .unwrap();
@@ -388,15 +390,7 @@ fn a_panicking_touch_outside_the_lock() {
         }
     }
     let tracker = Arc::new(Touchy(AtomicU8::new(0)));
-    let registry = BlockRegistry::builder()
-        .frequency_tracker(Arc::clone(&tracker) as Arc<dyn FrequencyTracker<u128>>)
-        .build();
-    let m = BlockManager::<Device>::builder()
-        .block_count(3)
-        .block_size(4)
-        .registry(registry)
-        .build()
-        .unwrap();
+    let m = with_tracker(Arc::clone(&tracker) as _).build().unwrap();
     let hashes = chain(1, 2);
     drop(fill(&m, &hashes));
     tracker.0.store(1, Ordering::SeqCst);
@@ -465,14 +459,9 @@ fn a_tracker_calling_back_into_its_manager_panics() {
         }
     }
     let tracker = Arc::new(Curious(OnceLock::new()));
-    let registry = BlockRegistry::builder()
-        .frequency_tracker(Arc::clone(&tracker) as Arc<dyn FrequencyTracker<u128>>)
-        .build();
     let m = Arc::new(
-        BlockManager::<Device>::builder()
+        with_tracker(Arc::clone(&tracker) as _)
             .block_count(2)
-            .block_size(4)
-            .registry(registry)
             .with_multi_lru_backend()
             .build()
             .unwrap(),

@@ -37,7 +37,7 @@ pub struct SimTier;
 pub fn pool_label(policy: EvictionPolicy) -> &'static str {
     match policy {
         EvictionPolicy::Lru => "Lru",
-        EvictionPolicy::MultiLru => "MultiLru",
+        EvictionPolicy::MultiLru { .. } => "MultiLru",
         EvictionPolicy::Lineage => "Lineage",
         EvictionPolicy::Fifo => "Fifo",
         EvictionPolicy::Admission => "Admission",

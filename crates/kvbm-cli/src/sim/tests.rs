@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use crate::sim::contender::{build, Contender};
-use crate::sim::{self, NoObserver, ReleaseOrder, ServeConfig, SimResult, Timing};
+use crate::sim::{self, NoObserver, ReleaseOrder, ServeConfig, SimError, SimResult, Timing};
 use crate::workload::{Workload, WorkloadBuilder};
 
 /// Requests drawn from a few "conversations": each request takes a prefix of
@@ -38,6 +38,19 @@ fn workload_strategy() -> impl Strategy<Value = Workload> {
 fn run(w: &Workload, kind: Contender, capacity: usize, release: ReleaseOrder) -> SimResult {
     let mut p = build(kind, w, capacity, release, Timing::Instant, None).unwrap();
     sim::run(w, p.as_mut(), Timing::Instant, &mut NoObserver).unwrap()
+}
+
+/// Runs a fresh `kind` of `capacity` blocks (root-first release) under serve
+/// timing `cfg`.
+fn serve(
+    w: &Workload,
+    kind: Contender,
+    capacity: usize,
+    cfg: ServeConfig,
+) -> Result<SimResult, SimError> {
+    let timing = Timing::Serve(cfg);
+    let mut p = build(kind, w, capacity, ReleaseOrder::RootFirst, timing, None).unwrap();
+    sim::run(w, p.as_mut(), timing, &mut NoObserver)
 }
 
 fn others() -> Vec<Contender> {
@@ -116,22 +129,7 @@ fn oversized_requests_are_counted_not_fatal() {
         assert_eq!(r.oversized_requests, 1, "{}", r.policy);
         assert_eq!(r.hits, 0);
         assert_eq!(r.misses, 12);
-        let mut p = build(
-            kind,
-            &w,
-            4,
-            ReleaseOrder::RootFirst,
-            Timing::Serve(ServeConfig::default()),
-            None,
-        )
-        .unwrap();
-        let s = sim::run(
-            &w,
-            p.as_mut(),
-            Timing::Serve(ServeConfig::default()),
-            &mut NoObserver,
-        )
-        .unwrap();
+        let s = serve(&w, kind, 4, ServeConfig::default()).unwrap();
         assert_eq!(s.oversized_requests, 1);
         assert_eq!(s.requests, 2);
     }
@@ -156,16 +154,7 @@ fn serve_timing_queues_when_memory_is_short() {
         prefill_tps: 64.0,
         decode_tps: 16.0,
     };
-    let mut p = build(
-        Contender::SimLru,
-        &w,
-        10,
-        ReleaseOrder::RootFirst,
-        Timing::Serve(cfg),
-        None,
-    )
-    .unwrap();
-    let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver).unwrap();
+    let r = serve(&w, Contender::SimLru, 10, cfg).unwrap();
     let s = r.serve.expect("serve stats");
     assert_eq!(s.queued_requests, 1);
     assert_eq!(s.max_running, 2);
@@ -182,25 +171,8 @@ fn serve_timing_reuses_generated_blocks() {
     b.push_block_ids(60_000, 20, 4, &[1, 2, 3, 4, 5], Some(&[6]))
         .unwrap();
     let w = b.finish("t".into(), "generated", 0);
-    let serve = {
-        let mut p = build(
-            Contender::SimLru,
-            &w,
-            100,
-            ReleaseOrder::RootFirst,
-            Timing::Serve(ServeConfig::default()),
-            None,
-        )
-        .unwrap();
-        sim::run(
-            &w,
-            p.as_mut(),
-            Timing::Serve(ServeConfig::default()),
-            &mut NoObserver,
-        )
-        .unwrap()
-    };
-    assert_eq!(serve.hits, 4);
+    let served = serve(&w, Contender::SimLru, 100, ServeConfig::default()).unwrap();
+    assert_eq!(served.hits, 4);
     let instant = run(&w, Contender::SimLru, 100, ReleaseOrder::RootFirst);
     assert_eq!(instant.hits, 2);
 }
@@ -286,16 +258,7 @@ fn serve_prefill_time_counts_only_missed_tokens() {
         Contender::SimLru,
         Contender::Manager(crate::sim::manager::EvictionPolicy::Lru),
     ] {
-        let mut p = build(
-            kind,
-            &w,
-            100,
-            ReleaseOrder::RootFirst,
-            Timing::Serve(cfg),
-            None,
-        )
-        .unwrap();
-        let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver).unwrap();
+        let r = serve(&w, kind, 100, cfg).unwrap();
         assert_eq!(r.hits, 5, "{}", r.policy);
         let s = r.serve.unwrap();
         assert_eq!(s.simulated_seconds, 21.0, "{}", r.policy);
@@ -309,16 +272,7 @@ fn serve_prefill_time_counts_only_missed_tokens() {
     b.push_block_ids(10_000, 12, 0, &[5, 6, 7], None).unwrap();
     b.push_block_ids(20_000, 10, 4, &[8, 9, 10], None).unwrap();
     let w = b.finish("t".into(), "mooncake", 0);
-    let mut p = build(
-        Contender::SimLru,
-        &w,
-        100,
-        ReleaseOrder::RootFirst,
-        Timing::Serve(cfg),
-        None,
-    )
-    .unwrap();
-    let r = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver).unwrap();
+    let r = serve(&w, Contender::SimLru, 100, cfg).unwrap();
     assert_eq!(r.serve.unwrap().simulated_seconds, 23.5);
 }
 
@@ -333,15 +287,6 @@ fn serve_clock_overflow_is_an_error() {
         prefill_tps: 1.0,
         decode_tps: 1e-300,
     };
-    let mut p = build(
-        Contender::SimLru,
-        &w,
-        2_000_000,
-        ReleaseOrder::RootFirst,
-        Timing::Serve(cfg),
-        None,
-    )
-    .unwrap();
-    let err = sim::run(&w, p.as_mut(), Timing::Serve(cfg), &mut NoObserver).unwrap_err();
-    assert_eq!(err, crate::sim::SimError::ClockOverflow);
+    let err = serve(&w, Contender::SimLru, 2_000_000, cfg).unwrap_err();
+    assert_eq!(err, SimError::ClockOverflow);
 }

@@ -1,14 +1,11 @@
 //! `kvbm replay` end to end: the built-in generator, trace files, output
 //! formats and every error the user can cause.
 
-use crate::common::{kvbm, stderr, stdout, tmpdir};
+use crate::common::{
+    assert_every_policy_hits, block_hit_rate, json, kvbm, replay, replay_json, stderr, stdout,
+    tmpdir, trace_file,
+};
 use serde_json::Value;
-
-fn json(args: &[&str]) -> Value {
-    let o = kvbm(args);
-    assert!(o.status.success(), "kvbm {args:?} failed: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).expect("one JSON document")
-}
 
 #[test]
 fn default_replay_needs_no_files() {
@@ -55,11 +52,7 @@ fn json_document_shape() {
             "unbounded"
         ]
     );
-    let rate = |name: &str| {
-        results.iter().find(|r| r["policy"] == name).unwrap()["block_hit_rate"]
-            .as_f64()
-            .unwrap()
-    };
+    let rate = |name: &str| block_hit_rate(&v, name);
     for r in results {
         let rate = r["block_hit_rate"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&rate));
@@ -163,22 +156,8 @@ fn mooncake_trace_gzip_and_token_trace() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut enc, lines.as_bytes()).unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-    let a = json(&[
-        "replay",
-        "--trace",
-        plain.to_str().unwrap(),
-        "--capacity-blocks",
-        "8",
-        "--json",
-    ]);
-    let b = json(&[
-        "replay",
-        "--trace",
-        gz.to_str().unwrap(),
-        "--capacity-blocks",
-        "8",
-        "--json",
-    ]);
+    let a = replay_json(&plain, &["--capacity-blocks", "8"]);
+    let b = replay_json(&gz, &["--capacity-blocks", "8"]);
     assert_eq!(a["results"][0]["hits"], 2);
     assert_eq!(a["results"][0]["hits"], b["results"][0]["hits"]);
     assert_eq!(a["workload"]["format"], "mooncake");
@@ -189,16 +168,7 @@ fn mooncake_trace_gzip_and_token_trace() {
         "{\"timestamp\": 0, \"tokens\": [1,2,3,4,5,6,7,8,9], \"output_length\": 1}\n{\"timestamp\": 1, \"tokens\": [1,2,3,4,5,6,7,8], \"output_length\": 1}\n",
     )
     .unwrap();
-    let t = json(&[
-        "replay",
-        "--trace",
-        tok.to_str().unwrap(),
-        "--block-size",
-        "4",
-        "--capacity-blocks",
-        "4",
-        "--json",
-    ]);
+    let t = replay_json(&tok, &["--block-size", "4", "--capacity-blocks", "4"]);
     assert_eq!(t["workload"]["format"], "tokens");
     assert_eq!(t["results"][0]["hits"], 2);
 }
@@ -231,60 +201,55 @@ fn user_errors_are_clear_and_never_panic() {
         "{\"timestamp\": 0, \"input_length\": 512, \"output_length\": 1, \"hash_ids\": [1]}\n{\"timestamp\": 1, \"input_length\": \"x\", \"output_length\": 1, \"hash_ids\": [1]}\n{broken\n",
     )
     .unwrap();
-    let bad_s = bad.to_str().unwrap();
     fails_with(
-        &["replay", "--trace", bad_s],
+        &["replay", "--trace", bad.to_str().unwrap()],
         "bad.jsonl:2: invalid Mooncake record",
     );
-    let o = kvbm(&[
-        "replay",
-        "--trace",
-        bad_s,
-        "--skip-bad-lines",
-        "--capacity-blocks",
-        "2",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = replay_json(&bad, &["--skip-bad-lines", "--capacity-blocks", "2"]);
     assert_eq!(v["workload"]["skipped_lines"], 2);
     assert_eq!(v["workload"]["requests"], 1);
 
-    fails_with(
-        &["replay", "--trace", "/nonexistent/trace.jsonl"],
-        "/nonexistent/trace.jsonl",
-    );
-    fails_with(
-        &["replay", "--requests", "50", "--capacity-blocks", "0"],
-        "at least one block",
-    );
-    fails_with(
-        &["replay", "--requests", "50", "--capacity-tokens", "100"],
-        "zero blocks",
-    );
-    fails_with(
-        &["replay", "--requests", "50", "--capacity-tokens", "lots"],
-        "--capacity-tokens `lots`",
-    );
-    fails_with(
-        &["replay", "--requests", "50", "--policy", "lfu"],
-        "unknown policy `lfu`",
-    );
-    fails_with(&["replay", "--requests", "0"], "--requests");
-    fails_with(
-        &["replay", "--requests", "50", "--block-size", "3"],
-        "--block-size 3",
-    );
-    fails_with(&["replay", "--requests", "50", "--pace", "0"], "--pace");
-    fails_with(&["replay", "--requests", "50", "--mix", "1,2"], "--mix");
-    fails_with(
-        &["replay", "--metrics-addr", "nonsense", "--requests", "50"],
-        "nonsense",
-    );
-    fails_with(
-        &["sweep", "--requests", "50", "--plot", "/tmp/x.gif", "-q"],
-        ".svg or .png",
-    );
+    // Flags the run checks, each with what its message must name.
+    let bad_flags: [(&[&str], &str); 11] = [
+        (
+            &["replay", "--trace", "/nonexistent/trace.jsonl"],
+            "/nonexistent/trace.jsonl",
+        ),
+        (
+            &["replay", "--requests", "50", "--capacity-blocks", "0"],
+            "at least one block",
+        ),
+        (
+            &["replay", "--requests", "50", "--capacity-tokens", "100"],
+            "zero blocks",
+        ),
+        (
+            &["replay", "--requests", "50", "--capacity-tokens", "lots"],
+            "--capacity-tokens `lots`",
+        ),
+        (
+            &["replay", "--requests", "50", "--policy", "lfu"],
+            "unknown policy `lfu`",
+        ),
+        (&["replay", "--requests", "0"], "--requests"),
+        (
+            &["replay", "--requests", "50", "--block-size", "3"],
+            "--block-size 3",
+        ),
+        (&["replay", "--requests", "50", "--pace", "0"], "--pace"),
+        (&["replay", "--requests", "50", "--mix", "1,2"], "--mix"),
+        (
+            &["replay", "--metrics-addr", "nonsense", "--requests", "50"],
+            "nonsense",
+        ),
+        (
+            &["sweep", "--requests", "50", "--plot", "/tmp/x.gif", "-q"],
+            ".svg or .png",
+        ),
+    ];
+    for (args, needle) in bad_flags {
+        fails_with(args, needle);
+    }
     // clap's own errors exit with 2 and a usage message.
     let o = kvbm(&["replay", "--json", "--csv"]);
     assert_eq!(o.status.code(), Some(2));
@@ -305,35 +270,19 @@ fn huge_capacity_is_fine() {
     ]);
     assert_eq!(v["capacity_blocks"], 100_000_000_000u64);
     let max = v["workload"]["max_prefix_ratio"].as_f64().unwrap();
-    for r in v["results"].as_array().unwrap() {
-        assert_eq!(
-            r["block_hit_rate"].as_f64().unwrap(),
-            max,
-            "{}",
-            r["policy"]
-        );
-    }
+    assert_every_policy_hits(&v["results"], max);
 }
 
 #[test]
 fn oversized_requests_are_reported() {
-    let dir = tmpdir("oversized");
-    let p = dir.join("big.jsonl");
-    std::fs::write(
-        &p,
-        "{\"timestamp\": 0, \"input_length\": 5000, \"output_length\": 1, \"hash_ids\": [1,2,3,4,5,6,7,8,9,10]}\n{\"timestamp\": 1, \"input_length\": 1000, \"output_length\": 1, \"hash_ids\": [1,2]}\n",
-    )
-    .unwrap();
-    let v = json(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--capacity-blocks",
-        "4",
-        "--policy",
-        "all",
-        "--json",
-    ]);
+    let p = trace_file(
+        "oversized",
+        &[
+            r#"{"timestamp": 0, "input_length": 5000, "output_length": 1, "hash_ids": [1,2,3,4,5,6,7,8,9,10]}"#,
+            r#"{"timestamp": 1, "input_length": 1000, "output_length": 1, "hash_ids": [1,2]}"#,
+        ],
+    );
+    let v = replay_json(&p, &["--capacity-blocks", "4", "--policy", "all"]);
     for r in v["results"].as_array().unwrap() {
         if r["policy"] != "unbounded" {
             assert_eq!(r["oversized_requests"], 1, "{r}");
@@ -343,38 +292,32 @@ fn oversized_requests_are_reported() {
             );
         }
     }
-    let o = kvbm(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--capacity-blocks",
-        "4",
-    ]);
+    let o = replay(&p, &["--capacity-blocks", "4"]);
     assert!(stdout(&o).contains("oversized"));
 }
 
 #[test]
 fn pace_slows_the_replay_to_trace_time() {
-    let dir = tmpdir("pace");
-    let p = dir.join("paced.jsonl");
-    std::fs::write(
-        &p,
-        "{\"timestamp\": 0, \"input_length\": 512, \"output_length\": 1, \"hash_ids\": [1]}\n{\"timestamp\": 1000, \"input_length\": 512, \"output_length\": 1, \"hash_ids\": [1]}\n",
-    )
-    .unwrap();
+    let p = trace_file(
+        "pace",
+        &[
+            r#"{"timestamp": 0, "input_length": 512, "output_length": 1, "hash_ids": [1]}"#,
+            r#"{"timestamp": 1000, "input_length": 512, "output_length": 1, "hash_ids": [1]}"#,
+        ],
+    );
     let start = std::time::Instant::now();
-    let o = kvbm(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--capacity-blocks",
-        "2",
-        "--pace",
-        "2",
-        "--policy",
-        "lru",
-        "-q",
-    ]);
+    let o = replay(
+        &p,
+        &[
+            "--capacity-blocks",
+            "2",
+            "--pace",
+            "2",
+            "--policy",
+            "lru",
+            "-q",
+        ],
+    );
     assert!(o.status.success());
     // 1 s of trace at 2x, for lru and for the unbounded reference.
     assert!(
@@ -387,13 +330,6 @@ fn pace_slows_the_replay_to_trace_time() {
 // ---- Issue 11: inputs that used to crash or mislead. The binary under test
 // is the debug build, so arithmetic overflow would panic here.
 
-/// A trace file with these lines.
-fn trace(name: &str, lines: &[&str]) -> std::path::PathBuf {
-    let p = tmpdir(name).join("t.jsonl");
-    std::fs::write(&p, lines.join("\n")).unwrap();
-    p
-}
-
 const GOOD: &str =
     r#"{"timestamp": 0, "input_length": 1000, "output_length": 10, "hash_ids": [1, 2]}"#;
 
@@ -403,7 +339,7 @@ fn huge_output_length_is_a_line_error_not_an_abort() {
         let line = format!(
             r#"{{"timestamp": 0, "input_length": 1000, "output_length": {output}, "hash_ids": [1, 2]}}"#
         );
-        let p = trace("huge-output", &[GOOD, &line]);
+        let p = trace_file("huge-output", &[GOOD, &line]);
         for timing in ["instant", "serve"] {
             fails_with(
                 &["replay", "--trace", p.to_str().unwrap(), "--timing", timing],
@@ -414,8 +350,8 @@ fn huge_output_length_is_a_line_error_not_an_abort() {
     // Large but allowed: instant timing builds no output blocks for it.
     let line =
         r#"{"timestamp": 1, "input_length": 1000, "output_length": 500000000, "hash_ids": [1, 2]}"#;
-    let p = trace("big-output", &[GOOD, line]);
-    let v = json(&["replay", "--trace", p.to_str().unwrap(), "--json", "-q"]);
+    let p = trace_file("big-output", &[GOOD, line]);
+    let v = replay_json(&p, &[]);
     assert_eq!(v["workload"]["output_tokens"], 500_000_010u64);
 }
 
@@ -463,18 +399,11 @@ fn input_length_must_match_hash_ids() {
         r#"{"timestamp": 5, "input_length": 0, "output_length": 1, "hash_ids": []}"#,
     ];
     for bad in 1..lines.len() {
-        let p = trace("input-length", &[lines[0], lines[bad]]);
+        let p = trace_file("input-length", &[lines[0], lines[bad]]);
         fails_with(&["replay", "--trace", p.to_str().unwrap()], "t.jsonl:2: `");
     }
-    let p = trace("input-length-all", &lines);
-    let v = json(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--skip-bad-lines",
-        "--json",
-        "-q",
-    ]);
+    let p = trace_file("input-length-all", &lines);
+    let v = replay_json(&p, &["--skip-bad-lines"]);
     assert_eq!(v["workload"]["skipped_lines"], 5);
     assert_eq!(v["workload"]["input_tokens"], 1000);
     // Boundaries: 513..=1024 tokens fit two ids of 512.
@@ -482,7 +411,7 @@ fn input_length_must_match_hash_ids() {
         let line = format!(
             r#"{{"timestamp": 0, "input_length": {input}, "output_length": 1, "hash_ids": [1, 2]}}"#
         );
-        let p = trace("input-bounds", &[&line]);
+        let p = trace_file("input-bounds", &[&line]);
         let o = kvbm(&["replay", "--trace", p.to_str().unwrap(), "-q"]);
         assert_eq!(o.status.success(), ok, "{input}: {}", stderr(&o));
     }
@@ -542,14 +471,8 @@ fn flags_are_validated_before_the_workload_for_every_policy() {
         "--block-size 3: the block size must be a power of two",
     );
     // A flag error is not blamed on a trace line.
-    let p = trace("flag-vs-line", &[GOOD]);
-    let o = kvbm(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--block-size",
-        "3",
-    ]);
+    let p = trace_file("flag-vs-line", &[GOOD]);
+    let o = replay(&p, &["--block-size", "3"]);
     let err = stderr(&o);
     assert!(
         err.contains("--block-size 3") && !err.contains("t.jsonl"),
@@ -610,7 +533,7 @@ fn timestamp_errors_name_the_real_limit() {
         let line = format!(
             r#"{{"timestamp": {ts}, "input_length": 1000, "output_length": 1, "hash_ids": [1, 2]}}"#
         );
-        let p = trace("timestamp", &[&line]);
+        let p = trace_file("timestamp", &[&line]);
         let o = kvbm(&["replay", "--trace", p.to_str().unwrap()]);
         let err = stderr(&o);
         assert!(
@@ -646,13 +569,7 @@ fn cosmetics_bom_stdin_linger_and_plurals() {
     // A byte-order mark is skipped.
     let p = tmpdir("bom").join("bom.jsonl");
     std::fs::write(&p, format!("\u{feff}{GOOD}\n")).unwrap();
-    let o = kvbm(&[
-        "replay",
-        "--trace",
-        p.to_str().unwrap(),
-        "--capacity-blocks",
-        "1",
-    ]);
+    let o = replay(&p, &["--capacity-blocks", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // One request, one block: singular nouns.
     let out = stdout(&o);

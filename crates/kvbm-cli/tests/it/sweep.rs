@@ -1,6 +1,6 @@
 //! `kvbm sweep`: capacities, JSON and charts.
 
-use crate::common::{kvbm, stderr, stdout, tmpdir};
+use crate::common::{assert_every_policy_hits, block_hit_rate, kvbm, stderr, stdout, tmpdir};
 use serde_json::Value;
 
 #[test]
@@ -28,9 +28,7 @@ fn log_spaced_sweep_json() {
     let mut last_belady = 0.0;
     for p in points {
         let results = p["results"].as_array().unwrap();
-        let belady = results.iter().find(|r| r["policy"] == "belady").unwrap()["block_hit_rate"]
-            .as_f64()
-            .unwrap();
+        let belady = block_hit_rate(p, "belady");
         for r in results {
             assert!(r["block_hit_rate"].as_f64().unwrap() <= belady + 1e-12);
         }
@@ -38,14 +36,7 @@ fn log_spaced_sweep_json() {
         last_belady = belady;
     }
     // At 100% of the unique blocks nothing is evicted: everyone hits the max.
-    for r in points[4]["results"].as_array().unwrap() {
-        assert_eq!(
-            r["block_hit_rate"].as_f64().unwrap(),
-            max,
-            "{}",
-            r["policy"]
-        );
-    }
+    assert_every_policy_hits(&points[4]["results"], max);
 }
 
 #[test]

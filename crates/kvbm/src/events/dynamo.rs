@@ -6,7 +6,10 @@
 //! block's tokens (`tokens_hash`, xxh3 with the router's default seed 1337:
 //! our [`TokenBlock::block_hash`](crate::tokens::TokenBlock::block_hash) for
 //! sequences built with salt 1337) and linked by sequence hash (`block_hash`,
-//! our 64-bit sequence hash). It drops a stored block whose parent it does
+//! our 64-bit [`SequenceHash64`](crate::tokens::SequenceHash64): the
+//! [`current_sequence_hash`](crate::tokens::PositionalLineageHash::current_sequence_hash)
+//! of the 128-bit [`SequenceHash`] the registry
+//! reports, which is where the two meet). It drops a stored block whose parent it does
 //! not hold, and a removed block may take its descendants with it. So the
 //! exporter keeps the router's view of a worker equal to *the registered
 //! blocks reachable from a root through registered blocks*, which is what

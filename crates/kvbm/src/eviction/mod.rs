@@ -51,6 +51,10 @@ use crate::{BlockId, SequenceHash};
 /// hands out or registers blocks panics (see
 /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)). What
 /// the contract buys is good eviction, not safety.
+///
+/// The name is kvbm-logical's, whose "inactive pool" is what kvbm calls the
+/// cache.
+#[doc(alias = "cached")]
 pub trait InactiveBackend: Send + 'static {
     /// A short name for logs and reports (`"lru"`, `"lineage"`, …).
     fn name(&self) -> &'static str;

@@ -8,7 +8,7 @@ use super::BlockManager;
 use crate::blocks::{BlockDuplicationPolicy, BlockMetadata};
 use crate::eviction::{
     AdmissionBackend, EvictionPolicy, FifoBackend, InactiveBackend, LineageBackend, LruBackend,
-    MultiLruBackend, DEFAULT_FREQUENCY_THRESHOLDS,
+    MultiLruBackend,
 };
 use crate::metrics::{BlockPoolMetrics, MetricsAggregator};
 use crate::registry::BlockRegistry;
@@ -21,11 +21,9 @@ pub const DEFAULT_BLOCK_SIZE: usize = 16;
 /// Largest supported block size in tokens.
 pub const MAX_BLOCK_SIZE: usize = 1024;
 
-/// Builds the built-in backend for `policy`; `thresholds` only matter for
-/// multi-LRU.
+/// Builds the built-in backend for `policy`.
 fn builtin_backend(
     policy: EvictionPolicy,
-    thresholds: [u8; 3],
     block_count: usize,
     registry: &BlockRegistry,
 ) -> Result<Box<dyn InactiveBackend>, BlockManagerBuilderError> {
@@ -34,7 +32,7 @@ fn builtin_backend(
         EvictionPolicy::Lineage => Box::new(LineageBackend::new(block_count)),
         EvictionPolicy::Fifo => Box::new(FifoBackend::new(block_count)),
         EvictionPolicy::Admission => Box::new(AdmissionBackend::new(block_count)),
-        EvictionPolicy::MultiLru => {
+        EvictionPolicy::MultiLru { thresholds } => {
             let tracker = registry.frequency_tracker().ok_or_else(|| {
                 BlockManagerBuilderError::InvalidBackend(
                     "the multi-LRU backend needs a registry with a frequency tracker".into(),
@@ -91,9 +89,8 @@ pub struct BlockManagerConfigBuilder<T: BlockMetadata> {
     block_size: usize,
     registry: Option<BlockRegistry>,
     duplication_policy: BlockDuplicationPolicy,
+    /// The built-in policy, with its settings.
     policy: EvictionPolicy,
-    /// Multi-LRU tier thresholds.
-    thresholds: [u8; 3],
     custom_backend: Option<BackendFactory>,
     aggregator: Option<MetricsAggregator>,
     /// The metrics' `pool` label; the tier type's short name when unset.
@@ -115,7 +112,6 @@ impl<T: BlockMetadata> Default for BlockManagerConfigBuilder<T> {
             registry: None,
             duplication_policy: BlockDuplicationPolicy::default(),
             policy: EvictionPolicy::default(),
-            thresholds: DEFAULT_FREQUENCY_THRESHOLDS,
             custom_backend: None,
             aggregator: None,
             metrics_label: None,
@@ -164,17 +160,12 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         self
     }
 
-    /// Chooses the eviction policy by value; the same as calling the
-    /// matching `with_*_backend` method (multi-LRU with its default
-    /// thresholds).
-    pub fn eviction_policy(self, policy: EvictionPolicy) -> Self {
-        match policy {
-            EvictionPolicy::Lru => self.with_lru_backend(),
-            EvictionPolicy::MultiLru => self.with_multi_lru_backend(),
-            EvictionPolicy::Lineage => self.with_lineage_backend(),
-            EvictionPolicy::Fifo => self.with_hashmap_backend(),
-            EvictionPolicy::Admission => self.with_admission_backend(),
-        }
+    /// Chooses the eviction policy by value, with its settings (multi-LRU's
+    /// thresholds travel in [`EvictionPolicy::MultiLru`]); the matching
+    /// `with_*_backend` methods are shorthands for this.
+    pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Orders cached blocks with a backend of your own: `make` gets the
@@ -201,9 +192,8 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     }
 
     /// Evicts the least recently released cached block first.
-    pub fn with_lru_backend(mut self) -> Self {
-        self.policy = EvictionPolicy::Lru;
-        self
+    pub fn with_lru_backend(self) -> Self {
+        self.eviction_policy(EvictionPolicy::Lru)
     }
 
     /// Evicts from four LRU tiers split by the blocks' TinyLFU access counts
@@ -212,16 +202,15 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     /// a registry passed to [`registry`](Self::registry) must have one (see
     /// [`BlockRegistryBuilder::frequency_tracker`](crate::registry::BlockRegistryBuilder::frequency_tracker)).
     pub fn with_multi_lru_backend(self) -> Self {
-        let [t1, t2, t3] = DEFAULT_FREQUENCY_THRESHOLDS;
-        self.with_multi_lru_backend_custom_thresholds(t1, t2, t3)
+        self.eviction_policy(EvictionPolicy::MULTI_LRU)
     }
 
     /// Multi-LRU with custom tier thresholds; they must strictly increase,
     /// start above 0 and not exceed 15, or [`build`](Self::build) fails.
-    pub fn with_multi_lru_backend_custom_thresholds(mut self, t1: u8, t2: u8, t3: u8) -> Self {
-        self.policy = EvictionPolicy::MultiLru;
-        self.thresholds = [t1, t2, t3];
-        self
+    pub fn with_multi_lru_backend_custom_thresholds(self, t1: u8, t2: u8, t3: u8) -> Self {
+        self.eviction_policy(EvictionPolicy::MultiLru {
+            thresholds: [t1, t2, t3],
+        })
     }
 
     /// Evicts only leaves of the cached prefix tree — a cached parent stays
@@ -229,16 +218,14 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     /// first (a parent whose last child left keeps its own release time).
     /// The default: a prefix is only useful from its root, so dropping a
     /// root while its descendants stay cached would waste all of them.
-    pub fn with_lineage_backend(mut self) -> Self {
-        self.policy = EvictionPolicy::Lineage;
-        self
+    pub fn with_lineage_backend(self) -> Self {
+        self.eviction_policy(EvictionPolicy::Lineage)
     }
 
     /// Evicts in release order, first released first (kvbm-logical's
     /// "hashmap" backend with FIFO reuse).
-    pub fn with_hashmap_backend(mut self) -> Self {
-        self.policy = EvictionPolicy::Fifo;
-        self
+    pub fn with_hashmap_backend(self) -> Self {
+        self.eviction_policy(EvictionPolicy::Fifo)
     }
 
     /// Evicts with frequency-gated admission: released blocks enter a small
@@ -247,9 +234,8 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
     /// so blocks used once leave before shared prefixes. The backend keeps
     /// its own bounded access-count sketch (it needs no frequency tracker)
     /// and tunes the window's share to the hit rate it observes.
-    pub fn with_admission_backend(mut self) -> Self {
-        self.policy = EvictionPolicy::Admission;
-        self
+    pub fn with_admission_backend(self) -> Self {
+        self.eviction_policy(EvictionPolicy::Admission)
     }
 
     /// The size of the frequency tracker the builder creates when the
@@ -330,7 +316,7 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
         })?;
         let backend: Box<dyn InactiveBackend> = match self.custom_backend {
             Some(make) => make(block_count),
-            None => builtin_backend(self.policy, self.thresholds, block_count, &registry)?,
+            None => builtin_backend(self.policy, block_count, &registry)?,
         };
         let label = self
             .metrics_label

@@ -90,29 +90,36 @@ counters! {
     scan_blocks_returned => inc_scan_blocks_returned;
 }
 
+/// The five accessors of one gauge; `$word` is kvbm's word for the blocks
+/// it counts (the names are kvbm-logical's), a search alias of each.
 macro_rules! gauge {
-    ($name:ident, $inc:ident, $inc_by:ident, $dec:ident, $dec_by:ident, $set:ident) => {
+    ($word:literal: $name:ident, $inc:ident, $inc_by:ident, $dec:ident, $dec_by:ident, $set:ident) => {
         #[doc = concat!("Adds one to `", stringify!($name), "`.")]
+        #[doc(alias = $word)]
         #[inline]
         pub fn $inc(&self) {
-            self.$name.fetch_add(1, Relaxed);
+            self.$inc_by(1);
         }
         #[doc = concat!("Adds `n` to `", stringify!($name), "`.")]
+        #[doc(alias = $word)]
         #[inline]
         pub fn $inc_by(&self, n: i64) {
             self.$name.fetch_add(n, Relaxed);
         }
         #[doc = concat!("Subtracts one from `", stringify!($name), "`.")]
+        #[doc(alias = $word)]
         #[inline]
         pub fn $dec(&self) {
-            self.$name.fetch_sub(1, Relaxed);
+            self.$dec_by(1);
         }
         #[doc = concat!("Subtracts `n` from `", stringify!($name), "`.")]
+        #[doc(alias = $word)]
         #[inline]
         pub fn $dec_by(&self, n: i64) {
             self.$name.fetch_sub(n, Relaxed);
         }
         #[doc = concat!("Sets `", stringify!($name), "`.")]
+        #[doc(alias = $word)]
         #[inline]
         pub fn $set(&self, value: i64) {
             self.$name.store(value, Relaxed);
@@ -159,7 +166,7 @@ impl BlockPoolMetrics {
     }
 
     gauge!(
-        inflight_mutable,
+        "held": inflight_mutable,
         inc_inflight_mutable,
         inc_inflight_mutable_by,
         dec_inflight_mutable,
@@ -167,7 +174,7 @@ impl BlockPoolMetrics {
         set_inflight_mutable
     );
     gauge!(
-        inflight_immutable,
+        "held": inflight_immutable,
         inc_inflight_immutable,
         inc_inflight_immutable_by,
         dec_inflight_immutable,
@@ -175,7 +182,7 @@ impl BlockPoolMetrics {
         set_inflight_immutable
     );
     gauge!(
-        reset_pool_size,
+        "free": reset_pool_size,
         inc_reset_pool_size,
         inc_reset_pool_size_by,
         dec_reset_pool_size,
@@ -183,7 +190,7 @@ impl BlockPoolMetrics {
         set_reset_pool_size
     );
     gauge!(
-        inactive_pool_size,
+        "cached": inactive_pool_size,
         inc_inactive_pool_size,
         inc_inactive_pool_size_by,
         dec_inactive_pool_size,

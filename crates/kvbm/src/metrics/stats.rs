@@ -52,18 +52,15 @@ pub struct StatsSnapshot {
     pub allocation_gradient: f64,
     /// Change of `eviction_rate` per second.
     pub eviction_gradient: f64,
-    /// Held blocks being filled: handed out as `MutableBlock` or
-    /// `CompleteBlock`.
-    #[doc(alias = "held")]
+    // The gauges: the same fields as in `MetricsSnapshot` (kvbm-logical's
+    // flat layout of both structs is public API), documented there.
+    /// [`MetricsSnapshot::inflight_mutable`] at the sample.
     pub inflight_mutable: i64,
-    /// Held registered blocks: held by at least one `ImmutableBlock`.
-    #[doc(alias = "held")]
+    /// [`MetricsSnapshot::inflight_immutable`] at the sample.
     pub inflight_immutable: i64,
-    /// Free blocks (kvbm-logical's name: the reset pool).
-    #[doc(alias = "free")]
+    /// [`MetricsSnapshot::reset_pool_size`] at the sample.
     pub reset_pool_size: i64,
-    /// Cached blocks (kvbm-logical's name: the inactive pool).
-    #[doc(alias = "cached")]
+    /// [`MetricsSnapshot::inactive_pool_size`] at the sample.
     pub inactive_pool_size: i64,
 }
 

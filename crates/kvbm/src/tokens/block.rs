@@ -89,7 +89,10 @@ impl TokenBlock {
         self.block_hash
     }
 
-    /// Hash of this block and every block before it.
+    /// Hash of this block and every block before it: the 64-bit
+    /// [`SequenceHash64`], not the manager's 128-bit key (that is
+    /// [`positional_lineage_hash`](Self::positional_lineage_hash), which
+    /// holds this value).
     pub fn sequence_hash(&self) -> SequenceHash64 {
         self.lineage.current_sequence_hash()
     }

@@ -81,7 +81,7 @@ fn each_backend_builds_under_its_name() {
     use kvbm::testing::builder;
     let names = [
         (Backend::Lru, "lru"),
-        (Backend::MultiLru, "multi-lru"),
+        (Backend::MULTI_LRU, "multi-lru"),
         (Backend::Lineage, "lineage"),
         (Backend::Fifo, "fifo"),
     ];
@@ -113,6 +113,7 @@ fn multi_lru_gets_a_tracker_unless_the_registry_is_given() {
 
 #[test]
 fn multi_lru_thresholds_must_increase() {
+    use kvbm::eviction::EvictionPolicy;
     use kvbm::manager::FrequencyTrackingCapacity;
     use kvbm::registry::BlockRegistry;
     let with_tracker = || {
@@ -131,6 +132,14 @@ fn multi_lru_thresholds_must_increase() {
             matches!(err, BlockManagerBuilderError::InvalidBackend(_)),
             "{err}"
         );
+        // The same thresholds carried by the policy value are checked alike.
+        let by_value = with_tracker()
+            .eviction_policy(EvictionPolicy::MultiLru {
+                thresholds: [t1, t2, t3],
+            })
+            .build()
+            .unwrap_err();
+        assert_eq!(by_value, err);
     }
     let ok = with_tracker()
         .with_multi_lru_backend_custom_thresholds(1, 2, 15)

@@ -175,6 +175,30 @@ mod publishing {
         }
     }
 
+    type CaptureBuilder =
+        kvbm::events::KvbmCacheEventsPublisherBuilder<kvbm::events::EventStream, Capture>;
+
+    /// A publisher, under `instance_id` and whatever `settings` add, of the
+    /// batches of a fresh registry's events into a fresh [`Capture`].
+    fn capture_publisher(
+        instance_id: kvbm::events::InstanceId,
+        settings: impl FnOnce(CaptureBuilder) -> CaptureBuilder,
+    ) -> (
+        BlockRegistry,
+        Arc<Capture>,
+        kvbm::events::KvbmCacheEventsPublisher,
+    ) {
+        let events = Arc::new(EventsManager::builder().build());
+        let capture = Arc::new(Capture::default());
+        let builder = kvbm::events::KvbmCacheEventsPublisher::builder()
+            .instance_id(instance_id)
+            .event_stream(events.subscribe())
+            .publisher(Arc::clone(&capture));
+        let publisher = settings(builder).build().expect("all settings given");
+        let registry = BlockRegistry::builder().event_manager(events).build();
+        (registry, capture, publisher)
+    }
+
     async fn next(
         b: &mut kvbm::events::BatchStream<kvbm::events::EventStream>,
     ) -> Option<KvbmCacheEvents> {
@@ -212,17 +236,12 @@ mod publishing {
 
     #[tokio::test(start_paused = true)]
     async fn publisher_numbers_batches_and_ends_with_shutdown() {
-        let events = Arc::new(EventsManager::builder().build());
-        let capture = Arc::new(Capture::default());
-        let publisher = kvbm::events::KvbmCacheEventsPublisher::builder()
-            .instance_id(42)
-            .event_stream(events.subscribe())
-            .publisher(Arc::clone(&capture))
-            .batching_config(BatchingConfig::default().with_max_size(NonZeroUsize::new(2).unwrap()))
+        let (registry, capture, publisher) = capture_publisher(42, |b| {
+            b.batching_config(
+                BatchingConfig::default().with_max_size(NonZeroUsize::new(2).unwrap()),
+            )
             .subject("test.events")
-            .build()
-            .expect("all settings given");
-        let registry = BlockRegistry::builder().event_manager(events).build();
+        });
 
         let handles: Vec<_> = (0..5)
             .map(|i| registry.register_sequence_hash(at(i, i)))
@@ -276,15 +295,7 @@ mod publishing {
     #[tokio::test(start_paused = true)]
     async fn dropping_the_publisher_still_publishes_shutdown_but_abort_does_not() {
         for abort in [false, true] {
-            let events = Arc::new(EventsManager::builder().build());
-            let capture = Arc::new(Capture::default());
-            let publisher = kvbm::events::KvbmCacheEventsPublisher::builder()
-                .instance_id(1)
-                .event_stream(events.subscribe())
-                .publisher(Arc::clone(&capture))
-                .build()
-                .unwrap();
-            let registry = BlockRegistry::builder().event_manager(events).build();
+            let (registry, capture, publisher) = capture_publisher(1, |b| b);
             let _held = registry.register_sequence_hash(at(0, 1));
             tokio::time::sleep(Duration::from_millis(1)).await;
             if abort {
@@ -308,15 +319,7 @@ mod publishing {
 
     #[tokio::test(start_paused = true)]
     async fn publisher_ends_with_shutdown_when_the_manager_goes() {
-        let events = Arc::new(EventsManager::builder().build());
-        let capture = Arc::new(Capture::default());
-        let publisher = kvbm::events::KvbmCacheEventsPublisher::builder()
-            .instance_id(3)
-            .event_stream(events.subscribe())
-            .publisher(Arc::clone(&capture))
-            .build()
-            .unwrap();
-        let registry = BlockRegistry::builder().event_manager(events).build();
+        let (registry, capture, publisher) = capture_publisher(3, |b| b);
         drop(registry.register_sequence_hash(at(0, 1)));
         drop(registry);
         publisher.join().await.expect("the task ends by itself");

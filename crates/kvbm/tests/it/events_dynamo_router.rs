@@ -10,7 +10,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use dynamo_kv_router::protocols::{
-    compute_block_hash_for_seq, BlockHashOptions, RouterEvent as TheirEvent, WorkerWithDpRank,
+    compute_block_hash_for_seq, BlockHashOptions, LocalBlockHash, RouterEvent as TheirEvent,
+    WorkerWithDpRank,
 };
 use dynamo_kv_router::radix_tree::RadixTree;
 use kvbm::events::dynamo::{DynamoKvExporter, RouterEvent};
@@ -40,6 +41,16 @@ fn tokens(q: u8, blocks: usize) -> Vec<u32> {
             }
         })
         .collect()
+}
+
+/// Query `q`'s full token sequence as the router's own block hashes (its
+/// default hashing options).
+fn router_query(q: u8) -> Vec<LocalBlockHash> {
+    compute_block_hash_for_seq(
+        &tokens(q, MAX_BLOCKS),
+        BLOCK_SIZE as u32,
+        BlockHashOptions::default(),
+    )
 }
 
 const QUERIES: u8 = 5;
@@ -214,11 +225,7 @@ fn run(ops: &[Op]) {
             }
         }
         for q in 0..QUERIES {
-            let query = compute_block_hash_for_seq(
-                &tokens(q, MAX_BLOCKS),
-                BLOCK_SIZE as u32,
-                BlockHashOptions::default(),
-            );
+            let query = router_query(q);
             let scores = tree.find_matches(query, false).scores;
             for w in workers.iter() {
                 let router = scores
@@ -264,11 +271,7 @@ fn run(ops: &[Op]) {
             .unwrap();
     }
     for q in 0..QUERIES {
-        let query = compute_block_hash_for_seq(
-            &tokens(q, MAX_BLOCKS),
-            BLOCK_SIZE as u32,
-            BlockHashOptions::default(),
-        );
+        let query = router_query(q);
         let scores = tree.find_matches(query, false).scores;
         assert!(!scores.contains_key(&WorkerWithDpRank::new(100, 0)));
     }
@@ -332,25 +335,21 @@ fn event_ids_increase_per_worker_and_fields_are_named() {
 /// the children still cached are exported again below it.
 #[test]
 fn orphaned_children_come_back_with_their_parent() {
+    let request = Op::Request {
+        worker: 0,
+        q: 0,
+        len: 3,
+        bare: false,
+    };
     let ops = [
-        Op::Request {
-            worker: 0,
-            q: 0,
-            len: 3,
-            bare: false,
-        },
+        request.clone(),
         Op::Checkpoint,
         Op::Drop { worker: 0, i: 0 },
         // Ten blocks, three cached: allocating eight evicts the oldest
         // released, the root.
         Op::Churn { worker: 0, n: 8 },
         Op::Checkpoint,
-        Op::Request {
-            worker: 0,
-            q: 0,
-            len: 3,
-            bare: false,
-        },
+        request,
         Op::Checkpoint,
     ];
     run(&ops);
@@ -371,11 +370,7 @@ fn resync_after_lost_events() {
         }
     };
     let depth = |tree: &RadixTree, q: u8| {
-        let query = compute_block_hash_for_seq(
-            &tokens(q, MAX_BLOCKS),
-            BLOCK_SIZE as u32,
-            BlockHashOptions::default(),
-        );
+        let query = router_query(q);
         tree.find_matches(query, false)
             .scores
             .get(&WorkerWithDpRank::new(9, 0))

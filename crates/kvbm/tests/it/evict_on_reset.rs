@@ -12,11 +12,7 @@ fn gauges(m: &BlockManager<kvbm::testing::Device>) -> (i64, i64) {
 #[test]
 fn flagged_block_goes_to_the_free_pool_when_its_last_clone_drops() {
     for backend in Backend::ALL {
-        let m = kvbm::testing::builder(backend)
-            .block_count(4)
-            .block_size(4)
-            .build()
-            .unwrap();
+        let m = kvbm::testing::manager_with(backend, 4);
         let hashes = chain(1, 2);
         let mut held = fill(&m, &hashes);
         let other = held.pop().unwrap();

@@ -1,15 +1,11 @@
 //! What each eviction backend evicts, observed through the manager.
 
 use kvbm::eviction::EvictionPolicy as Backend;
-use kvbm::testing::{builder, chain, fill};
+use kvbm::testing::{chain, fill, manager_with};
 
 #[test]
 fn lru_evicts_the_root_of_a_chain_released_root_first() {
-    let m = builder(Backend::Lru)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Lru, 4);
     let hashes = chain(1, 4);
     drop(fill(&m, &hashes)); // the Vec drops root first
     let (_b, evicted) = m.allocate_blocks_with_evictions(1).unwrap();
@@ -22,11 +18,7 @@ fn lru_evicts_the_root_of_a_chain_released_root_first() {
 
 #[test]
 fn lineage_evicts_leaves_and_keeps_the_prefix_usable() {
-    let m = builder(Backend::Lineage)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Lineage, 4);
     let hashes = chain(1, 4);
     drop(fill(&m, &hashes));
     let (_b, evicted) = m.allocate_blocks_with_evictions(2).unwrap();
@@ -36,46 +28,25 @@ fn lineage_evicts_leaves_and_keeps_the_prefix_usable() {
 }
 
 #[test]
-fn lineage_prefers_the_oldest_leaf_across_chains() {
-    let m = builder(Backend::Lineage)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+fn lineage_prefers_the_oldest_leaf_and_then_an_old_chain_over_a_newer_leaf() {
+    let m = manager_with(Backend::Lineage, 4);
     let a = chain(1, 2);
     let b = chain(50, 2);
     drop(fill(&m, &a));
     drop(fill(&m, &b));
     let (_x, evicted) = m.allocate_blocks_with_evictions(1).unwrap();
-    assert_eq!(evicted, vec![a[1]]);
-}
-
-#[test]
-fn lineage_evicts_an_old_chain_before_a_newer_leaf() {
-    let m = builder(Backend::Lineage)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
-    let a = chain(1, 2);
-    let b = chain(50, 2);
-    drop(fill(&m, &a));
-    drop(fill(&m, &b));
-    // Once a[1] is gone a[0] is a leaf, released before b[1]: it goes next
-    // rather than queueing behind the newer chain.
-    let (_x, evicted) = m.allocate_blocks_with_evictions(2).unwrap();
-    assert_eq!(evicted, vec![a[1], a[0]]);
+    assert_eq!(evicted, vec![a[1]], "the oldest leaf across chains");
+    // Now a[0] is a leaf, released before b[1]: it goes next rather than
+    // queueing behind the newer chain.
+    let (_y, evicted) = m.allocate_blocks_with_evictions(1).unwrap();
+    assert_eq!(evicted, vec![a[0]]);
     assert_eq!(m.match_blocks(&b).len(), 2, "the newer chain is whole");
     m.validate().unwrap();
 }
 
 #[test]
 fn fifo_evicts_in_release_order() {
-    let m = builder(Backend::Fifo)
-        .block_count(3)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::Fifo, 3);
     let hs: Vec<_> = (0..3).map(|i| chain(10 * i + 1, 1)[0]).collect();
     let held: Vec<_> = hs.iter().map(|h| fill(&m, &[*h])).collect();
     let mut held = held;
@@ -88,11 +59,7 @@ fn fifo_evicts_in_release_order() {
 
 #[test]
 fn multi_lru_keeps_frequently_used_blocks() {
-    let m = builder(Backend::MultiLru)
-        .block_count(2)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::MULTI_LRU, 2);
     let hot = chain(1, 1)[0];
     let cold = chain(2, 1)[0];
     drop(fill(&m, &[hot]));
@@ -111,11 +78,7 @@ fn multi_lru_keeps_frequently_used_blocks() {
 
 #[test]
 fn registration_and_matches_touch_the_frequency_tracker() {
-    let m = builder(Backend::MultiLru)
-        .block_count(4)
-        .block_size(4)
-        .build()
-        .unwrap();
+    let m = manager_with(Backend::MULTI_LRU, 4);
     let hashes = chain(7, 2);
     let r = m.block_registry();
     assert_eq!(r.count(hashes[0]), 0);

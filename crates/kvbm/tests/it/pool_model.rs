@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kvbm::eviction::EvictionPolicy as Backend;
-use kvbm::eviction::DEFAULT_FREQUENCY_THRESHOLDS;
 use kvbm::pools::BlockDuplicationPolicy;
 use kvbm::testing::{builder, chain, Device};
 use kvbm::tinylfu::FrequencyTracker;
@@ -88,10 +87,9 @@ struct Cached {
 
 /// What the pool should look like.
 struct Model {
+    /// The eviction policy, with multi-LRU's tier thresholds.
     backend: Backend,
     policy: BlockDuplicationPolicy,
-    /// Multi-LRU tier thresholds.
-    thresholds: [u8; 3],
     /// The registry's frequency tracker (multi-LRU only): the model asks it
     /// for counts; counting itself is TinyLFU's business, tested elsewhere.
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
@@ -156,11 +154,13 @@ impl Model {
                 .tracker
                 .as_ref()
                 .map_or(0, |t| t.count(e.hash.as_u128()));
-            let tier = self
-                .thresholds
-                .iter()
-                .filter(|&&t| count >= u32::from(t))
-                .count();
+            let tier = match self.backend {
+                Backend::MultiLru { thresholds } => thresholds
+                    .iter()
+                    .filter(|&&t| count >= u32::from(t))
+                    .count(),
+                _ => 0,
+            };
             self.cached.push(Cached {
                 id,
                 hash: e.hash,
@@ -187,7 +187,7 @@ impl Model {
                     .iter()
                     .any(|o| self.parent.get(&o.hash) == Some(&c.hash))
             }),
-            Backend::MultiLru => {
+            Backend::MultiLru { .. } => {
                 let coldest = self.cached.iter().map(|c| c.tier).min()?;
                 self.cached.iter().position(|c| c.tier == coldest)
             }
@@ -237,23 +237,9 @@ fn run(
     policy: BlockDuplicationPolicy,
     ops: Vec<Op>,
 ) -> Result<(), TestCaseError> {
-    run_with(backend, policy, DEFAULT_FREQUENCY_THRESHOLDS, ops)
-}
-
-fn run_with(
-    backend: Backend,
-    policy: BlockDuplicationPolicy,
-    thresholds: [u8; 3],
-    ops: Vec<Op>,
-) -> Result<(), TestCaseError> {
     let (seq_a, seq_b) = universe();
     let all: Vec<SequenceHash> = seq_a.iter().chain(&seq_b[3..]).copied().collect();
-    let mut b = builder(backend);
-    if backend == Backend::MultiLru {
-        let [t1, t2, t3] = thresholds;
-        b = b.with_multi_lru_backend_custom_thresholds(t1, t2, t3);
-    }
-    let m = b
+    let m = builder(backend)
         .block_count(BLOCKS)
         .block_size(BLOCK_SIZE)
         .duplication_policy(policy)
@@ -262,7 +248,6 @@ fn run_with(
     let mut model = Model {
         backend,
         policy,
-        thresholds,
         tracker: m.block_registry().frequency_tracker(),
         parent: HashMap::new(),
         free: BLOCKS,
@@ -485,11 +470,12 @@ proptest! {
 
     #[test]
     fn pools_follow_the_model_with_multi_lru(ops in prop::collection::vec(op(), 1..120)) {
-        run(Backend::MultiLru, BlockDuplicationPolicy::Reject, ops.clone())?;
+        run(Backend::MULTI_LRU, BlockDuplicationPolicy::Reject, ops.clone())?;
         // Low thresholds: a block matched once after registering is already
         // warmer than a fresh one, so tiers decide many victims.
-        run_with(Backend::MultiLru, BlockDuplicationPolicy::Reject, [1, 2, 3], ops.clone())?;
-        run_with(Backend::MultiLru, BlockDuplicationPolicy::Allow, [1, 2, 3], ops)?;
+        let low = Backend::MultiLru { thresholds: [1, 2, 3] };
+        run(low, BlockDuplicationPolicy::Reject, ops.clone())?;
+        run(low, BlockDuplicationPolicy::Allow, ops)?;
     }
 
     #[test]
