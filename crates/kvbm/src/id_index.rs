@@ -116,7 +116,6 @@ impl<K: IndexKey> IdIndex<K> {
     }
 
     /// Every id in the index, in no particular order.
-    #[cfg(test)]
     pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.table.iter().copied()
     }

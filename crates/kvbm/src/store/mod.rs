@@ -9,10 +9,13 @@
 //! and re-checks before caching the block, because a concurrent match may
 //! have revived it in between.
 //!
+//! The store's hash index also answers the registry's presence queries:
+//! the store registers itself as a presence source (see [`presence`]).
 //! Registry updates happen under the store lock (lock order: store, then
-//! registry), one batch per operation, so that presence counts follow the
-//! order of state changes; registry handles released by evictions are
-//! dropped after the store lock is let go.
+//! registry), one batch per operation, so that the counts the registry
+//! keeps for hashes with handles (and events) follow the order of state
+//! changes; registry handles released by evictions are dropped after the
+//! store lock is let go.
 //!
 //! Guards reach the store through a [`StoreRef`] kept valid by the store's
 //! lease (see [`lease`]), not through an `Arc` each.
@@ -32,6 +35,7 @@
 mod handles;
 mod lease;
 mod poison;
+mod presence;
 mod reserve;
 mod slot;
 mod user_code;
@@ -156,7 +160,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             _tier: PhantomData,
         };
         store.publish_gauges(&store.state.lock());
-        Arc::new(store)
+        let store = Arc::new(store);
+        let source: std::sync::Weak<dyn crate::registry::PresenceSource> =
+            Arc::downgrade(&store) as _;
+        store.registry.add_presence_source(store.tier, source);
+        store
     }
 
     pub(crate) fn block_size(&self) -> usize {
