@@ -87,8 +87,9 @@ struct State<T> {
     /// Hashes waiting for one batched registry update; kept to reuse its
     /// allocation.
     pending: Vec<SequenceHash>,
-    /// Victims of the allocation in progress; kept to reuse its allocation.
-    victims: Vec<u32>,
+    /// Block ids of the operation in progress (an allocation's victims, a
+    /// match's hits); kept to reuse its allocation.
+    ids: Vec<u32>,
     /// Lineage of the new primaries in `pending`, kept only when the
     /// registry reports to an events manager (else empty).
     pending_lineage: Vec<Option<crate::events::BlockLineage>>,
@@ -127,7 +128,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             slots,
             free,
             pending,
-            victims,
+            ids,
             index,
             handles,
         } = memory;
@@ -136,7 +137,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             slots,
             lease: None,
             pending,
-            victims,
+            ids,
             pending_lineage: Vec::new(),
             free,
             index,
@@ -253,11 +254,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             }
             let from_free = n.min(st.free.len());
             st.pending.clear();
-            st.victims.clear();
+            st.ids.clear();
             // Victims first: the backend runs before any guard exists, so
             // its failure leaves nothing half handed out.
             let mut failure = None;
-            while from_free + st.victims.len() < n {
+            while from_free + st.ids.len() < n {
                 let id = match self.call_backend(&mut st.backend, |b| b.pop_victim()) {
                     Ok(id) => id,
                     Err(f) => {
@@ -273,7 +274,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                         st.index.remove_id(slot.hash(), id as u32);
                         st.pending.push(slot.hash());
                         st.cached -= 1;
-                        st.victims.push(id as u32);
+                        st.ids.push(id as u32);
                     }
                     _ => {
                         failure = Some(Failure::Broke(match id {
@@ -293,7 +294,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             self.metrics.inc_evictions(st.pending.len() as u64);
             if let Some(failure) = failure {
                 // The victims taken so far stay evicted, in the free pool.
-                for &id in &st.victims {
+                for &id in &st.ids {
                     st.slots[id as usize].state = SlotState::Free;
                     st.free.push(id);
                 }
@@ -310,7 +311,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 slot.evict_on_reset = self.default_evict_on_reset;
                 blocks.push(MutableBlock::new(this, id as BlockId));
             }
-            for &id in &st.victims {
+            for &id in &st.ids {
                 let slot = &mut st.slots[id as usize];
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.evict_on_reset = self.default_evict_on_reset;
@@ -451,27 +452,39 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// Takes one more handle on a registered primary, reviving it from the
     /// cache if nobody held it. `false` if the backend failed to give the
     /// block up: the store is then poisoned and the block freed.
+    ///
+    /// Inlined into the match loops: a held block costs a state check and
+    /// a handle count; only a revival leaves the loop for the backend.
+    #[inline(always)]
     fn acquire_locked(
         &self,
         st: &mut State<T>,
         id: BlockId,
         after: &mut AfterUnlock<Self>,
     ) -> bool {
-        let slot = st.slots[id];
-        if slot.state == SlotState::Cached {
-            let removed = self.call_backend(&mut st.backend, |b| b.remove(id, slot.hash()));
-            if let Err(failure) = removed {
-                self.poison(st, failure, after);
-                return false;
-            }
-            st.slots[id].state = SlotState::Held;
-            st.cached -= 1;
-            st.held += 1;
+        if st.slots[id].state == SlotState::Cached {
+            return self.revive_locked(st, id, after);
         }
         debug_assert!(matches!(
             st.slots[id].state,
             SlotState::Held | SlotState::Duplicate
         ));
+        self.handles[id].acquire_locked();
+        true
+    }
+
+    /// [`acquire_locked`](Self::acquire_locked) of a cached block: takes it
+    /// out of the backend first.
+    fn revive_locked(&self, st: &mut State<T>, id: BlockId, after: &mut AfterUnlock<Self>) -> bool {
+        let hash = st.slots[id].hash();
+        let removed = self.call_backend(&mut st.backend, |b| b.remove(id, hash));
+        if let Err(failure) = removed {
+            self.poison(st, failure, after);
+            return false;
+        }
+        st.slots[id].state = SlotState::Held;
+        st.cached -= 1;
+        st.held += 1;
         self.handles[id].acquire_locked();
         true
     }
@@ -485,18 +498,29 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let this = StoreRef::new(self);
         let mut after = AfterUnlock::default();
         {
-            let mut st = self.lock_healthy();
+            let mut guard = self.lock_healthy();
+            let st = &mut *guard;
+            st.ids.clear();
             for &hash in hashes {
                 let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash()) else {
                     break;
                 };
-                if !self.acquire_locked(&mut st, id as BlockId, &mut after) {
+                if !self.acquire_locked(st, id as BlockId, &mut after) {
                     break;
                 }
-                out.push(ImmutableBlock::adopt(this, id as BlockId, hash));
+                st.ids.push(id);
             }
-            self.take_lease(&mut st);
-            self.publish_gauges(&st);
+            // Guards built in one pass over the hits: pushing each one as
+            // it is found spilled its fields to the stack and read them
+            // back wider, a store-forwarding stall per block.
+            out.extend(
+                st.ids
+                    .iter()
+                    .zip(hashes)
+                    .map(|(&id, &hash)| ImmutableBlock::adopt(this, id as BlockId, hash)),
+            );
+            self.take_lease(st);
+            self.publish_gauges(st);
         }
         after.finish();
         self.metrics.inc_match_hashes_requested(hashes.len() as u64);
