@@ -364,7 +364,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             for block in blocks {
                 out.push(self.register_locked(&mut st, this, block, &mut after));
             }
-            self.finish_registrations(&st);
+            self.finish_registrations(&st, out.len() - start);
         }
         after.finish();
         self.registry
@@ -381,7 +381,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             st.pending.clear();
             st.pending_lineage.clear();
             let registered = self.register_locked(&mut st, this, block, &mut after);
-            self.finish_registrations(&st);
+            self.finish_registrations(&st, 1);
             registered
         };
         after.finish();
@@ -391,8 +391,12 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     }
 
     /// Reports the new primaries queued in `st.pending` to the registry in
-    /// one batch and publishes the gauges; ends every registration run.
-    fn finish_registrations(&self, st: &State<T>) {
+    /// one batch, counts the `registered` blocks and publishes the gauges;
+    /// ends every registration run. Counted once per run, not per block: an
+    /// atomic add waits for the stores before it, so one per block would
+    /// serialise the blocks' cache misses.
+    fn finish_registrations(&self, st: &State<T>, registered: usize) {
+        self.metrics.inc_registrations_by(registered as u64);
         self.registry
             .add_presence_many(&st.pending, &st.pending_lineage, self.tier);
         self.publish_gauges(st);
@@ -410,7 +414,6 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         after: &mut AfterUnlock<Self>,
     ) -> ImmutableBlock<T> {
         let (id, hash, lineage) = block.into_parts();
-        self.metrics.inc_registrations();
         st.checked_out -= 1;
         let registered = st
             .index
