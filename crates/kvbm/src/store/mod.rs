@@ -303,20 +303,26 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 after.finish();
                 return None;
             }
+            let victims = st.ids.len();
             for _ in 0..from_free {
                 let Some(id) = st.free.pop() else { break };
-                let slot = &mut st.slots[id as usize];
-                slot.state = SlotState::CheckedOut;
-                slot.generation = slot.generation.wrapping_add(1);
-                slot.evict_on_reset = self.default_evict_on_reset;
-                blocks.push(MutableBlock::new(this, id as BlockId));
+                st.slots[id as usize].state = SlotState::CheckedOut;
+                st.ids.push(id);
             }
             for &id in &st.ids {
                 let slot = &mut st.slots[id as usize];
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.evict_on_reset = self.default_evict_on_reset;
-                blocks.push(MutableBlock::new(this, id as BlockId));
             }
+            // Free blocks first, then the victims; built from the ids in
+            // one pass (see `register_blocks`).
+            let (evicted_ids, free_ids) = st.ids.split_at(victims);
+            blocks.extend(
+                free_ids
+                    .iter()
+                    .chain(evicted_ids)
+                    .map(|&id| MutableBlock::new(this, id as BlockId)),
+            );
             if let Some(out) = evicted {
                 out.extend_from_slice(&st.pending);
             }
@@ -359,12 +365,23 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let mut after = AfterUnlock::default();
         {
             let mut st = self.lock_healthy();
+            let st = &mut *st;
             st.pending.clear();
             st.pending_lineage.clear();
+            st.ids.clear();
             for block in blocks {
-                out.push(self.register_locked(&mut st, this, block, &mut after));
+                let id = self.register_locked(st, block, &mut after);
+                st.ids.push(id as u32);
             }
-            self.finish_registrations(&st, out.len() - start);
+            // The guards are built after the loop, from the ids: pushing
+            // each as it was registered spilled it to the stack and read it
+            // back wider, which waits for every pending store — the cache
+            // misses of the blocks before it included.
+            out.extend(st.ids.iter().map(|&id| {
+                let id = id as BlockId;
+                ImmutableBlock::adopt(this, id, st.slots[id].hash())
+            }));
+            self.finish_registrations(st, out.len() - start);
         }
         after.finish();
         self.registry
@@ -380,9 +397,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             let mut st = self.lock_healthy();
             st.pending.clear();
             st.pending_lineage.clear();
-            let registered = self.register_locked(&mut st, this, block, &mut after);
+            let id = self.register_locked(&mut st, block, &mut after);
             self.finish_registrations(&st, 1);
-            registered
+            ImmutableBlock::adopt(this, id, st.slots[id].hash())
         };
         after.finish();
         self.registry
@@ -402,17 +419,18 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         self.publish_gauges(st);
     }
 
-    /// Registers `block` under the lock; a new primary's hash is queued in
-    /// `st.pending` for the registry. The block count the lease depends on
-    /// never reaches zero here: the staged block counted until now, and the
-    /// returned handle counts from now on.
+    /// Registers `block` under the lock and returns the block the caller
+    /// now holds a handle on (the block itself, or the primary it was
+    /// deduplicated into), to build its guard from; a new primary's hash is
+    /// queued in `st.pending` for the registry. The block count the lease
+    /// depends on never reaches zero here: the staged block counted until
+    /// now, and the handle taken here counts from now on.
     fn register_locked(
         &self,
         st: &mut State<T>,
-        this: StoreRef<T>,
         block: CompleteBlock<T>,
         after: &mut AfterUnlock<Self>,
-    ) -> ImmutableBlock<T> {
+    ) -> BlockId {
         let (id, hash, lineage) = block.into_parts();
         st.checked_out -= 1;
         let registered = st
@@ -425,7 +443,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                     self.metrics.inc_registration_dedup();
                     st.slots[id].state = SlotState::Free;
                     st.free.push(id as u32);
-                    return ImmutableBlock::adopt(this, existing, hash);
+                    return existing;
                 }
                 // Reviving it failed and freed it: this block becomes the
                 // primary instead.
@@ -449,7 +467,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         }
         st.held += 1;
         self.handles[id].acquire_locked();
-        ImmutableBlock::adopt(this, id, hash)
+        id
     }
 
     /// Takes one more handle on a registered primary, reviving it from the
