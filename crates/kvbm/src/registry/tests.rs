@@ -805,3 +805,81 @@ mod with_stores {
         assert!(err.to_string().contains("the stores hold"), "{err}");
     }
 }
+
+mod concurrent_handles {
+    use super::*;
+    use crate::manager::BlockManager;
+
+    /// Two tiers churn their caches while other threads take and drop
+    /// handles of the same hashes and check presence: handle entries are
+    /// created with every store locked while stores report under their own
+    /// locks, so the counts must come out exact and nothing deadlocks.
+    #[test]
+    fn handles_taken_while_stores_churn_keep_exact_counts() {
+        let r = BlockRegistry::new();
+        let m1 = BlockManager::<G1>::builder()
+            .block_count(16)
+            .block_size(4)
+            .registry(r.clone())
+            .build()
+            .unwrap();
+        let m2 = BlockManager::<G2>::builder()
+            .block_count(16)
+            .block_size(4)
+            .registry(r.clone())
+            .build()
+            .unwrap();
+        fn churn<T: crate::blocks::BlockMetadata>(m: &BlockManager<T>, seed: u64) {
+            for round in 0..1500u64 {
+                let hashes: Vec<SequenceHash> =
+                    (0..4).map(|i| h((round * 7 + i * 3 + seed) % 40)).collect();
+                let matched = m.match_blocks(&hashes);
+                let fresh = m.allocate_blocks(hashes.len() - matched.len()).unwrap();
+                let staged = fresh
+                    .into_iter()
+                    .zip(&hashes[matched.len()..])
+                    .map(|(b, &hash)| b.stage(hash, 4).unwrap())
+                    .collect();
+                drop(m.register_blocks(staged));
+                drop(matched);
+            }
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| churn(&m1, 0));
+            s.spawn(|| churn(&m2, 5));
+            for t in 0..2u64 {
+                let r = &r;
+                s.spawn(move || {
+                    for i in 0..3000u64 {
+                        let hash = h((i * 11 + t) % 40);
+                        let handle = if i % 3 == 0 {
+                            Some(r.register_sequence_hash(hash))
+                        } else {
+                            r.match_sequence_hash(hash, false)
+                        };
+                        if let Some(handle) = handle {
+                            let _ = handle.has_any_block(&[TypeId::of::<G1>(), TypeId::of::<G2>()]);
+                        }
+                        let _ = r.check_presence::<G1>(&[hash]);
+                    }
+                });
+            }
+            s.spawn(|| {
+                for _ in 0..50 {
+                    m1.validate().unwrap();
+                }
+            });
+        });
+        m1.validate().unwrap();
+        m2.validate().unwrap();
+        // The callers' handles are gone: the registered hashes are the
+        // stores' (the registry keeps handles only for hashes blocks hold).
+        let held: std::collections::HashSet<SequenceHash> =
+            r.registered_hashes().into_iter().collect();
+        for i in 0..40 {
+            let in_stores =
+                r.check_presence_any(&[h(i)], &[TypeId::of::<G1>(), TypeId::of::<G2>()])[0].1;
+            assert_eq!(held.contains(&h(i)), in_stores, "hash {i}");
+        }
+    }
+}
