@@ -433,37 +433,40 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     ) -> BlockId {
         let (id, hash, lineage) = block.into_parts();
         st.checked_out -= 1;
-        let registered = st
+        // The hash first, so that the index can read it through the slot:
+        // one probe finds a registered primary or files this block.
+        st.slots[id].set_hash(hash);
+        let slots = &st.slots;
+        let existing = st
             .index
-            .get(hash, |i| st.slots[i as usize].hash())
-            .map(|existing| existing as BlockId);
-        let existing = match (registered, self.duplication_policy) {
+            .find_or_insert(hash, id as u32, |i| slots[i as usize].hash());
+        let primary = match (existing, self.duplication_policy) {
+            (None, _) => true,
             (Some(existing), BlockDuplicationPolicy::Reject) => {
+                let existing = existing as BlockId;
                 if self.acquire_locked(st, existing, after) {
                     self.metrics.inc_registration_dedup();
                     st.slots[id].state = SlotState::Free;
                     st.free.push(id as u32);
                     return existing;
                 }
-                // Reviving it failed and freed it: this block becomes the
-                // primary instead.
-                None
+                // Reviving it failed and freed (and unfiled) it: this block
+                // becomes the primary instead.
+                st.index
+                    .insert(hash, id as u32, |i| st.slots[i as usize].hash());
+                true
             }
-            (registered, _) => registered,
+            (Some(_), BlockDuplicationPolicy::Allow) => false,
         };
-        let slot = &mut st.slots[id];
-        slot.set_hash(hash);
-        if existing.is_some() {
-            self.metrics.inc_duplicate_blocks();
-            slot.state = SlotState::Duplicate;
-        } else {
-            slot.state = SlotState::Held;
-            st.index
-                .insert(hash, id as u32, |i| st.slots[i as usize].hash());
+        if primary {
+            st.slots[id].state = SlotState::Held;
             st.pending.push(hash);
             if self.registry.inner.wants_lineage() {
                 st.pending_lineage.push(lineage);
             }
+        } else {
+            self.metrics.inc_duplicate_blocks();
+            st.slots[id].state = SlotState::Duplicate;
         }
         st.held += 1;
         self.handles[id].acquire_locked();
