@@ -94,6 +94,30 @@ impl<K: IndexKey> IdIndex<K> {
             .insert_unique(key.mixed(), id, |&other| key_of(other).mixed());
     }
 
+    /// The id filed under `key`, or, if there is none, files `id` under it
+    /// and returns `None`: one probe where `get` then `insert` take two.
+    /// `key_of(id)` must already return `key`.
+    #[inline]
+    pub(crate) fn find_or_insert(
+        &mut self,
+        key: K,
+        id: u32,
+        key_of: impl Fn(u32) -> K,
+    ) -> Option<u32> {
+        let entry = self.table.entry(
+            key.mixed(),
+            |&other| key_of(other) == key,
+            |&other| key_of(other).mixed(),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(found) => Some(*found.get()),
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(id);
+                None
+            }
+        }
+    }
+
     /// Removes and returns the id filed under `key`.
     #[inline]
     pub(crate) fn remove(&mut self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
@@ -116,7 +140,6 @@ impl<K: IndexKey> IdIndex<K> {
     }
 
     /// Every id in the index, in no particular order.
-    #[cfg(test)]
     pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.table.iter().copied()
     }
@@ -145,6 +168,7 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Insert(u8),
+        FindOrInsert(u8),
         Remove(u8),
         Get(u8),
     }
@@ -152,6 +176,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             any::<u8>().prop_map(Op::Insert),
+            any::<u8>().prop_map(Op::FindOrInsert),
             any::<u8>().prop_map(Op::Remove),
             any::<u8>().prop_map(Op::Get),
         ]
@@ -177,6 +202,12 @@ mod tests {
                             e.insert(k as u32);
                             index.insert(h, k as u32, key_of);
                         }
+                    }
+                    Op::FindOrInsert(k) => {
+                        let h = slots[k as usize];
+                        let before = model.get(&h).copied();
+                        model.entry(h).or_insert(k as u32);
+                        prop_assert_eq!(index.find_or_insert(h, k as u32, key_of), before);
                     }
                     Op::Remove(k) => {
                         let h = slots[k as usize];

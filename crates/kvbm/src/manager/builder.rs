@@ -307,8 +307,9 @@ impl<T: BlockMetadata> BlockManagerConfigBuilder<T> {
                 "block count {block_count} is too large for this machine: {e}"
             ))
         })?;
-        // Every block may come to hold a hash: room for them now, so filling
-        // the cache never rehashes the registry's presence map.
+        // With an events manager the registry counts every block-held hash:
+        // room for them now, so filling the cache never rehashes its map
+        // (without one it keeps no per-block entry and this is a no-op).
         registry.reserve_presence(block_count).map_err(|e| {
             BlockManagerBuilderError::ValidationError(format!(
                 "block count {block_count} is too large for this machine: {e}"

@@ -26,7 +26,7 @@ pub enum AttachmentError {
 }
 
 /// The values of one attached type.
-pub(super) enum Slot {
+pub(super) enum AttachedValues {
     /// One value, from `attach_unique`.
     Unique(Erased),
     /// Any number of values, in attach order, from `attach`.
@@ -36,18 +36,18 @@ pub(super) enum Slot {
 /// Every value attached to one handle, grouped by type.
 #[derive(Default)]
 pub(super) struct AttachmentStore {
-    slots: Vec<(TypeId, Slot)>,
+    by_type: Vec<(TypeId, AttachedValues)>,
 }
 
 impl AttachmentStore {
     /// The values of type `ty`, if any were attached.
-    pub(super) fn slot(&self, ty: TypeId) -> Option<&Slot> {
-        self.slots.iter().find(|(t, _)| *t == ty).map(|(_, s)| s)
+    pub(super) fn values_of(&self, ty: TypeId) -> Option<&AttachedValues> {
+        self.by_type.iter().find(|(t, _)| *t == ty).map(|(_, s)| s)
     }
 
     /// Mutable access to the values of type `ty`.
-    pub(super) fn slot_mut(&mut self, ty: TypeId) -> Option<&mut Slot> {
-        self.slots
+    pub(super) fn values_of_mut(&mut self, ty: TypeId) -> Option<&mut AttachedValues> {
+        self.by_type
             .iter_mut()
             .find(|(t, _)| *t == ty)
             .map(|(_, s)| s)
@@ -59,13 +59,17 @@ impl AttachmentStore {
         ty: TypeId,
         value: Erased,
     ) -> Result<(), AttachmentError> {
-        match self.slot(ty) {
+        match self.values_of(ty) {
             None => {
-                self.slots.push((ty, Slot::Unique(value)));
+                self.by_type.push((ty, AttachedValues::Unique(value)));
                 Ok(())
             }
-            Some(Slot::Unique(_)) => Err(AttachmentError::TypeAlreadyRegisteredAsUnique(ty)),
-            Some(Slot::Multiple(_)) => Err(AttachmentError::TypeAlreadyRegisteredAsMultiple(ty)),
+            Some(AttachedValues::Unique(_)) => {
+                Err(AttachmentError::TypeAlreadyRegisteredAsUnique(ty))
+            }
+            Some(AttachedValues::Multiple(_)) => {
+                Err(AttachmentError::TypeAlreadyRegisteredAsMultiple(ty))
+            }
         }
     }
 
@@ -75,16 +79,19 @@ impl AttachmentStore {
         ty: TypeId,
         value: Erased,
     ) -> Result<(), AttachmentError> {
-        match self.slot_mut(ty) {
+        match self.values_of_mut(ty) {
             None => {
-                self.slots.push((ty, Slot::Multiple(vec![value])));
+                self.by_type
+                    .push((ty, AttachedValues::Multiple(vec![value])));
                 Ok(())
             }
-            Some(Slot::Multiple(values)) => {
+            Some(AttachedValues::Multiple(values)) => {
                 values.push(value);
                 Ok(())
             }
-            Some(Slot::Unique(_)) => Err(AttachmentError::TypeAlreadyRegisteredAsUnique(ty)),
+            Some(AttachedValues::Unique(_)) => {
+                Err(AttachmentError::TypeAlreadyRegisteredAsUnique(ty))
+            }
         }
     }
 }

@@ -4,13 +4,17 @@
 //! host, disk, …); each manager reports the hashes its blocks hold, and
 //! anyone can ask whether — and where — a hash is present.
 //!
-//! The registry keeps per-tier counts in a compact map keyed by the
-//! (already hashed) sequence hash, and keeps a [`BlockRegistrationHandle`]
-//! only for hashes that had one asked for (see `tables`), so registering and
-//! evicting blocks costs a map update, not an allocation. Managers update it
-//! in batches — one lock per manager operation, however many blocks it
-//! touches — and always from under their own store lock, so the registry
-//! lock is held only briefly and never contended by a manager with itself.
+//! Which tier holds a hash is answered by the managers' stores themselves:
+//! each store registers with the registry as a presence source (see
+//! `sources`), and presence queries look the hashes up in the stores' hash
+//! indexes, so a cached block costs the registry no memory. The registry
+//! keeps a [`BlockRegistrationHandle`] only for hashes that had one asked
+//! for, and per-tier counts only for those (see `tables`) — or for every
+//! block-held hash while an events manager listens. Managers report their
+//! changes in batches — one call per manager operation, however many blocks
+//! it touches — and always from under their own store lock (lock order:
+//! stores, then registry); with nothing tracked, a report returns without
+//! taking the registry lock.
 //!
 //! With an [`EventsManager`] attached
 //! ([`BlockRegistryBuilder::event_manager`]), every hash entering or leaving
@@ -27,10 +31,12 @@ mod attachments;
 mod extras;
 mod handle;
 mod presence;
+mod sources;
 mod tables;
 mod typed;
 
 use std::any::TypeId;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -38,11 +44,13 @@ use parking_lot::Mutex;
 pub use attachments::AttachmentError;
 pub use handle::BlockRegistrationHandle;
 use handle::HandleInner;
+use sources::{counts_of, with_all_locked, Sources, ALL_TIERS};
+pub(crate) use sources::{PresenceSource, PresenceView};
 use tables::{HandleEntry, Removal, Tables};
 pub use typed::TypedAttachments;
 
 use crate::events::{BlockLineage, Emitter, EventsManager};
-use crate::prehashed::PackedKey;
+use crate::prehashed::{PackedKey, PrehashedMap};
 use crate::tinylfu::FrequencyTracker;
 use crate::SequenceHash;
 
@@ -72,8 +80,18 @@ pub struct BlockRegistryBuilder {
 }
 
 pub(crate) struct RegistryInner {
-    /// Presence counts of block-held hashes and the live handles.
+    /// The live handles and the presence counts the registry tracks.
     tables: Mutex<Tables>,
+    /// `tables.handles.len()`, readable without the lock: with no handle
+    /// entry (and no events manager) a store's report has nothing to
+    /// update. Exact whenever the reporting store's lock is held, since a
+    /// handle entry is created with every store locked.
+    handle_entries: AtomicUsize,
+    /// The stores that answer presence queries.
+    sources: Sources,
+    /// Stand-ins for stores in the registry's unit tests, one per tier.
+    #[cfg(test)]
+    test_sources: Mutex<Vec<Arc<tests::TestSource>>>,
     tiers: Mutex<Vec<TypeId>>,
     /// Counts registrations and hits, for frequency-aware eviction.
     tracker: Option<Arc<dyn FrequencyTracker<u128>>>,
@@ -113,7 +131,11 @@ impl BlockRegistryBuilder {
     pub fn build(self) -> BlockRegistry {
         BlockRegistry {
             inner: Arc::new_cyclic(|this| RegistryInner {
-                tables: Mutex::default(),
+                tables: Mutex::new(Tables::new(self.events.is_some())),
+                handle_entries: AtomicUsize::new(0),
+                sources: Sources::default(),
+                #[cfg(test)]
+                test_sources: Mutex::default(),
                 tiers: Mutex::new(Vec::new()),
                 tracker: self.tracker,
                 events: self.events,
@@ -162,14 +184,10 @@ impl BlockRegistry {
     /// The handle of `seq_hash`, registering it if needed, without counting
     /// an access.
     pub(crate) fn handle_for(&self, seq_hash: SequenceHash) -> BlockRegistrationHandle {
-        let mut tables = self.inner.tables.lock();
-        if !tables.is_registered(seq_hash) {
-            if let Some(mut emitter) = self.inner.emitter() {
-                let announced = emitter.created(seq_hash, None);
-                tables.set_announced(seq_hash, announced);
-            }
+        match self.inner.handle(seq_hash, true) {
+            Some(handle) => handle,
+            None => unreachable!("a handle is created when asked to be"),
         }
-        self.inner.handle_of(&mut tables, seq_hash)
     }
 
     /// The handle of `seq_hash` if it is registered.
@@ -182,13 +200,7 @@ impl BlockRegistry {
         seq_hash: SequenceHash,
         touch: bool,
     ) -> Option<BlockRegistrationHandle> {
-        let handle = {
-            let mut tables = self.inner.tables.lock();
-            if !tables.is_registered(seq_hash) {
-                return None;
-            }
-            self.inner.handle_of(&mut tables, seq_hash)
-        };
+        let handle = self.inner.handle(seq_hash, false)?;
         if touch {
             self.touch(seq_hash);
         }
@@ -197,17 +209,44 @@ impl BlockRegistry {
 
     /// Whether `seq_hash` is registered (held by a block or a live handle).
     pub fn is_registered(&self, seq_hash: SequenceHash) -> bool {
-        self.inner.tables.lock().is_registered(seq_hash)
+        {
+            let tables = self.inner.tables.lock();
+            if tables.track_all || tables.handles.contains_key(&seq_hash.into()) {
+                return tables.is_registered(seq_hash);
+            }
+        }
+        let sources = self.inner.sources.live(ALL_TIERS);
+        sources.iter().any(|(_, source)| {
+            let mut held = false;
+            source.with_locked(&mut |view| held = view.count(seq_hash) > 0);
+            held
+        })
     }
 
     /// The number of registered hashes.
+    ///
+    /// Without an events manager, this collects the hashes of every
+    /// manager: O(registered hashes).
     pub fn registered_count(&self) -> usize {
-        self.inner.tables.lock().registered_count()
+        {
+            let tables = self.inner.tables.lock();
+            if tables.track_all {
+                return tables.registered_count();
+            }
+        }
+        self.inner.registered_set().len()
     }
 
     /// Every registered hash, in no particular order.
     pub fn registered_hashes(&self) -> Vec<SequenceHash> {
-        self.inner.tables.lock().registered_hashes()
+        {
+            let tables = self.inner.tables.lock();
+            if tables.track_all {
+                return tables.registered_hashes();
+            }
+        }
+        let set = self.inner.registered_set();
+        set.into_keys().map(SequenceHash::from).collect()
     }
 
     /// The hashes whose Create the attached [`EventsManager`]'s policy
@@ -296,13 +335,37 @@ impl BlockRegistry {
         &self,
         additional: usize,
     ) -> Result<(), std::collections::TryReserveError> {
-        self.inner.tables.lock().reserve(additional)
+        let mut tables = self.inner.tables.lock();
+        if !tables.track_all {
+            // Only hashes with handles are counted: nothing to make room for.
+            return Ok(());
+        }
+        tables.reserve(additional)
     }
 
-    /// A block of `tier` now holds `seq_hash` as its primary.
+    /// Adds a store of `tier` to the stores that answer presence queries.
+    /// Called once per store, before it holds any block.
+    pub(crate) fn add_presence_source(&self, tier: TierId, source: Weak<dyn PresenceSource>) {
+        self.inner.sources.add(tier, source);
+    }
+
+    /// Checks the registry's presence counts against the stores: every
+    /// tracked count equals what the stores hold (at least, once a store
+    /// has gone), counts are tracked only where they must be, and a handle
+    /// kept for blocks belongs to a hash that blocks hold. Locks every
+    /// store; call it with none held.
+    pub(crate) fn validate_presence(&self) -> Result<(), String> {
+        self.inner.validate_presence()
+    }
+
+    /// A block of `tier` now holds `seq_hash` as its primary (through the
+    /// tier's test source, which stands in for a store).
     #[cfg(test)]
     pub(crate) fn add_presence(&self, seq_hash: SequenceHash, tier: TierId) {
-        self.add_presence_many(&[seq_hash], &[], tier);
+        let source = self.inner.test_source(tier);
+        source.change(seq_hash, 1, || {
+            self.add_presence_many(&[seq_hash], &[], tier);
+        });
     }
 
     /// Blocks of `tier` now hold each of `hashes` as their primary.
@@ -315,7 +378,7 @@ impl BlockRegistry {
         lineage: &[Option<BlockLineage>],
         tier: TierId,
     ) {
-        if hashes.is_empty() {
+        if hashes.is_empty() || self.inner.untracked() {
             return;
         }
         let mut tables = self.inner.tables.lock();
@@ -346,7 +409,10 @@ impl BlockRegistry {
         tier: TierId,
     ) -> Option<BlockRegistrationHandle> {
         let mut kept = Vec::new();
-        self.remove_presence_many(&[seq_hash], tier, &mut kept);
+        let source = self.inner.test_source(tier);
+        source.change(seq_hash, -1, || {
+            self.remove_presence_many(&[seq_hash], tier, &mut kept);
+        });
         kept.pop()
     }
 
@@ -362,7 +428,7 @@ impl BlockRegistry {
         tier: TierId,
         kept: &mut Vec<BlockRegistrationHandle>,
     ) {
-        if hashes.is_empty() {
+        if hashes.is_empty() || self.inner.untracked() {
             return;
         }
         let mut tables = self.inner.tables.lock();
@@ -386,6 +452,7 @@ impl BlockRegistry {
             if outside == 0 {
                 // Nobody outside holds a handle: the registration ends now.
                 tables.handles.remove(&key);
+                self.inner.count_handle_entries(&tables);
                 if let Some(emitter) = &mut emitter {
                     let announced = tables.take_announced(seq_hash);
                     emitter.removed(seq_hash, announced);
@@ -413,18 +480,181 @@ impl RegistryInner {
 
     /// The live handle of `seq_hash`, or a new one (kept by the registry
     /// while a block holds the hash).
-    fn handle_of(&self, tables: &mut Tables, seq_hash: SequenceHash) -> BlockRegistrationHandle {
+    ///
+    /// `counts`, the per-tier counts read from the (locked) stores, starts
+    /// the tracking of a hash that has no handle entry yet; `None` when the
+    /// tables already count every block-held hash.
+    fn handle_of(
+        &self,
+        tables: &mut Tables,
+        seq_hash: SequenceHash,
+        counts: Option<&[u32; MAX_TIERS]>,
+    ) -> BlockRegistrationHandle {
+        let key: PackedKey = seq_hash.into();
+        if !tables.handles.contains_key(&key) {
+            if let Some(counts) = counts {
+                tables.set_counts(seq_hash, counts);
+            }
+        }
         let held = tables.held_by_blocks(seq_hash);
-        let entry: &mut HandleEntry = tables.handles.entry(seq_hash.into()).or_default();
-        if let Some(inner) = entry.weak.upgrade() {
-            return BlockRegistrationHandle { inner };
+        let entry: &mut HandleEntry = tables.handles.entry(key).or_default();
+        let handle = match entry.weak.upgrade() {
+            Some(inner) => BlockRegistrationHandle { inner },
+            None => {
+                let inner = Arc::new(HandleInner::new(seq_hash, self.this.clone()));
+                entry.weak = Arc::downgrade(&inner);
+                if held {
+                    entry.strong = Some(inner.clone());
+                }
+                BlockRegistrationHandle { inner }
+            }
+        };
+        self.count_handle_entries(tables);
+        handle
+    }
+
+    /// The handle of `seq_hash`: the live one, or a new one if the hash is
+    /// registered or `create` is set (`None` otherwise).
+    fn handle(&self, seq_hash: SequenceHash, create: bool) -> Option<BlockRegistrationHandle> {
+        let key: PackedKey = seq_hash.into();
+        {
+            let mut tables = self.tables.lock();
+            if let Some(inner) = tables.handles.get(&key).and_then(|e| e.weak.upgrade()) {
+                return Some(BlockRegistrationHandle { inner });
+            }
+            if tables.track_all {
+                // The tables know every registered hash.
+                if !tables.is_registered(seq_hash) {
+                    if !create {
+                        return None;
+                    }
+                    if let Some(mut emitter) = self.emitter() {
+                        let announced = emitter.created(seq_hash, None);
+                        tables.set_announced(seq_hash, announced);
+                    }
+                }
+                return Some(self.handle_of(&mut tables, seq_hash, None));
+            }
         }
-        let inner = Arc::new(HandleInner::new(seq_hash, self.this.clone()));
-        entry.weak = Arc::downgrade(&inner);
-        if held {
-            entry.strong = Some(inner.clone());
+        // A new handle entry: its counts come from the stores, read with
+        // all of them locked so that none changes before the entry exists
+        // (from then on their reports keep it exact).
+        let sources = self.sources.live(ALL_TIERS);
+        let mut handle = None;
+        with_all_locked(&sources, &mut |views| {
+            let counts = counts_of(views, seq_hash);
+            let mut tables = self.tables.lock();
+            let registered = tables.handles.contains_key(&key) || counts.iter().any(|&n| n > 0);
+            if create || registered {
+                handle = Some(self.handle_of(&mut tables, seq_hash, Some(&counts)));
+            }
+        });
+        // The stores are unlocked; dropping a source may drop its store.
+        drop(sources);
+        handle
+    }
+
+    /// Publishes the number of handle entries (under the tables lock).
+    fn count_handle_entries(&self, tables: &Tables) {
+        self.handle_entries
+            .store(tables.handles.len(), Ordering::Relaxed);
+    }
+
+    /// Whether a store's report has nothing to update: no events manager
+    /// and no handle entry. Read under the reporting store's lock, which a
+    /// handle entry's creation holds while it inserts the entry.
+    #[inline]
+    fn untracked(&self) -> bool {
+        self.events.is_none() && self.handle_entries.load(Ordering::Relaxed) == 0
+    }
+
+    /// Every registered hash: held by a store's primary or a handle.
+    fn registered_set(&self) -> PrehashedMap<PackedKey, ()> {
+        let mut set: PrehashedMap<PackedKey, ()> = PrehashedMap::default();
+        let sources = self.sources.live(ALL_TIERS);
+        for (_, source) in &sources {
+            source.with_locked(&mut |view| {
+                view.for_each_hash(&mut |hash| {
+                    set.insert(hash.into(), ());
+                });
+            });
         }
-        BlockRegistrationHandle { inner }
+        drop(sources);
+        let tables = self.tables.lock();
+        for key in tables.handles.keys() {
+            set.insert(*key, ());
+        }
+        set
+    }
+
+    fn validate_presence(&self) -> Result<(), String> {
+        let (sources, complete) = self.sources.live_checked();
+        let mut result = Ok(());
+        with_all_locked(&sources, &mut |views| {
+            let tables = self.tables.lock();
+            result = self.check_tables(&tables, views, complete);
+        });
+        drop(sources);
+        result
+    }
+
+    fn check_tables(
+        &self,
+        tables: &Tables,
+        views: &[(TierId, &dyn PresenceView)],
+        complete: bool,
+    ) -> Result<(), String> {
+        let entries = self.handle_entries.load(Ordering::Relaxed);
+        if entries != tables.handles.len() {
+            return Err(format!(
+                "registry: {entries} handle entries published, {} exist",
+                tables.handles.len()
+            ));
+        }
+        for hash in tables.tracked() {
+            let tracked = tables.counts(hash);
+            let held = counts_of(views, hash);
+            let agrees = if complete {
+                tracked == held
+            } else {
+                tracked.iter().zip(&held).all(|(t, h)| t >= h)
+            };
+            if !agrees {
+                return Err(format!(
+                    "registry: counts {tracked:?} of {hash:?}, the stores hold {held:?}"
+                ));
+            }
+            if tracked.iter().all(|&n| n == 0) {
+                return Err(format!("registry: {hash:?} tracked with no block"));
+            }
+            if !tables.track_all && !tables.handles.contains_key(&hash.into()) {
+                return Err(format!("registry: {hash:?} counted without a handle entry"));
+            }
+        }
+        if tables.track_all {
+            for (tier, view) in views {
+                let mut missing = None;
+                view.for_each_hash(&mut |hash| {
+                    if tables.count(hash, *tier) == 0 {
+                        missing.get_or_insert(hash);
+                    }
+                });
+                if let Some(hash) = missing {
+                    return Err(format!(
+                        "registry: {hash:?} held by tier {tier} is not counted"
+                    ));
+                }
+            }
+        }
+        for (key, entry) in &tables.handles {
+            let hash = SequenceHash::from(*key);
+            if entry.strong.is_some() && !tables.held_by_blocks(hash) {
+                return Err(format!(
+                    "registry: the handle of {hash:?} is kept with no block holding it"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Counts one use of `seq_hash` for frequency tracking. Every touch —
@@ -447,7 +677,8 @@ impl RegistryInner {
             .fold(0, |mask, tier| mask | 1 << tier)
     }
 
-    /// Whether a block of any tier in `tiers` holds `seq_hash`.
+    /// Whether a block of any tier in `tiers` holds `seq_hash`, from the
+    /// tracked counts: exact for a hash with a live handle.
     fn present_in_any(&self, seq_hash: SequenceHash, tiers: TierMask) -> bool {
         if tiers == 0 {
             return false;
@@ -458,6 +689,20 @@ impl RegistryInner {
             .is_some_and(|c| c.present_in_any(tiers))
     }
 
+    /// The test source of `tier`, created and added on first use.
+    #[cfg(test)]
+    fn test_source(&self, tier: TierId) -> Arc<tests::TestSource> {
+        let mut list = self.test_sources.lock();
+        if let Some(source) = list.iter().find(|s| s.tier == tier) {
+            return Arc::clone(source);
+        }
+        let source = Arc::new(tests::TestSource::new(tier));
+        let weak: Weak<dyn PresenceSource> = Arc::downgrade(&source) as _;
+        self.sources.add(tier, weak);
+        list.push(Arc::clone(&source));
+        source
+    }
+
     /// Called when the last handle of `seq_hash` dropped.
     fn forget_if_unused(&self, seq_hash: SequenceHash) {
         let mut tables = self.tables.lock();
@@ -465,7 +710,14 @@ impl RegistryInner {
         if let Some(entry) = tables.handles.get(&key) {
             if entry.strong.is_none() && entry.weak.strong_count() == 0 {
                 tables.handles.remove(&key);
-                if !tables.held_by_blocks(seq_hash) {
+                self.count_handle_entries(&tables);
+                let held = tables.held_by_blocks(seq_hash);
+                if !tables.track_all {
+                    // Counted only for the entry's sake; the stores answer
+                    // for the hash from now on.
+                    tables.forget_counts(seq_hash);
+                }
+                if !held {
                     if let Some(mut emitter) = self.emitter() {
                         let announced = tables.take_announced(seq_hash);
                         emitter.removed(seq_hash, announced);

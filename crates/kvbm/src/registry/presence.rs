@@ -9,9 +9,9 @@ impl BlockRegistry {
     /// For each of `seq_hashes`, in order, whether a block of tier `T`
     /// holds it (in use or cached).
     ///
-    /// The answer reflects the registry at the moment each hash is looked
-    /// up; a block registered or evicted concurrently may or may not be
-    /// seen. Does not count as a touch, and creates no handles.
+    /// The answer comes from the managers' own hash indexes, each locked
+    /// once for the whole batch; a block registered or evicted concurrently
+    /// may or may not be seen. Does not count as a touch, and creates no handles.
     ///
     /// ```
     /// use kvbm::{manager::BlockManager, SequenceHash};
@@ -49,9 +49,20 @@ impl BlockRegistry {
         type_ids: &[TypeId],
     ) -> Vec<(SequenceHash, bool)> {
         let tiers = self.inner.tier_mask(type_ids);
-        seq_hashes
-            .iter()
-            .map(|&h| (h, self.inner.present_in_any(h, tiers)))
-            .collect()
+        let mut out: Vec<(SequenceHash, bool)> = seq_hashes.iter().map(|&h| (h, false)).collect();
+        if tiers == 0 {
+            return out;
+        }
+        let sources = self.inner.sources.live(tiers);
+        for (_, source) in &sources {
+            source.with_locked(&mut |view| {
+                for (hash, present) in out.iter_mut() {
+                    *present = *present || view.count(*hash) > 0;
+                }
+            });
+        }
+        // Dropped with no lock held: the last reference may drop a store.
+        drop(sources);
+        out
     }
 }

@@ -1,14 +1,19 @@
-//! The registry's two maps, kept small because one entry exists per cached
-//! block.
+//! The registry's own maps.
 //!
-//! - `presence`: for every hash a block holds as its primary, how many such
-//!   blocks each tier has. One byte per tier and the key stored as two
-//!   `u64` words make an entry 24 bytes (a `u128` key and `u32` counts made
-//!   it 64 together with the handle pointers). A tier count that reaches
-//!   [`SPILLED`] moves to `spilled`, a plain map that only sees hashes held
-//!   by hundreds of managers of one tier.
 //! - `handles`: the registration handle of a hash, only for hashes that have
 //!   one alive; most cached blocks never do.
+//! - `presence`: how many primaries of each tier hold a hash, kept only
+//!   where the registry must notice the last block of a hash going away
+//!   without asking the stores: for hashes with a handle entry (whose
+//!   attachments live while blocks hold the hash) and, with an events
+//!   manager attached (`track_all`), for every block-held hash, since
+//!   events follow the registration of a hash across all tiers. Without
+//!   either, the stores' own indexes answer presence queries (see
+//!   `sources`) and this map stays empty: a cached block costs the registry
+//!   nothing. One byte per tier and the key stored as two `u64` words make
+//!   an entry 24 bytes. A tier count that reaches [`SPILLED`] moves to
+//!   `spilled`, a plain map that only sees hashes held by hundreds of
+//!   managers of one tier.
 //!
 //! Both sit behind the registry's one lock.
 
@@ -63,6 +68,9 @@ pub(super) enum Removal {
 /// Presence counts and handles.
 #[derive(Default)]
 pub(super) struct Tables {
+    /// Count every block-held hash (an events manager is attached), not
+    /// only those with a handle entry.
+    pub(super) track_all: bool,
     presence: PrehashedMap<PackedKey, TierCounts>,
     spilled: HashMap<(PackedKey, TierId), u32>,
     pub(super) handles: PrehashedMap<PackedKey, HandleEntry>,
@@ -72,6 +80,14 @@ pub(super) struct Tables {
 }
 
 impl Tables {
+    /// Empty tables; `track_all` counts every block-held hash.
+    pub(super) fn new(track_all: bool) -> Self {
+        Self {
+            track_all,
+            ..Self::default()
+        }
+    }
+
     /// Room for `additional` more block-held hashes.
     pub(super) fn reserve(
         &mut self,
@@ -110,6 +126,10 @@ impl Tables {
     /// `hash` if it has one.
     pub(super) fn add(&mut self, hash: SequenceHash, tier: TierId) -> Option<&mut HandleEntry> {
         let key = PackedKey::from(hash);
+        if !self.track_all && !self.handles.contains_key(&key) {
+            // Untracked: the stores answer for it.
+            return None;
+        }
         let count = &mut self.presence.entry(key).or_default().0[tier];
         match *count {
             SPILLED => *self.spilled.entry((key, tier)).or_insert(SPILLED.into()) += 1,
@@ -149,6 +169,52 @@ impl Tables {
         Removal::NoLongerHeld
     }
 
+    /// Sets the counts of `hash`, read from every store, when its handle
+    /// entry is created and tracking it begins.
+    pub(super) fn set_counts(&mut self, hash: SequenceHash, counts: &[u32; MAX_TIERS]) {
+        let key = PackedKey::from(hash);
+        self.forget_counts(hash);
+        if counts.iter().all(|&n| n == 0) {
+            return;
+        }
+        let mut bytes = TierCounts::default();
+        for (tier, &n) in counts.iter().enumerate() {
+            if n >= u32::from(SPILLED) {
+                bytes.0[tier] = SPILLED;
+                self.spilled.insert((key, tier), n);
+            } else {
+                bytes.0[tier] = n as u8;
+            }
+        }
+        self.presence.insert(key, bytes);
+    }
+
+    /// Stops tracking the counts of `hash` (its handle entry is gone).
+    pub(super) fn forget_counts(&mut self, hash: SequenceHash) {
+        let key = PackedKey::from(hash);
+        if let Some(counts) = self.presence.remove(&key) {
+            for (tier, &n) in counts.0.iter().enumerate() {
+                if n == SPILLED {
+                    self.spilled.remove(&(key, tier));
+                }
+            }
+        }
+    }
+
+    /// The exact per-tier counts of `hash`, spilled or not.
+    pub(super) fn counts(&self, hash: SequenceHash) -> [u32; MAX_TIERS] {
+        let mut out = [0; MAX_TIERS];
+        for (tier, n) in out.iter_mut().enumerate() {
+            *n = self.count(hash, tier);
+        }
+        out
+    }
+
+    /// Every hash with tracked counts.
+    pub(super) fn tracked(&self) -> impl Iterator<Item = SequenceHash> + '_ {
+        self.presence.keys().map(|&key| key.into())
+    }
+
     /// Records whether the events manager announced `hash`'s Create.
     pub(super) fn set_announced(&mut self, hash: SequenceHash, announced: bool) {
         if announced {
@@ -181,7 +247,6 @@ impl Tables {
     }
 
     /// The exact count of `tier` for `hash`, spilled or not.
-    #[cfg(test)]
     pub(super) fn count(&self, hash: SequenceHash, tier: TierId) -> u32 {
         let key = PackedKey::from(hash);
         match self.presence.get(&key).map(|c| c.0[tier]) {
@@ -189,6 +254,12 @@ impl Tables {
             Some(SPILLED) => self.spilled.get(&(key, tier)).copied().unwrap_or(0),
             Some(n) => n.into(),
         }
+    }
+
+    /// Hashes with tracked counts.
+    #[cfg(test)]
+    pub(super) fn tracked_len(&self) -> usize {
+        self.presence.len()
     }
 
     /// Counts that live in the spill map.

@@ -11,6 +11,52 @@ fn h(i: u64) -> SequenceHash {
     SequenceHash::root(i)
 }
 
+/// Stands in for the stores of one tier: how many of them hold each hash.
+pub(super) struct TestSource {
+    pub(super) tier: TierId,
+    held: Mutex<std::collections::HashMap<SequenceHash, u32>>,
+}
+
+struct TestView<'a>(&'a std::collections::HashMap<SequenceHash, u32>);
+
+impl PresenceView for TestView<'_> {
+    fn count(&self, hash: SequenceHash) -> u32 {
+        self.0.get(&hash).copied().unwrap_or(0)
+    }
+
+    fn for_each_hash(&self, f: &mut dyn FnMut(SequenceHash)) {
+        self.0.keys().for_each(|&h| f(h));
+    }
+}
+
+impl PresenceSource for TestSource {
+    fn with_locked(&self, f: &mut dyn FnMut(&dyn PresenceView)) {
+        f(&TestView(&self.held.lock()));
+    }
+}
+
+impl TestSource {
+    pub(super) fn new(tier: TierId) -> Self {
+        Self {
+            tier,
+            held: Mutex::default(),
+        }
+    }
+
+    /// Changes the count of `hash` by `delta` (not below zero) and runs
+    /// `report` with the source still locked, as a store reports its
+    /// changes under its own lock.
+    pub(super) fn change(&self, hash: SequenceHash, delta: i32, report: impl FnOnce()) {
+        let mut held = self.held.lock();
+        let n = held.entry(hash).or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            held.remove(&hash);
+        }
+        report();
+    }
+}
+
 #[test]
 fn a_handle_keeps_its_registration_alive() {
     let r = BlockRegistry::new();
@@ -580,6 +626,8 @@ fn counts_past_a_byte_spill_and_come_back_exactly() {
     let r = BlockRegistry::new();
     let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
     let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
+    // Counts are tracked for hashes with a handle.
+    let handle = r.register_sequence_hash(h(7));
     r.add_presence(h(7), t2);
     for _ in 0..600 {
         r.add_presence(h(7), t1);
@@ -592,11 +640,13 @@ fn counts_past_a_byte_spill_and_come_back_exactly() {
     }
     assert!(r.remove_presence(h(7), t2).is_none());
     for left in (0..600).rev() {
-        assert!(r.remove_presence(h(7), t1).is_none());
+        let kept = r.remove_presence(h(7), t1);
+        assert_eq!(kept.is_some(), left == 0, "the kept handle comes back last");
         assert_eq!(r.inner.tables.lock().count(h(7), t1), left);
         assert_eq!(r.check_presence::<G1>(&[h(7)])[0].1, left > 0);
     }
     assert_eq!(r.inner.tables.lock().spilled_len(), 0);
+    drop(handle);
     assert!(!r.is_registered(h(7)));
     assert_eq!(r.registered_count(), 0);
 }
@@ -617,4 +667,219 @@ fn registered_count_counts_block_and_handle_hashes_once() {
     drop((both, handle_only));
     assert_eq!(r.registered_count(), 1);
     assert!(r.is_registered(h(1)) && !r.is_registered(h(2)) && !r.is_registered(h(3)));
+}
+
+// ---- presence answered by the stores -------------------------------------
+
+mod with_stores {
+    use super::*;
+    use crate::manager::BlockManager;
+
+    fn manager<T: crate::blocks::BlockMetadata>(r: &BlockRegistry, n: usize) -> BlockManager<T> {
+        BlockManager::<T>::builder()
+            .block_count(n)
+            .block_size(4)
+            .registry(r.clone())
+            .build()
+            .unwrap()
+    }
+
+    /// Registers `hashes` in `m` and drops the blocks: they end up cached.
+    fn cache<T: crate::blocks::BlockMetadata>(m: &BlockManager<T>, hashes: &[SequenceHash]) {
+        let blocks = m.allocate_blocks(hashes.len()).unwrap();
+        let staged = blocks
+            .into_iter()
+            .zip(hashes)
+            .map(|(b, &h)| b.stage(h, 4).unwrap())
+            .collect();
+        drop(m.register_blocks(staged));
+    }
+
+    fn tracked(r: &BlockRegistry) -> usize {
+        r.inner.tables.lock().tracked_len()
+    }
+
+    #[test]
+    fn cached_blocks_cost_the_registry_nothing_and_are_still_found() {
+        let r = BlockRegistry::new();
+        let m1 = manager::<G1>(&r, 8);
+        let m2 = manager::<G2>(&r, 8);
+        cache(&m1, &[h(1), h(2), h(3)]);
+        cache(&m2, &[h(3), h(4)]);
+        assert_eq!(tracked(&r), 0, "no handle, no events: nothing counted");
+        let all = [h(1), h(2), h(3), h(4), h(5)];
+        let flags = |v: Vec<(SequenceHash, bool)>| v.into_iter().map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!(
+            flags(r.check_presence::<G1>(&all)),
+            [true, true, true, false, false]
+        );
+        assert_eq!(
+            flags(r.check_presence::<G2>(&all)),
+            [false, false, true, true, false]
+        );
+        assert!(r.is_registered(h(4)) && !r.is_registered(h(5)));
+        assert_eq!(r.registered_count(), 4);
+        let mut hashes = r.registered_hashes();
+        hashes.sort_by_key(|h| h.as_u128());
+        let mut expected = vec![h(1), h(2), h(3), h(4)];
+        expected.sort_by_key(|h| h.as_u128());
+        assert_eq!(hashes, expected);
+        m1.validate().unwrap();
+        m2.validate().unwrap();
+    }
+
+    #[test]
+    fn a_handle_taken_after_caching_tracks_its_hash_across_tiers() {
+        let r = BlockRegistry::new();
+        let m1 = manager::<G1>(&r, 2);
+        let m2 = manager::<G2>(&r, 2);
+        cache(&m1, &[h(1)]);
+        cache(&m2, &[h(1)]);
+        let (f, flag) = flag();
+        {
+            let handle = r
+                .match_sequence_hash(h(1), false)
+                .expect("cached blocks register");
+            assert!(handle.has_block::<G1>() && handle.has_block::<G2>());
+            handle.attach_unique(flag).unwrap();
+        }
+        assert_eq!(tracked(&r), 1, "counted for its handle");
+        m1.validate().unwrap();
+        // Evicting the G1 copy: the G2 block keeps the attachment alive.
+        cache(&m1, &[h(8), h(9)]);
+        assert!(!dropped(&f));
+        let handle = r.match_sequence_hash(h(1), false).unwrap();
+        assert!(!handle.has_block::<G1>() && handle.has_block::<G2>());
+        drop(handle);
+        m2.validate().unwrap();
+        // The last block goes: the registration and its attachment with it.
+        cache(&m2, &[h(8), h(9)]);
+        assert!(dropped(&f));
+        assert!(!r.is_registered(h(1)));
+        assert_eq!(tracked(&r), 0);
+        m1.validate().unwrap();
+    }
+
+    #[test]
+    fn a_handle_of_an_unregistered_hash_is_counted_once_blocks_arrive() {
+        let r = BlockRegistry::new();
+        let m = manager::<G1>(&r, 2);
+        let handle = r.register_sequence_hash(h(3));
+        assert!(!handle.has_block::<G1>());
+        cache(&m, &[h(3)]);
+        assert!(handle.has_block::<G1>());
+        m.validate().unwrap();
+        drop(handle);
+        // The store's cached block keeps the registration (and so the entry).
+        assert!(r.is_registered(h(3)));
+        assert_eq!(tracked(&r), 1);
+        m.validate().unwrap();
+        cache(&m, &[h(4), h(5)]);
+        assert!(!r.is_registered(h(3)));
+        assert_eq!(tracked(&r), 0);
+        m.validate().unwrap();
+    }
+
+    #[test]
+    fn with_events_every_block_held_hash_is_counted() {
+        let events = Arc::new(crate::events::EventsManager::builder().try_build().unwrap());
+        let r = BlockRegistry::builder().event_manager(events).build();
+        let m = manager::<G1>(&r, 4);
+        cache(&m, &[h(1), h(2)]);
+        assert_eq!(tracked(&r), 2);
+        m.validate().unwrap();
+    }
+
+    #[test]
+    fn validate_finds_a_wrong_count() {
+        let r = BlockRegistry::new();
+        let m = manager::<G1>(&r, 2);
+        cache(&m, &[h(1)]);
+        let _handle = r.register_sequence_hash(h(1));
+        m.validate().unwrap();
+        r.inner
+            .tables
+            .lock()
+            .set_counts(h(1), &[2, 0, 0, 0, 0, 0, 0, 0]);
+        let err = m.validate().unwrap_err();
+        assert!(err.to_string().contains("the stores hold"), "{err}");
+    }
+}
+
+mod concurrent_handles {
+    use super::*;
+    use crate::manager::BlockManager;
+
+    /// Two tiers churn their caches while other threads take and drop
+    /// handles of the same hashes and check presence: handle entries are
+    /// created with every store locked while stores report under their own
+    /// locks, so the counts must come out exact and nothing deadlocks.
+    #[test]
+    fn handles_taken_while_stores_churn_keep_exact_counts() {
+        let r = BlockRegistry::new();
+        let m1 = BlockManager::<G1>::builder()
+            .block_count(16)
+            .block_size(4)
+            .registry(r.clone())
+            .build()
+            .unwrap();
+        let m2 = BlockManager::<G2>::builder()
+            .block_count(16)
+            .block_size(4)
+            .registry(r.clone())
+            .build()
+            .unwrap();
+        fn churn<T: crate::blocks::BlockMetadata>(m: &BlockManager<T>, seed: u64) {
+            for round in 0..1500u64 {
+                let hashes: Vec<SequenceHash> =
+                    (0..4).map(|i| h((round * 7 + i * 3 + seed) % 40)).collect();
+                let matched = m.match_blocks(&hashes);
+                let fresh = m.allocate_blocks(hashes.len() - matched.len()).unwrap();
+                let staged = fresh
+                    .into_iter()
+                    .zip(&hashes[matched.len()..])
+                    .map(|(b, &hash)| b.stage(hash, 4).unwrap())
+                    .collect();
+                drop(m.register_blocks(staged));
+                drop(matched);
+            }
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| churn(&m1, 0));
+            s.spawn(|| churn(&m2, 5));
+            for t in 0..2u64 {
+                let r = &r;
+                s.spawn(move || {
+                    for i in 0..3000u64 {
+                        let hash = h((i * 11 + t) % 40);
+                        let handle = if i % 3 == 0 {
+                            Some(r.register_sequence_hash(hash))
+                        } else {
+                            r.match_sequence_hash(hash, false)
+                        };
+                        if let Some(handle) = handle {
+                            let _ = handle.has_any_block(&[TypeId::of::<G1>(), TypeId::of::<G2>()]);
+                        }
+                        let _ = r.check_presence::<G1>(&[hash]);
+                    }
+                });
+            }
+            s.spawn(|| {
+                for _ in 0..50 {
+                    m1.validate().unwrap();
+                }
+            });
+        });
+        m1.validate().unwrap();
+        m2.validate().unwrap();
+        // The callers' handles are gone: the registered hashes are the
+        // stores' (the registry keeps handles only for hashes blocks hold).
+        let held: std::collections::HashSet<SequenceHash> =
+            r.registered_hashes().into_iter().collect();
+        for i in 0..40 {
+            let in_stores =
+                r.check_presence_any(&[h(i)], &[TypeId::of::<G1>(), TypeId::of::<G2>()])[0].1;
+            assert_eq!(held.contains(&h(i)), in_stores, "hash {i}");
+        }
+    }
 }

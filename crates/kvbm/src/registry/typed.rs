@@ -3,7 +3,7 @@
 use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 
-use super::attachments::{Erased, Slot};
+use super::attachments::{AttachedValues, Erased};
 use super::BlockRegistrationHandle;
 
 /// Access to the values of type `V` attached to a handle.
@@ -40,9 +40,9 @@ impl<V: Any + Send + Sync> TypedAttachments<'_, V> {
     /// Runs `f` on the unique value of type `V`; `None` if there is none.
     pub fn with_unique<R>(&self, f: impl FnOnce(&V) -> R) -> Option<R> {
         let store = self.handle.inner.extras.attachments()?;
-        match store.slot(TypeId::of::<V>())? {
-            Slot::Unique(value) => value.downcast_ref::<V>().map(f),
-            Slot::Multiple(_) => None,
+        match store.values_of(TypeId::of::<V>())? {
+            AttachedValues::Unique(value) => value.downcast_ref::<V>().map(f),
+            AttachedValues::Multiple(_) => None,
         }
     }
 
@@ -50,9 +50,9 @@ impl<V: Any + Send + Sync> TypedAttachments<'_, V> {
     /// none.
     pub fn with_unique_mut<R>(&self, f: impl FnOnce(&mut V) -> R) -> Option<R> {
         let mut store = self.handle.inner.extras.attachments()?;
-        match store.slot_mut(TypeId::of::<V>())? {
-            Slot::Unique(value) => value.downcast_mut::<V>().map(f),
-            Slot::Multiple(_) => None,
+        match store.values_of_mut(TypeId::of::<V>())? {
+            AttachedValues::Unique(value) => value.downcast_mut::<V>().map(f),
+            AttachedValues::Multiple(_) => None,
         }
     }
 
@@ -75,9 +75,12 @@ impl<V: Any + Send + Sync> TypedAttachments<'_, V> {
     /// is non-empty.
     pub fn with_all<R>(&self, f: impl FnOnce(Option<&V>, &[&V]) -> R) -> R {
         let store = self.handle.inner.extras.attachments();
-        match store.as_deref().and_then(|s| s.slot(TypeId::of::<V>())) {
-            Some(Slot::Unique(value)) => f(value.downcast_ref::<V>(), &[]),
-            Some(Slot::Multiple(values)) => f(None, &refs::<V>(values)),
+        match store
+            .as_deref()
+            .and_then(|s| s.values_of(TypeId::of::<V>()))
+        {
+            Some(AttachedValues::Unique(value)) => f(value.downcast_ref::<V>(), &[]),
+            Some(AttachedValues::Multiple(values)) => f(None, &refs::<V>(values)),
             None => f(None, &[]),
         }
     }
@@ -88,10 +91,10 @@ impl<V: Any + Send + Sync> TypedAttachments<'_, V> {
         let mut store = self.handle.inner.extras.attachments();
         match store
             .as_deref_mut()
-            .and_then(|s| s.slot_mut(TypeId::of::<V>()))
+            .and_then(|s| s.values_of_mut(TypeId::of::<V>()))
         {
-            Some(Slot::Unique(value)) => f(value.downcast_mut::<V>(), &mut []),
-            Some(Slot::Multiple(values)) => f(None, &mut refs_mut::<V>(values)),
+            Some(AttachedValues::Unique(value)) => f(value.downcast_mut::<V>(), &mut []),
+            Some(AttachedValues::Multiple(values)) => f(None, &mut refs_mut::<V>(values)),
             None => f(None, &mut []),
         }
     }

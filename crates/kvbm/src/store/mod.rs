@@ -9,10 +9,13 @@
 //! count to zero locks and re-checks before caching the block, because a
 //! concurrent match may have revived it in between.
 //!
+//! The store's hash index also answers the registry's presence queries:
+//! the store registers itself as a presence source (see [`presence`]).
 //! Registry updates happen under the store lock (lock order: store, then
-//! registry), one batch per operation, so that presence counts follow the
-//! order of state changes; registry handles released by evictions are
-//! dropped after the store lock is let go.
+//! registry), one batch per operation, so that the counts the registry
+//! keeps for hashes with handles (and events) follow the order of state
+//! changes; registry handles released by evictions are dropped after the
+//! store lock is let go.
 //!
 //! Guards reach the store through a [`StoreRef`] kept valid by the store's
 //! lease (see [`lease`]), not through an `Arc` each, and give blocks back
@@ -34,6 +37,7 @@
 mod guard_ops;
 mod lease;
 mod poison;
+mod presence;
 mod reserve;
 mod shares;
 mod slot;
@@ -87,8 +91,9 @@ struct State<T> {
     /// Hashes waiting for one batched registry update; kept to reuse its
     /// allocation.
     pending: Vec<SequenceHash>,
-    /// Victims of the allocation in progress; kept to reuse its allocation.
-    victims: Vec<u32>,
+    /// Block ids of the operation in progress (an allocation's victims, a
+    /// match's hits); kept to reuse its allocation.
+    ids: Vec<u32>,
     /// Lineage of the new primaries in `pending`, kept only when the
     /// registry reports to an events manager (else empty).
     pending_lineage: Vec<Option<crate::events::BlockLineage>>,
@@ -127,7 +132,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             slots,
             free,
             pending,
-            victims,
+            ids,
             index,
             shares,
         } = memory;
@@ -136,7 +141,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             slots,
             lease: None,
             pending,
-            victims,
+            ids,
             pending_lineage: Vec::new(),
             free,
             index,
@@ -160,7 +165,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             _tier: PhantomData,
         };
         store.publish_gauges(&store.state.lock());
-        Arc::new(store)
+        let store = Arc::new(store);
+        let source: std::sync::Weak<dyn crate::registry::PresenceSource> =
+            Arc::downgrade(&store) as _;
+        store.registry.add_presence_source(store.tier, source);
+        store
     }
 
     pub(crate) fn block_size(&self) -> usize {
@@ -230,11 +239,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             }
             let from_free = n.min(st.free.len());
             st.pending.clear();
-            st.victims.clear();
+            st.ids.clear();
             // Victims first: the backend runs before any guard exists, so
             // its failure leaves nothing half handed out.
             let mut failure = None;
-            while from_free + st.victims.len() < n {
+            while from_free + st.ids.len() < n {
                 let id = match self.call_backend(&mut st.backend, |b| b.pop_victim()) {
                     Ok(id) => id,
                     Err(f) => {
@@ -250,7 +259,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                         st.index.remove_id(slot.hash(), id as u32);
                         st.pending.push(slot.hash());
                         st.cached -= 1;
-                        st.victims.push(id as u32);
+                        st.ids.push(id as u32);
                     }
                     _ => {
                         failure = Some(Failure::Broke(match id {
@@ -270,7 +279,7 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             self.metrics.inc_evictions(st.pending.len() as u64);
             if let Some(failure) = failure {
                 // The victims taken so far stay evicted, in the free pool.
-                for &id in &st.victims {
+                for &id in &st.ids {
                     st.slots[id as usize].state = SlotState::Free;
                     st.free.push(id);
                 }
@@ -279,20 +288,26 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 after.finish();
                 return None;
             }
+            let victims = st.ids.len();
             for _ in 0..from_free {
                 let Some(id) = st.free.pop() else { break };
-                let slot = &mut st.slots[id as usize];
-                slot.state = SlotState::CheckedOut;
-                slot.generation = slot.generation.wrapping_add(1);
-                slot.evict_on_reset = self.default_evict_on_reset;
-                blocks.push(MutableBlock::new(this, id as BlockId));
+                st.slots[id as usize].state = SlotState::CheckedOut;
+                st.ids.push(id);
             }
-            for &id in &st.victims {
+            for &id in &st.ids {
                 let slot = &mut st.slots[id as usize];
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.evict_on_reset = self.default_evict_on_reset;
-                blocks.push(MutableBlock::new(this, id as BlockId));
             }
+            // Free blocks first, then the victims; built from the ids in
+            // one pass (see `register_blocks`).
+            let (evicted_ids, free_ids) = st.ids.split_at(victims);
+            blocks.extend(
+                free_ids
+                    .iter()
+                    .chain(evicted_ids)
+                    .map(|&id| MutableBlock::new(this, id as BlockId)),
+            );
             if let Some(out) = evicted {
                 out.extend_from_slice(&st.pending);
             }
@@ -319,12 +334,23 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let mut after = AfterUnlock::default();
         {
             let mut st = self.lock_healthy();
+            let st = &mut *st;
             st.pending.clear();
             st.pending_lineage.clear();
+            st.ids.clear();
             for block in blocks {
-                out.push(self.register_locked(&mut st, this, block, &mut after));
+                let id = self.register_locked(st, block, &mut after);
+                st.ids.push(id as u32);
             }
-            self.finish_registrations(&st);
+            // The guards are built after the loop, from the ids: pushing
+            // each as it was registered spilled it to the stack and read it
+            // back wider, which waits for every pending store — the cache
+            // misses of the blocks before it included.
+            out.extend(st.ids.iter().map(|&id| {
+                let id = id as BlockId;
+                ImmutableBlock::adopt(this, id, st.slots[id].hash())
+            }));
+            self.finish_registrations(st, out.len() - start);
         }
         after.finish();
         self.registry
@@ -340,9 +366,9 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
             let mut st = self.lock_healthy();
             st.pending.clear();
             st.pending_lineage.clear();
-            let registered = self.register_locked(&mut st, this, block, &mut after);
-            self.finish_registrations(&st);
-            registered
+            let id = self.register_locked(&mut st, block, &mut after);
+            self.finish_registrations(&st, 1);
+            ImmutableBlock::adopt(this, id, st.slots[id].hash())
         };
         after.finish();
         self.registry
@@ -351,89 +377,108 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     }
 
     /// Reports the new primaries queued in `st.pending` to the registry in
-    /// one batch and publishes the gauges; ends every registration run.
-    fn finish_registrations(&self, st: &State<T>) {
+    /// one batch, counts the `registered` blocks and publishes the gauges;
+    /// ends every registration run. Counted once per run, not per block: an
+    /// atomic add waits for the stores before it, so one per block would
+    /// serialise the blocks' cache misses.
+    fn finish_registrations(&self, st: &State<T>, registered: usize) {
+        self.metrics.inc_registrations_by(registered as u64);
         self.registry
             .add_presence_many(&st.pending, &st.pending_lineage, self.tier);
         self.publish_gauges(st);
     }
 
-    /// Registers `block` under the lock; a new primary's hash is queued in
-    /// `st.pending` for the registry. The block count the lease depends on
-    /// never reaches zero here: the staged block counted until now, and the
-    /// returned share counts from now on.
+    /// Registers `block` under the lock and returns the block the caller
+    /// now holds a share of (the block itself, or the primary it was
+    /// deduplicated into), to build its guard from; a new primary's hash is
+    /// queued in `st.pending` for the registry. The block count the lease
+    /// depends on never reaches zero here: the staged block counted until
+    /// now, and the share taken here counts from now on.
     fn register_locked(
         &self,
         st: &mut State<T>,
-        this: StoreRef<T>,
         block: CompleteBlock<T>,
         after: &mut AfterUnlock<Self>,
-    ) -> ImmutableBlock<T> {
+    ) -> BlockId {
         let (checked_out, hash, lineage) = block.into_parts();
         let id = checked_out.hand_over();
-        self.metrics.inc_registrations();
         st.checked_out -= 1;
-        let registered = st
+        // The hash first, so that the index can read it through the slot:
+        // one probe finds a registered primary or files this block.
+        st.slots[id].set_hash(hash);
+        let slots = &st.slots;
+        let existing = st
             .index
-            .get(hash, |i| st.slots[i as usize].hash())
-            .map(|existing| existing as BlockId);
-        let existing = match (registered, self.duplication_policy) {
+            .find_or_insert(hash, id as u32, |i| slots[i as usize].hash());
+        let primary = match (existing, self.duplication_policy) {
+            (None, _) => true,
             (Some(existing), BlockDuplicationPolicy::Reject) => {
+                let existing = existing as BlockId;
                 if self.acquire_locked(st, existing, after) {
                     self.metrics.inc_registration_dedup();
                     st.slots[id].state = SlotState::Free;
                     st.free.push(id as u32);
-                    return ImmutableBlock::adopt(this, existing, hash);
+                    return existing;
                 }
-                // Reviving it failed and freed it: this block becomes the
-                // primary instead.
-                None
+                // Reviving it failed and freed (and unfiled) it: this block
+                // becomes the primary instead.
+                st.index
+                    .insert(hash, id as u32, |i| st.slots[i as usize].hash());
+                true
             }
-            (registered, _) => registered,
+            (Some(_), BlockDuplicationPolicy::Allow) => false,
         };
-        let slot = &mut st.slots[id];
-        slot.set_hash(hash);
-        if existing.is_some() {
-            self.metrics.inc_duplicate_blocks();
-            slot.state = SlotState::Duplicate;
-        } else {
-            slot.state = SlotState::Held;
-            st.index
-                .insert(hash, id as u32, |i| st.slots[i as usize].hash());
+        if primary {
+            st.slots[id].state = SlotState::Held;
             st.pending.push(hash);
             if self.registry.inner.wants_lineage() {
                 st.pending_lineage.push(lineage);
             }
+        } else {
+            self.metrics.inc_duplicate_blocks();
+            st.slots[id].state = SlotState::Duplicate;
         }
         st.held += 1;
         self.shares[id].acquire_locked();
-        ImmutableBlock::adopt(this, id, hash)
+        id
     }
 
     /// Takes one more share of a registered primary, reviving it from the
     /// cache if nobody held it. `false` if the backend failed to give the
     /// block up: the store is then poisoned and the block freed.
+    ///
+    /// Inlined into the match loops: a held block costs a state check and
+    /// a handle count; only a revival leaves the loop for the backend.
+    #[inline(always)]
     fn acquire_locked(
         &self,
         st: &mut State<T>,
         id: BlockId,
         after: &mut AfterUnlock<Self>,
     ) -> bool {
-        let slot = st.slots[id];
-        if slot.state == SlotState::Cached {
-            let removed = self.call_backend(&mut st.backend, |b| b.remove(id, slot.hash()));
-            if let Err(failure) = removed {
-                self.poison(st, failure, after);
-                return false;
-            }
-            st.slots[id].state = SlotState::Held;
-            st.cached -= 1;
-            st.held += 1;
+        if st.slots[id].state == SlotState::Cached {
+            return self.revive_locked(st, id, after);
         }
         debug_assert!(matches!(
             st.slots[id].state,
             SlotState::Held | SlotState::Duplicate
         ));
+        self.shares[id].acquire_locked();
+        true
+    }
+
+    /// [`acquire_locked`](Self::acquire_locked) of a cached block: takes it
+    /// out of the backend first.
+    fn revive_locked(&self, st: &mut State<T>, id: BlockId, after: &mut AfterUnlock<Self>) -> bool {
+        let hash = st.slots[id].hash();
+        let removed = self.call_backend(&mut st.backend, |b| b.remove(id, hash));
+        if let Err(failure) = removed {
+            self.poison(st, failure, after);
+            return false;
+        }
+        st.slots[id].state = SlotState::Held;
+        st.cached -= 1;
+        st.held += 1;
         self.shares[id].acquire_locked();
         true
     }
@@ -447,18 +492,29 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
         let this = StoreRef::new(self);
         let mut after = AfterUnlock::default();
         {
-            let mut st = self.lock_healthy();
+            let mut guard = self.lock_healthy();
+            let st = &mut *guard;
+            st.ids.clear();
             for &hash in hashes {
                 let Some(id) = st.index.get(hash, |i| st.slots[i as usize].hash()) else {
                     break;
                 };
-                if !self.acquire_locked(&mut st, id as BlockId, &mut after) {
+                if !self.acquire_locked(st, id as BlockId, &mut after) {
                     break;
                 }
-                out.push(ImmutableBlock::adopt(this, id as BlockId, hash));
+                st.ids.push(id);
             }
-            self.take_lease(&mut st);
-            self.publish_gauges(&st);
+            // Guards built in one pass over the hits: pushing each one as
+            // it is found spilled its fields to the stack and read them
+            // back wider, a store-forwarding stall per block.
+            out.extend(
+                st.ids
+                    .iter()
+                    .zip(hashes)
+                    .map(|(&id, &hash)| ImmutableBlock::adopt(this, id as BlockId, hash)),
+            );
+            self.take_lease(st);
+            self.publish_gauges(st);
         }
         after.finish();
         self.metrics.inc_match_hashes_requested(hashes.len() as u64);

@@ -11,7 +11,7 @@ pub(crate) struct Reserved {
     pub(super) slots: Vec<Slot>,
     pub(super) free: Vec<u32>,
     pub(super) pending: Vec<SequenceHash>,
-    pub(super) victims: Vec<u32>,
+    pub(super) ids: Vec<u32>,
     pub(super) index: IdIndex<SequenceHash>,
     pub(super) shares: Box<[ShareCount]>,
 }
@@ -32,7 +32,7 @@ impl Reserved {
         // Reversed so that block 0 is handed out first.
         free.extend((0..n as u32).rev());
         let pending = reserve("registry batch", n)?;
-        let victims = reserve("eviction batch", n)?;
+        let ids = reserve("block id batch", n)?;
         let mut shares = reserve("share counts", n)?;
         shares.resize_with(n, ShareCount::default);
         let index = IdIndex::try_with_capacity(n)
@@ -41,7 +41,7 @@ impl Reserved {
             slots,
             free,
             pending,
-            victims,
+            ids,
             index,
             shares: shares.into_boxed_slice(),
         })

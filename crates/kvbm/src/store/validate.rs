@@ -27,12 +27,20 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
     /// - share counts are zero for blocks nobody can hold, and at least one
     ///   for held blocks;
     /// - a poisoned store has no backend and nothing cached;
-    /// - the metrics gauges equal the counts.
+    /// - the metrics gauges equal the counts;
+    /// - the registry's presence counts agree with the stores' indexes
+    ///   (checked with every store of the registry locked, this one
+    ///   unlocked first).
     ///
     /// Meant for tests and debugging; it is O(blocks).
     pub(crate) fn validate(&self) -> Result<(), InvariantViolation> {
-        let mut st = self.lock();
-        self.validate_locked(&mut st)
+        {
+            let mut st = self.lock();
+            self.validate_locked(&mut st)?;
+        }
+        self.registry
+            .validate_presence()
+            .map_err(InvariantViolation)
     }
 
     fn validate_locked(&self, st: &mut State<T>) -> Result<(), InvariantViolation> {
