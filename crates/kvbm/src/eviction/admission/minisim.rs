@@ -37,7 +37,9 @@ pub(super) fn mix(hash: SequenceHash) -> u64 {
 pub(super) struct MiniSim {
     lists: IndexLists<CLASSES>,
     ticks: Vec<i64>,
-    hashes: Vec<SequenceHash>,
+    /// Each slot's hash, mixed to 64 bits: a miniature only estimates a
+    /// hit rate, and two sampled hashes share a mix with odds of 2^-64.
+    keys: Vec<u64>,
     /// Open addressing, linear probing: slot id or `NIL`.
     table: Vec<u32>,
     table_bits: u32,
@@ -58,7 +60,7 @@ impl MiniSim {
         Self {
             lists: IndexLists::new(slots),
             ticks: vec![0; slots],
-            hashes: vec![SequenceHash::root(0); slots],
+            keys: vec![0; slots],
             table: vec![NIL; 1 << table_bits],
             table_bits,
             used: 0,
@@ -74,16 +76,16 @@ impl MiniSim {
         (mixed >> (64 - self.table_bits)) as usize
     }
 
-    /// The table position of `hash`, or of the empty slot that ends its
+    /// The table position of `key`, or of the empty slot that ends its
     /// probe sequence.
     #[inline]
-    fn probe(&self, hash: SequenceHash, mixed: u64) -> (usize, Option<u32>) {
+    fn probe(&self, key: u64) -> (usize, Option<u32>) {
         let mask = self.table.len() - 1;
-        let mut at = self.home(mixed);
+        let mut at = self.home(key);
         loop {
             match self.table[at] {
                 NIL => return (at, None),
-                id if self.hashes[id as usize] == hash => return (at, Some(id)),
+                id if self.keys[id as usize] == key => return (at, Some(id)),
                 _ => at = (at + 1) & mask,
             }
         }
@@ -99,7 +101,7 @@ impl MiniSim {
             if id == NIL {
                 break;
             }
-            let home = self.home(mix(self.hashes[id as usize]));
+            let home = self.home(self.keys[id as usize]);
             // Move the entry back if its home is not in (at, next].
             let distance_here = next.wrapping_sub(home) & mask;
             let distance_gap = next.wrapping_sub(at) & mask;
@@ -138,8 +140,7 @@ impl MiniSim {
             return Err("admission miniature: slot count mismatch".into());
         }
         for id in 0..self.used {
-            let hash = self.hashes[id as usize];
-            if self.probe(hash, mix(hash)).1 != Some(id) {
+            if self.probe(self.keys[id as usize]).1 != Some(id) {
                 return Err(format!("admission miniature: slot {id} not in its table"));
             }
         }
@@ -177,10 +178,11 @@ impl MiniSim {
         self.lists.front(best?.1)
     }
 
-    /// A sampled release of `hash` in `class` at `tick`: a hit if the
-    /// miniature still caches it, then it is (re)queued at the back.
-    pub(super) fn release(&mut self, hash: SequenceHash, mixed: u64, class: usize, tick: i64) {
-        let (_, found) = self.probe(hash, mixed);
+    /// A sampled release of the hash mixed to `key` in `class` at `tick`:
+    /// a hit if the miniature still caches it, then it is (re)queued at the
+    /// back.
+    pub(super) fn release(&mut self, key: u64, class: usize, tick: i64) {
+        let (at, found) = self.probe(key);
         let id = match found {
             Some(id) => {
                 self.hits += 1;
@@ -188,22 +190,20 @@ impl MiniSim {
                 id
             }
             None => {
-                let id = if (self.used as usize) < self.ticks.len() {
+                let (id, at) = if (self.used as usize) < self.ticks.len() {
                     self.used += 1;
-                    self.used - 1
+                    (self.used - 1, at)
                 } else {
                     let Some(victim) = self.victim() else {
                         return;
                     };
                     self.unlink(victim);
-                    let old = self.hashes[victim as usize];
-                    let (old_at, _) = self.probe(old, mix(old));
+                    let (old_at, _) = self.probe(self.keys[victim as usize]);
                     self.erase(old_at);
-                    victim
+                    // The erase may have opened a nearer empty position.
+                    (victim, self.probe(key).0)
                 };
-                // An erase may have opened a nearer empty position.
-                let at = self.probe(hash, mixed).0;
-                self.hashes[id as usize] = hash;
+                self.keys[id as usize] = key;
                 self.table[at] = id;
                 id
             }

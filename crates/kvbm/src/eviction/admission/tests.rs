@@ -181,7 +181,7 @@ fn a_miniature_finds_what_it_keeps_through_evictions() {
     let mut tick = 0;
     let mut release = |mini: &mut minisim::MiniSim, i: u64| {
         let hash = SequenceHash::root(i);
-        mini.release(hash, minisim::mix(hash), NEW, tick);
+        mini.release(minisim::mix(hash), NEW, tick);
         tick += 1;
         mini.validate().unwrap();
     };
