@@ -40,8 +40,8 @@ fn admission_on_the_built_in_workload() {
         "lru,multi-lru,admission",
     ]);
     let admission = rate(&r, "admission");
-    // Measured 59.59% (LRU 58.35%, multi-LRU 56.35%).
-    assert!(admission >= 0.593, "admission {admission} below its pin");
+    // Measured 59.99% (LRU 58.35%, multi-LRU 56.35%).
+    assert!(admission >= 0.597, "admission {admission} below its pin");
     assert!(admission > rate(&r, "lru"), "{r:?}");
     assert!(admission > rate(&r, "multi-lru"), "{r:?}");
 }
@@ -72,7 +72,7 @@ fn admission_on_the_conversation_trace() {
         "lru,multi-lru,admission",
     ]);
     let admission = rate(&r, "admission");
-    // Measured 18.60% (LRU 13.55%, multi-LRU 15.83%, Belady 35.16%).
+    // Measured 18.56% (LRU 13.55%, multi-LRU 15.83%, Belady 35.16%).
     assert!(admission >= 0.185, "admission {admission} below its pin");
     assert!(admission > rate(&r, "multi-lru") + 0.02, "{r:?}");
 }
