@@ -10,7 +10,7 @@ contexts, turns, share of one-shot requests and concurrency, so a policy
 tuned to one trace is checked on shapes it was not tuned on. Deterministic
 for a given Python version (random.Random with fixed seeds).
 
-    python3 docs/tools/heldout_traces.py /tmp/held
+    python3 docs/tools/heldout_traces.py /tmp/held [SEED_SHIFT]
     kvbm replay --trace /tmp/held/h1.jsonl --capacity 3% --policy lru,multi-lru,admission
 """
 import json, random, math, sys, heapq
@@ -77,5 +77,9 @@ if __name__ == '__main__':
         'h5': dict(seed=5, zipf=0.8, contexts=6000, turns_mean=4, one_shot=0.3, concurrency=600, ctx_mean=8, turn_blocks=4),
         'h6': dict(seed=6, zipf=1.1, contexts=1500, turns_mean=2.5, one_shot=0.4, concurrency=150, ctx_mean=40, requests=6000),
     }
+    # An optional second argument shifts every seed: the same shapes with
+    # other random draws.
+    shift = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     for name, p in P.items():
+        p = dict(p, seed=p['seed'] + shift)
         gen(out=f'{sys.argv[1]}/{name}.jsonl', **p)
