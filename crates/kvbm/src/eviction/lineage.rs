@@ -50,10 +50,28 @@
 //! state), so handling a block touches one cache line. Filed blocks sit in
 //! a hash table of ids whose lookups compare the key with the candidate's
 //! record; children counted under a key that no cached block is filed under
-//! wait in a small map of orphan keys. So parents and children may be
+//! wait in a small map of *ghost* keys. So parents and children may be
 //! inserted and removed in any order: a parent released after its children
-//! takes over their count from the orphan map, a parent that leaves hands
-//! its count back, and children of a revived parent simply become roots.
+//! takes over their count from its ghost, a parent that leaves hands its
+//! count back.
+//!
+//! # Revived blocks stay in the tree
+//!
+//! A block that leaves the cache while it still has cached descendants (a
+//! match revived it) leaves a ghost behind that keeps counting as a child
+//! of its own parent. Otherwise reviving the middle of a cached chain would
+//! make the block above it a leaf, and evicting that block would strand the
+//! cached blocks below the revived one (a prefix match reaches them only
+//! through their ancestors). With the ghost, the chain below is evicted tip
+//! first, and the last descendant to leave removes the ghost and, if it was
+//! the parent's last child, makes the parent a leaf again (kvbm-logical
+//! 1.6.1 keeps revived blocks in its tree the same way). A ghost whose
+//! parent was not cached when it was counted (a placeholder for a parent
+//! not yet released, held or evicted) counts under nobody. A ghost does not
+//! depend on what happens to its block: if the block is freed without
+//! coming back (evict-on-reset, a poisoned store) the ghost goes with its
+//! last descendant. So every ghost has a cached descendant, and every
+//! cached subtree has a leaf.
 //!
 //! # Collisions
 //!
@@ -148,6 +166,16 @@ const SHADOW: u8 = 2;
 
 const LEAVES: usize = 0;
 
+/// A key no cached block is filed under that still has cached descendants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ghost {
+    /// Cached blocks and ghosts counted under this key as children.
+    children: u32,
+    /// The key this ghost is counted under as a child: its parent's when it
+    /// is a revived block that was counted there, [`NO_PARENT`] otherwise.
+    parent: NodeKey,
+}
+
 /// Evicts only leaves of the cached prefix tree, least recently released
 /// leaf first.
 ///
@@ -170,9 +198,9 @@ pub struct LineageBackend {
     /// key through the block's record (5 bytes per bucket rather than 17
     /// for a key and two counts).
     filed: IdIndex<NodeKey>,
-    /// Cached children counted under keys that no cached block is filed
-    /// under (their parent is held, evicted or not yet released).
-    orphans: PrehashedMap<NodeKey, u32>,
+    /// Children counted under keys that no cached block is filed under
+    /// (their parent is held, evicted or not yet released).
+    ghosts: PrehashedMap<NodeKey, Ghost>,
     nodes: Vec<Node>,
     /// The tick the next released block gets. A `u64` bumped once per
     /// release never wraps in practice.
@@ -186,15 +214,16 @@ impl LineageBackend {
     /// An empty backend for block ids below `capacity`.
     ///
     /// The filed-key table is sized for `capacity` blocks and never grows;
-    /// the map of orphan keys starts small and grows while many cached
-    /// blocks have uncached parents (up to one key per cached block).
+    /// the map of ghost keys starts small and grows while many cached
+    /// blocks have uncached parents or ancestors (a revived block with
+    /// cached descendants, or a placeholder for a parent not cached).
     ///
     /// # Panics
     /// If `capacity` ≥ `u32::MAX`.
     pub fn new(capacity: usize) -> Self {
         Self {
             filed: IdIndex::with_capacity(capacity),
-            orphans: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
+            ghosts: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
             nodes: vec![ABSENT_NODE; capacity],
             next_tick: 0,
             leaves: IndexLists::new(capacity),
@@ -219,7 +248,13 @@ impl LineageBackend {
                 (node.children == 1).then_some(parent)
             }
             None => {
-                *self.orphans.entry(key).or_insert(0) += 1;
+                self.ghosts
+                    .entry(key)
+                    .or_insert(Ghost {
+                        children: 0,
+                        parent: NO_PARENT,
+                    })
+                    .children += 1;
                 None
             }
         }
@@ -249,30 +284,46 @@ impl LineageBackend {
                 .filed
                 .remove(node.own, |other| nodes[other as usize].own);
             debug_assert_eq!(removed, Some(id), "filed block not in the key table");
-            // Its cached children stay counted under its key.
             if node.children > 0 {
-                self.orphans.insert(node.own, node.children);
+                // Its cached descendants still hang below it: it stays in
+                // the tree as a ghost, still its parent's child.
+                self.ghosts.insert(
+                    node.own,
+                    Ghost {
+                        children: node.children,
+                        parent: node.parent,
+                    },
+                );
+                return;
             }
         }
-        let key = node.parent;
-        if key == NO_PARENT {
-            return;
-        }
-        if let Some(parent) = self.filed_under(key) {
-            let parent_node = &mut self.nodes[parent as usize];
-            parent_node.children -= 1;
-            if parent_node.children == 0 {
-                self.requeue(parent, gap);
+        self.release_child(node.parent, gap);
+    }
+
+    /// Counts one child less under `key`. A filed parent left without
+    /// children becomes a leaf; a ghost left without children goes, and
+    /// its own parent loses a child in turn.
+    fn release_child(&mut self, mut key: NodeKey, gap: Option<(u32, u32)>) {
+        while key != NO_PARENT {
+            if let Some(parent) = self.filed_under(key) {
+                let parent_node = &mut self.nodes[parent as usize];
+                parent_node.children -= 1;
+                if parent_node.children == 0 {
+                    self.requeue(parent, gap);
+                }
+                return;
             }
-            return;
-        }
-        let Some(count) = self.orphans.get_mut(&key) else {
-            debug_assert!(false, "child of an unknown parent key");
-            return;
-        };
-        *count -= 1;
-        if *count == 0 {
-            self.orphans.remove(&key);
+            let Some(ghost) = self.ghosts.get_mut(&key) else {
+                debug_assert!(false, "child of an unknown parent key");
+                return;
+            };
+            ghost.children -= 1;
+            if ghost.children > 0 {
+                return;
+            }
+            let parent = ghost.parent;
+            self.ghosts.remove(&key);
+            key = parent;
         }
     }
 
@@ -314,8 +365,8 @@ impl LineageBackend {
     }
 
     /// Recomputes who is filed under each key and how many children each
-    /// key has from the cached blocks, and compares with the key table,
-    /// the children counts and the orphan map.
+    /// key has from the cached blocks and the ghosts' links, and compares
+    /// with the key table, the children counts and the ghosts.
     fn validate_entries(&self) -> Result<(), String> {
         let mut expected: PrehashedMap<NodeKey, Expected> = PrehashedMap::default();
         for (id, node) in self.nodes.iter().enumerate() {
@@ -336,6 +387,16 @@ impl LineageBackend {
                 expected.entry(node.parent).or_insert(VACANT).children += 1;
             }
         }
+        for (&key, ghost) in &self.ghosts {
+            if ghost.children == 0 {
+                return Err(format!("lineage: ghost {key:x} has no children"));
+            }
+            // A ghost is only kept for its children, so it appears in
+            // `expected` as a key with children (checked below).
+            if ghost.parent != NO_PARENT {
+                expected.entry(ghost.parent).or_insert(VACANT).children += 1;
+            }
+        }
         let filed = expected.values().filter(|e| e.node != NIL).count();
         if filed != self.filed.len() {
             return Err(format!(
@@ -343,11 +404,11 @@ impl LineageBackend {
                 self.filed.len()
             ));
         }
-        let orphans = expected.len() - filed;
-        if orphans != self.orphans.len() {
+        let ghosts = expected.len() - filed;
+        if ghosts != self.ghosts.len() {
             return Err(format!(
-                "lineage: {} orphan keys, expected {orphans}",
-                self.orphans.len()
+                "lineage: {} ghost keys, expected {ghosts}",
+                self.ghosts.len()
             ));
         }
         for (&key, want) in &expected {
@@ -358,7 +419,7 @@ impl LineageBackend {
                 },
                 None => Expected {
                     node: NIL,
-                    children: self.orphans.get(&key).copied().unwrap_or(0),
+                    children: self.ghosts.get(&key).map_or(0, |g| g.children),
                 },
             };
             if have != *want {
@@ -393,9 +454,22 @@ impl InactiveBackend for LineageBackend {
         };
         self.next_tick += 1;
         self.len += 1;
+        // Whether the block is still counted under its parent key: it comes
+        // back to its own ghost, left when it was revived with cached
+        // descendants.
+        let mut counted = false;
         let is_leaf = if self.filed_under(key).is_none() {
             // Children released before it were counted under its key.
-            node.children = self.orphans.remove(&key).unwrap_or(0);
+            if let Some(ghost) = self.ghosts.remove(&key) {
+                node.children = ghost.children;
+                if ghost.parent == parent_key {
+                    counted = ghost.parent != NO_PARENT;
+                } else {
+                    // Another block under the same key (a fragment
+                    // collision): the ghost's link to its parent goes.
+                    self.release_child(ghost.parent, None);
+                }
+            }
             node.state = FILED;
             self.nodes[block] = node;
             let nodes = &self.nodes;
@@ -408,6 +482,7 @@ impl InactiveBackend for LineageBackend {
         };
         let first_child_of = match parent_key {
             NO_PARENT => None,
+            _ if counted => None,
             key => self.add_child(key),
         };
         if let Some(parent) = first_child_of {
@@ -539,9 +614,11 @@ mod tests {
         backend.insert(1, hashes[1]);
         backend.validate().unwrap();
         assert_eq!(backend.leaf_count(), 1, "1 links 0 and 2 into one chain");
-        // Reviving the middle block splits the chain: 0 becomes a leaf.
+        // Reviving the middle block leaves its ghost between 0 and 2: 0 is
+        // no leaf until 2 is gone.
         backend.remove(1, hashes[1]);
         backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 1);
         assert_eq!(pop_all(&mut backend), vec![2, 0]);
     }
 
@@ -590,7 +667,7 @@ mod tests {
     }
 
     #[test]
-    fn requeued_parent_walks_from_the_nearer_end() {
+    fn requeued_parent_walks_from_a_descendant_gap() {
         let hashes = chain(12, 3);
         let mut backend = LineageBackend::new(6);
         backend.insert(2, hashes[2]); // tick 0
@@ -600,15 +677,16 @@ mod tests {
         backend.insert(1, hashes[1]); // tick 4, links 0 → 1 → 2
         backend.insert(5, SequenceHash::root(500)); // tick 5
         assert_eq!(backend.leaf_count(), 4);
-        // 1 is no leaf, so there is no gap: tick 3 is nearer the back
-        // (tick 5) than the front (tick 0).
+        // 1 leaves a ghost, so 0 becomes a leaf only when 2 goes; it walks
+        // from 2's gap at the front past 3 and 4 to its tick.
         backend.remove(1, hashes[1]);
         backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 4);
         assert_eq!(pop_all(&mut backend), vec![2, 3, 4, 0, 5]);
     }
 
     #[test]
-    fn reviving_a_middle_block_requeues_its_parent_at_the_front() {
+    fn a_revived_middle_block_keeps_its_parent_until_the_tip_goes() {
         let hashes = chain(13, 3);
         let mut backend = LineageBackend::new(5);
         for (id, &h) in hashes.iter().enumerate() {
@@ -618,8 +696,76 @@ mod tests {
         backend.insert(4, SequenceHash::root(400));
         backend.remove(1, hashes[1]);
         backend.validate().unwrap();
-        // 0 (tick 0) and the orphaned 2 (tick 2) both predate 3 and 4.
-        assert_eq!(pop_all(&mut backend), vec![0, 2, 3, 4]);
+        // 2 goes first; then 1's ghost goes and 0 (tick 0) is a leaf again,
+        // older than 3 and 4.
+        assert_eq!(backend.leaf_count(), 3);
+        assert_eq!(pop_all(&mut backend), vec![2, 0, 3, 4]);
+    }
+
+    /// The issue 11 case: positions 2..=5 of one chain cached, 3 revived.
+    /// Evicting 2 would strand 4 and 5 (a match reaches them only through
+    /// 2 and 3), so the tip goes first.
+    #[test]
+    fn a_revived_block_does_not_strand_its_cached_descendants() {
+        let hashes = chain(14, 6);
+        let mut backend = LineageBackend::new(8);
+        for (position, &hash) in hashes.iter().enumerate().skip(2) {
+            backend.insert(position, hash);
+        }
+        backend.remove(3, hashes[3]);
+        backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 1);
+        assert_eq!(backend.pop_victim(), Some(5));
+        backend.validate().unwrap();
+        // The revived block is released again: it comes back under its
+        // ghost, counted once under 2.
+        backend.insert(3, hashes[3]);
+        backend.validate().unwrap();
+        assert_eq!(pop_all(&mut backend), vec![4, 3, 2]);
+        assert!(backend.ghosts.is_empty());
+    }
+
+    /// Revived blocks that never come back (freed on reset): their ghosts
+    /// go with the last cached descendant, and the parent is a leaf again.
+    #[test]
+    fn ghost_chains_go_with_their_last_descendant() {
+        let hashes = chain(15, 5);
+        let mut backend = LineageBackend::new(8);
+        for (id, &h) in hashes.iter().enumerate() {
+            backend.insert(id, h);
+        }
+        backend.insert(5, SequenceHash::root(500));
+        backend.remove(2, hashes[2]);
+        backend.remove(3, hashes[3]);
+        backend.validate().unwrap();
+        assert_eq!(backend.ghosts.len(), 2);
+        assert_eq!(backend.pop_victim(), Some(4));
+        backend.validate().unwrap();
+        assert!(backend.ghosts.is_empty());
+        // 1 (tick 1) is a leaf again and older than 5.
+        assert_eq!(pop_all(&mut backend), vec![1, 0, 5]);
+    }
+
+    /// Once a revived chain's ghosts are gone, releasing its blocks again
+    /// links them like any blocks whose parent is not cached.
+    #[test]
+    fn a_block_released_again_after_its_ghost_went_is_a_root() {
+        let hashes = chain(16, 4);
+        let mut backend = LineageBackend::new(8);
+        for (id, &h) in hashes.iter().enumerate().take(3) {
+            backend.insert(id, h);
+        }
+        backend.remove(1, hashes[1]);
+        backend.remove(2, hashes[2]);
+        backend.validate().unwrap();
+        // 2 had no children: gone, and with it 1's ghost; 0 is a leaf.
+        assert!(backend.ghosts.is_empty());
+        backend.insert(2, hashes[2]);
+        backend.insert(3, hashes[3]);
+        backend.validate().unwrap();
+        // 2's parent key is a placeholder now, counted under nobody.
+        assert_eq!(backend.leaf_count(), 2);
+        assert_eq!(pop_all(&mut backend), vec![0, 3, 2]);
     }
 
     #[test]
@@ -645,7 +791,8 @@ mod tests {
         // 0 holds the key and has a child; the duplicate 2 is a leaf.
         assert_eq!(backend.pop_victim(), Some(2));
         backend.insert(2, hashes[0]);
-        // Reviving the holder leaves the shadow unpromoted; 1 is a root.
+        // Reviving the holder leaves the shadow unpromoted; 1 stays counted
+        // under the holder's ghost.
         backend.remove(0, hashes[0]);
         backend.validate().unwrap();
         assert_eq!(backend.leaf_count(), 2);
@@ -682,7 +829,7 @@ mod tests {
         backend.drain(&mut |id| drained.push(id));
         assert_eq!(drained, vec![2, 1, 0]);
         assert!(backend.is_empty());
-        assert!(backend.filed.is_empty() && backend.orphans.is_empty());
+        assert!(backend.filed.is_empty() && backend.ghosts.is_empty());
         backend.validate().unwrap();
         assert_eq!(backend.name(), "lineage");
     }

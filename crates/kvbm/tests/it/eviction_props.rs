@@ -191,16 +191,23 @@ struct LineageModel {
     /// Per block: when it was released (`None` while not cached).
     released: Vec<Option<u64>>,
     clock: u64,
+    /// Keys of blocks that left the cache while they had children, with
+    /// their parent keys: they stay in the tree until their last child
+    /// goes.
+    ghosts: Vec<(Key, Option<Key>)>,
 }
 
-fn own_key(h: SequenceHash) -> (u64, u64) {
+/// A block's `(position, fragment)` key.
+type Key = (u64, u64);
+
+fn own_key(h: SequenceHash) -> Key {
     (
         h.position(),
         h.parent_fragment_for_child_position(h.position() + 1),
     )
 }
 
-fn parent_key(h: SequenceHash) -> Option<(u64, u64)> {
+fn parent_key(h: SequenceHash) -> Option<Key> {
     (h.position() > 0).then(|| (h.position() - 1, h.parent_hash_fragment()))
 }
 
@@ -212,18 +219,31 @@ impl LineageModel {
             cached: vec![None; n],
             released: vec![None; n],
             clock: 0,
+            ghosts: Vec::new(),
         }
+    }
+
+    /// Cached blocks and ghosts whose parent key is `key`.
+    fn children(&self, key: Key) -> usize {
+        let blocks = (0..self.hashes.len())
+            .filter(|&c| self.cached[c].is_some() && parent_key(self.hashes[c]) == Some(key))
+            .count();
+        blocks + self.ghosts.iter().filter(|g| g.1 == Some(key)).count()
     }
 
     fn is_leaf(&self, b: usize) -> bool {
         match self.cached[b] {
             None => false,
             Some(false) => true,
-            Some(true) => {
-                let key = Some(own_key(self.hashes[b]));
-                !(0..self.hashes.len())
-                    .any(|c| self.cached[c].is_some() && parent_key(self.hashes[c]) == key)
-            }
+            Some(true) => self.children(own_key(self.hashes[b])) == 0,
+        }
+    }
+
+    /// Ghosts without children go, which may leave their parents' ghosts
+    /// without children.
+    fn prune(&mut self) {
+        while let Some(i) = (0..self.ghosts.len()).find(|&i| self.children(self.ghosts[i].0) == 0) {
+            self.ghosts.remove(i);
         }
     }
 
@@ -231,15 +251,25 @@ impl LineageModel {
         let key = own_key(self.hashes[b]);
         let taken = (0..self.hashes.len())
             .any(|o| self.cached[o] == Some(true) && own_key(self.hashes[o]) == key);
+        if !taken {
+            // The block takes its key back from its ghost.
+            self.ghosts.retain(|g| g.0 != key);
+        }
         self.cached[b] = Some(!taken);
         self.released[b] = Some(self.clock);
         self.clock += 1;
+        self.prune();
     }
 
     /// The block leaves the cache (revived, evicted or drained).
     fn uncache(&mut self, b: usize) {
+        let hash = self.hashes[b];
+        if self.cached[b] == Some(true) && self.children(own_key(hash)) > 0 {
+            self.ghosts.push((own_key(hash), parent_key(hash)));
+        }
         self.cached[b] = None;
         self.released[b] = None;
+        self.prune();
     }
 
     /// The leaf released the longest ago, however long it has been a leaf.

@@ -21,16 +21,14 @@
 //!   a cached primary); here the primary is cached independently of its
 //!   duplicates.
 //!
-//!
-//! Lineage differs once a cached block is revived while it has cached
-//! descendants: kvbm-logical keeps the revived block in its tree, so its
-//! cached parent is no leaf and stays; here the parent becomes a leaf and
-//! can be evicted, stranding the cached descendants (minimal case: cache
-//! positions 2..=5 of one chain, revive 3 by registering it again, allocate
-//! one block: kvbm-logical evicts 5, this crate 2). The lineage runs leave
-//! out matches and re-registrations (every revival) until that is settled.
-//!
-//! LRU and FIFO with `Reject` run the full operation mix.
+//! LRU, FIFO and lineage with `Reject` run the full operation mix: matches,
+//! and registrations of hashes that are still registered (which revive a
+//! cached primary). Lineage used to differ there: a revived block with
+//! cached descendants left the tree, so its parent became an evictable leaf
+//! and evicting it stranded the descendants; both sides now keep the
+//! revived block in the tree (a ghost here) until its last cached
+//! descendant leaves (`revived_lineage_block_keeps_its_descendants` pins
+//! the minimal case).
 
 use kvbm::manager::BlockManager as Ours;
 use kvbm::pools::BlockDuplicationPolicy as OurDup;
@@ -200,8 +198,7 @@ fn check_inflight_immutable(
 }
 
 fn run(backend: Backend, reject: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let skip_reregistration = backend != Backend::Lru && backend != Backend::Fifo || !reject;
-    let skip_matches = backend == Backend::Lineage;
+    let skip_reregistration = backend == Backend::MultiLru || !reject;
     let (our_seqs, their_seqs) = universe();
     let (a, b) = if reject {
         (OurDup::Reject, TheirDup::Reject)
@@ -262,7 +259,6 @@ fn run(backend: Backend, reject: bool, ops: Vec<Op>) -> Result<(), TestCaseError
                     their_reqs.push(tr);
                 }
             }
-            Op::Match { .. } if skip_matches => continue,
             Op::Match { seq, len } => {
                 let len = len.min(6);
                 let o = om.match_blocks(&our_seqs[seq][..len]);
@@ -346,4 +342,42 @@ proptest! {
     fn fifo_matches_kvbm_logical(ops in prop::collection::vec(op(), 1..80), reject in any::<bool>()) {
         run(Backend::Fifo, reject, ops)?;
     }
+}
+
+/// Issue 11's minimal case, on both managers: positions 2..=5 of one chain
+/// cached, 3 revived by registering it again, the free blocks used up, one
+/// more block allocated. Evicting 2 would strand 4 and 5; both evict 5.
+#[test]
+fn revived_lineage_block_keeps_its_descendants() {
+    let fill = |from, n| Op::Fill { seq: 0, from, n };
+    // 8 blocks: after the release 4 are cached and 4 free; registering 3
+    // again revives the cached primary and frees the block it was staged
+    // in, so `Hold(4)` takes the free blocks and `Hold(1)` must evict.
+    let ops = vec![
+        fill(2, 4),
+        Op::Release(0),
+        fill(3, 1),
+        Op::Hold(4),
+        Op::Hold(1),
+    ];
+    run(Backend::Lineage, true, ops).unwrap();
+
+    let (seqs, _) = universe();
+    let om = ours(Backend::Lineage, OurDup::Reject);
+    let register = |from: usize, n: usize| {
+        let (blocks, _) = om.allocate_blocks_with_evictions(n).expect("room");
+        let staged = blocks
+            .into_iter()
+            .zip(&seqs[0][from..from + n])
+            .map(|(b, h)| b.stage(*h, BLOCK_SIZE).expect("size"))
+            .collect();
+        om.register_blocks(staged)
+    };
+    drop(register(2, 4));
+    let revived = register(3, 1);
+    let (_free, evicted) = om.allocate_blocks_with_evictions(4).expect("room");
+    assert!(evicted.is_empty());
+    let (_one, evicted) = om.allocate_blocks_with_evictions(1).expect("room");
+    assert_eq!(evicted, vec![seqs[0][5]]);
+    drop(revived);
 }

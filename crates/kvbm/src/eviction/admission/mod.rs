@@ -42,29 +42,37 @@
 //! capacity. A small cache (unit = capacity) gives reused blocks several
 //! cache lifetimes; a large cache, where LRU already keeps blocks longer
 //! than they take to come back, gives them only a few reuse intervals. The
-//! sketch is halved every [`SAMPLE_FACTOR`] time scales of releases. The
-//! unit is further scaled by three times the share of re-references (blocks
-//! released whose hash the sketch already knew) that missed, capped at one:
-//! when recency alone already catches over two thirds of the reuse, as in a
-//! cache large enough for the workload, credits fade towards plain LRU
-//! instead of letting formerly hot blocks linger.
+//! sketch is halved every [`SAMPLE_FACTOR`] time scales of releases.
 //!
 //! A block is a tail when the block released just before it is not its
 //! child (requests release their blocks deepest first) — and, for callers
 //! that release root first, a tail is reclassified as new when its child is
 //! released right after it.
 //!
-//! `scale` adapts by hill climbing: every sample period (a few capacities in
-//! releases) the backend compares its hit rate — revivals per release —
-//! with the previous period's, keeps stepping `scale` in the direction that
-//! helped and reverses when it hurt, with a step that shrinks but never
-//! vanishes. On a workload where recency is all that matters it drifts
-//! towards plain LRU.
+//! # Choosing the scale
+//!
+//! How much frequency should outweigh recency depends on the workload:
+//! with stable popular prefixes (documents, system prompts) near-strict
+//! frequency order wins, with conversations that move on it loses to plain
+//! recency. So `scale` is chosen among [`SCALES`] (0 = LRU … 16 = nearly
+//! strict frequency classes) by miniature simulation: beside the real
+//! order, one small cache per candidate replays a fixed spatial sample of
+//! the released hashes (one in `rate`, `rate` a power of two up to 64 that
+//! leaves each miniature at least [`MINI_SLOTS`] blocks) with that
+//! candidate's credits. Every [`CHOICE_PERIOD`] capacities of releases the
+//! backend applies the candidate whose miniature hit the most (hits halved
+//! each period, so the choice follows the recent past; ties go to the
+//! smaller scale). Comparing candidates on the same stream at the same time
+//! is what makes this robust: a hill climber comparing one scale's hit rate
+//! across consecutive periods, as an earlier version did, mostly measures
+//! how the workload itself changed.
 //!
 //! # Cost
 //!
 //! `insert` and `remove` are O(1): a list splice, one sketch update (four
-//! counters) and a parent/child check against the previous release.
+//! counters) and a parent/child check against the previous release; one
+//! release in `rate` also updates each miniature (a table probe and a list
+//! splice, an eviction comparing seven fronts when it is full).
 //! `pop_victim` compares seven list fronts. Memory, fixed at construction:
 //! per block id 8 bytes of links, 1 tag byte and an 8-byte tick (17 bytes);
 //! the sketch (the ghost history) has [`SKETCH_FACTOR`] × capacity 4-bit
@@ -72,12 +80,19 @@
 //! 2 × [`SKETCH_FACTOR`] = 64 bytes per block, up to 128 after rounding.
 //! It must be that wide: it sees about a dozen distinct hashes per cached
 //! block between two halvings, and a narrower sketch mistakes first
-//! sightings for reuse. Nothing allocates after construction.
+//! sightings for reuse. The miniatures keep 33 bytes per sampled slot
+//! (links, tag, tick, 64-bit mixed hash, two table entries), 5 × 33 /
+//! `rate` bytes per block of capacity: about 2.6 at `rate` 64 (from 8,192
+//! blocks), 165 for pools under 256 blocks (`rate` 1, where the
+//! miniatures are full-size copies). Nothing allocates after construction.
+
+mod minisim;
 
 use super::list::IndexLists;
 use super::InactiveBackend;
 use crate::tinylfu::TinyLFUSketch;
 use crate::{BlockId, SequenceHash};
+use minisim::MiniSim;
 
 const TAIL: usize = 0;
 const DEEP_NEW: usize = 1;
@@ -99,10 +114,6 @@ pub const SKETCH_FACTOR: usize = 32;
 /// docs).
 pub const SAMPLE_FACTOR: u64 = 32;
 
-/// Credits are scaled by `MISSED_REUSE_GAIN` × the share of re-references
-/// that miss, capped at 1.
-const MISSED_REUSE_GAIN: u64 = 3;
-
 /// Operations between two recomputations of the credit unit.
 const REFRESH_EVENTS: u32 = 32;
 
@@ -111,6 +122,20 @@ const HIT_AGE_WINDOW: f64 = 1024.0;
 
 /// `scale` is kept in 1/`SCALE_ONE`.
 const SCALE_ONE: i64 = 256;
+
+/// The candidate credit scales, in 1/`SCALE_ONE`: plain LRU, full credit,
+/// and credits stretched towards strict frequency order.
+pub const SCALES: [i64; 5] = [0, SCALE_ONE, 2 * SCALE_ONE, 4 * SCALE_ONE, 16 * SCALE_ONE];
+
+/// Fewest blocks a miniature cache holds (the sampling rate is lowered
+/// until it holds this many, or is 1).
+pub const MINI_SLOTS: usize = 128;
+
+/// Highest sampling rate: one hash in 64.
+const MAX_SAMPLE_RATE: usize = 64;
+
+/// Releases between two choices of the scale, in capacities.
+pub const CHOICE_PERIOD: u64 = 2;
 
 /// Evicts the block whose release tick plus its class's age credit is
 /// smallest; `docs/eviction.md` in the repository explains the design.
@@ -150,82 +175,23 @@ pub struct AdmissionBackend {
     /// Moving average of the age (in ticks) at which cached blocks are
     /// revived: the time scale on which this workload reuses blocks.
     hit_age: f64,
-    /// The hit age, at most the capacity.
-    time_scale: i64,
-    /// One credit, in ticks: the time scale, scaled down when recency alone
-    /// already catches most reuse.
+    /// One credit, in ticks: the hit age, at most the capacity.
     unit: i64,
-    /// Releases of blocks seen before (hits and misses) and revivals (hits)
-    /// among them, halved every `reuse_window` releases.
-    reuse_refs: u64,
-    reuse_hits: u64,
-    reuse_window: u64,
     since_refresh: u32,
     sketch: TinyLFUSketch<SequenceHash>,
     /// Sketch increments since its last halving.
     since_decay: u64,
-    climber: HillClimber,
-}
-
-/// Tunes `scale` to the observed hit rate.
-#[derive(Debug, Clone)]
-struct HillClimber {
-    /// Share of the class credits applied, in 1/`SCALE_ONE`.
+    /// The share of the class credits applied, in 1/`SCALE_ONE`: one of
+    /// [`SCALES`].
     scale: i64,
-    step: i64,
-    period: u64,
-    hits: u64,
-    accesses: u64,
-    previous_rate: Option<f64>,
-}
-
-impl HillClimber {
-    fn new(capacity: usize) -> Self {
-        Self {
-            scale: SCALE_ONE,
-            // Starts at full credit; the first move only happens after two
-            // periods were compared.
-            step: SCALE_ONE / 8,
-            period: (capacity as u64).saturating_mul(4).max(256),
-            hits: 0,
-            accesses: 0,
-            previous_rate: None,
-        }
-    }
-
-    #[inline]
-    fn record_hit(&mut self) {
-        self.hits += 1;
-    }
-
-    /// Counts a release; `true` when this ended a period and moved the
-    /// scale.
-    #[inline]
-    fn record_access(&mut self) -> bool {
-        self.accesses += 1;
-        if self.accesses >= self.period {
-            self.adjust();
-            return true;
-        }
-        false
-    }
-
-    fn adjust(&mut self) {
-        let rate = self.hits as f64 / self.accesses as f64;
-        if let Some(previous) = self.previous_rate {
-            if rate < previous {
-                self.step = -self.step;
-            }
-            // Shrink the step so the scale settles, but keep it large enough
-            // to follow a workload that changes.
-            let magnitude = (self.step.abs() * 7 / 8).max(SCALE_ONE / 32);
-            self.step = magnitude * self.step.signum();
-        }
-        self.scale = (self.scale + self.step).clamp(0, SCALE_ONE);
-        self.previous_rate = Some(rate);
-        self.hits = 0;
-        self.accesses = 0;
-    }
+    /// One miniature cache per candidate in [`SCALES`].
+    minis: Vec<MiniSim>,
+    /// A hash is sampled when these bits of its mix are 0.
+    sample_mask: u64,
+    /// Each miniature's hits, halved every choice period.
+    scores: [u64; SCALES.len()],
+    choice_period: u64,
+    since_choice: u64,
 }
 
 /// Whether `child` names `parent` as its parent block.
@@ -243,21 +209,23 @@ impl AdmissionBackend {
     /// If `capacity` ≥ `u32::MAX`.
     pub fn new(capacity: usize) -> Self {
         let blocks = capacity.max(1) as i64;
-        Self {
+        // The highest power-of-two sampling rate that leaves each
+        // miniature `MINI_SLOTS` blocks.
+        let mut rate = 1usize;
+        while rate * 2 <= MAX_SAMPLE_RATE && capacity / (rate * 2) >= MINI_SLOTS {
+            rate *= 2;
+        }
+        let mut backend = Self {
             lists: IndexLists::new(capacity),
             ticks: vec![0; capacity],
             next_tick: 0,
             last_release: None,
             credits: CREDITS,
-            offsets: CREDITS.map(|c| c * blocks / 4),
+            offsets: [0; CLASSES],
             heads: [0; CLASSES],
             capacity: blocks,
             hit_age: blocks as f64,
-            time_scale: blocks,
             unit: blocks,
-            reuse_refs: 0,
-            reuse_hits: 0,
-            reuse_window: (blocks as u64 * 2).max(4096),
             since_refresh: 0,
             // Halved by `insert` on the hit-age time scale instead.
             sketch: TinyLFUSketch::with_sample_size(
@@ -265,8 +233,31 @@ impl AdmissionBackend {
                 u64::MAX,
             ),
             since_decay: 0,
-            climber: HillClimber::new(capacity),
+            scale: SCALE_ONE,
+            minis: SCALES
+                .iter()
+                .map(|_| MiniSim::new(capacity / rate))
+                .collect(),
+            sample_mask: rate as u64 - 1,
+            scores: [0; SCALES.len()],
+            choice_period: (blocks as u64).saturating_mul(CHOICE_PERIOD).max(256),
+            since_choice: 0,
+        };
+        backend.refresh_offsets();
+        backend
+    }
+
+    /// Applies the candidate scale whose miniature hit the most.
+    fn choose_scale(&mut self) {
+        let mut best = 0;
+        for (k, mini) in self.minis.iter_mut().enumerate() {
+            self.scores[k] = self.scores[k] / 2 + mini.take_hits();
+            if self.scores[k] > self.scores[best] {
+                best = k;
+            }
         }
+        self.scale = SCALES[best];
+        self.refresh_offsets();
     }
 
     /// Cached blocks per class: tail, new, seen 2, seen 3, seen 4, hot.
@@ -275,9 +266,9 @@ impl AdmissionBackend {
     }
 
     /// The share of the class credits currently applied (0 = plain LRU,
-    /// 1 = full credits).
+    /// 1 = full credits, up to 16).
     pub fn credit_scale(&self) -> f64 {
-        self.climber.scale as f64 / SCALE_ONE as f64
+        self.scale as f64 / SCALE_ONE as f64
     }
 
     /// Counts an event and refreshes the unit every `REFRESH_EVENTS`: it
@@ -292,18 +283,10 @@ impl AdmissionBackend {
         }
     }
 
-    /// Recomputes the credit unit from the hit age and the share of reuse
-    /// the cache misses.
+    /// Recomputes the credit unit from the hit age.
     #[inline]
     fn refresh_unit(&mut self) {
-        self.time_scale = (self.hit_age as i64).clamp(1, self.capacity);
-        let missed = self.reuse_refs.saturating_sub(self.reuse_hits);
-        let scale = self.time_scale as u64;
-        // Full credit while at least a third of all re-references miss;
-        // less as recency alone catches more of them.
-        let unit = ((scale * missed * MISSED_REUSE_GAIN / self.reuse_refs.max(1)).min(scale)
-            as i64)
-            .max(1);
+        let unit = (self.hit_age as i64).clamp(1, self.capacity);
         if unit != self.unit {
             self.unit = unit;
             self.refresh_offsets();
@@ -312,8 +295,12 @@ impl AdmissionBackend {
 
     /// Recomputes each class's credit in ticks from the unit and the scale.
     fn refresh_offsets(&mut self) {
-        let (unit, scale) = (self.unit, self.climber.scale);
-        self.offsets = self.credits.map(|c| c * unit * scale / (4 * SCALE_ONE));
+        let (unit, credits) = (self.unit, self.credits);
+        let offsets = |scale: i64| credits.map(|c| c * unit * scale / (4 * SCALE_ONE));
+        self.offsets = offsets(self.scale);
+        for (mini, &scale) in self.minis.iter_mut().zip(&SCALES) {
+            mini.offsets = offsets(scale);
+        }
     }
 
     /// Appends `id`, released at `tick`, to `class`.
@@ -359,19 +346,14 @@ impl InactiveBackend for AdmissionBackend {
         let id = block as u32;
         let count = self.sketch.increment_and_estimate(hash);
         self.since_decay += 1;
-        if self.since_decay >= SAMPLE_FACTOR * self.time_scale as u64 {
+        if self.since_decay >= SAMPLE_FACTOR * self.unit as u64 {
             self.sketch.decay();
             self.since_decay /= 2;
         }
-        if self.climber.record_access() {
-            self.refresh_offsets();
-        }
-        if count >= 2 {
-            self.reuse_refs += 1;
-            if self.reuse_refs >= self.reuse_window {
-                self.reuse_refs /= 2;
-                self.reuse_hits /= 2;
-            }
+        self.since_choice += 1;
+        if self.since_choice >= self.choice_period {
+            self.since_choice = 0;
+            self.choose_scale();
         }
         self.tick_refresh();
         let mut class = Self::class_for(count, hash);
@@ -390,6 +372,11 @@ impl InactiveBackend for AdmissionBackend {
         }
         self.last_release = Some((id, hash));
         let tick = self.next_tick;
+        if let Some(mixed) = minisim::sampled(hash, self.sample_mask) {
+            for mini in &mut self.minis {
+                mini.release(mixed, class, tick);
+            }
+        }
         self.ticks[block] = tick;
         self.next_tick += 1;
         self.push(class, id, tick);
@@ -398,11 +385,9 @@ impl InactiveBackend for AdmissionBackend {
     fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
         let age = (self.next_tick - self.ticks[block]) as f64;
         self.hit_age += (age - self.hit_age) / HIT_AGE_WINDOW;
-        self.reuse_hits += 1;
         self.tick_refresh();
         let list = self.unlink(block as u32);
         debug_assert!(list.is_some(), "block {block} removed but not cached");
-        self.climber.record_hit();
     }
 
     fn pop_victim(&mut self) -> Option<BlockId> {
@@ -457,11 +442,14 @@ impl InactiveBackend for AdmissionBackend {
                 };
             }
         }
-        if !(0..=SCALE_ONE).contains(&self.climber.scale) {
+        if !SCALES.contains(&self.scale) {
             return Err(format!(
-                "admission: credit scale {} out of bounds",
-                self.climber.scale
+                "admission: credit scale {} is no candidate",
+                self.scale
             ));
+        }
+        for mini in &self.minis {
+            mini.validate()?;
         }
         Ok(())
     }
