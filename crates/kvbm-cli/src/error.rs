@@ -58,13 +58,22 @@ pub enum CliError {
     },
     /// A simulation could not finish.
     #[error("{0}")]
-    Sim(#[from] crate::sim::SimError),
+    Sim(#[from] SimError),
     /// `kvbm cluster`: a transport or worker failure.
     #[error("cluster: {0}")]
     Cluster(String),
     /// Writing the report to stdout failed.
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+/// Why a simulation could not finish. Defined here, below the simulator
+/// (`sim` re-exports it), so that the error module names nothing above it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The simulated clock would pass `u64::MAX` microseconds.
+    #[error("simulated time overflowed (more than {} years); the prefill/decode rates are too slow for this workload", u64::MAX / 1_000_000 / 31_557_600)]
+    ClockOverflow,
 }
 
 /// Shorthand for results of the CLI.

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use kvbm::metrics::MetricsAggregator;
 
-use crate::cli::args::{Cli, Command, SimConfig, WorkloadSource};
+use crate::cli::args::{SimConfig, WorkloadSource};
+use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::observe::RunObserver;
 use crate::sim::contender::{build, Contender};

@@ -242,13 +242,7 @@ pub trait Observer {
 pub struct NoObserver;
 impl Observer for NoObserver {}
 
-/// Why a simulation could not finish.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SimError {
-    /// The simulated clock would pass `u64::MAX` microseconds.
-    #[error("simulated time overflowed (more than {} years); the prefill/decode rates are too slow for this workload", u64::MAX / 1_000_000 / 31_557_600)]
-    ClockOverflow,
-}
+pub use crate::error::SimError;
 
 /// Runs one cache over a workload with the given timing.
 pub fn run(

@@ -25,14 +25,9 @@ pub use mutable::MutableBlock;
 pub use pin::{LifecyclePin, LifecyclePinRef};
 
 pub use crate::registry::{BlockRegistrationHandle, BlockRegistry};
+// Defined by the store, whose parameters they are; public here.
+pub use crate::store::{BlockDuplicationPolicy, BlockMetadata};
 pub use crate::{BlockId, SequenceHash};
-
-/// The storage tier a manager's blocks live in, as a marker type.
-///
-/// Implemented for every `Clone + Send + Sync + 'static` type; a unit struct
-/// per tier (`struct Device;`) is the usual choice.
-pub trait BlockMetadata: Clone + Send + Sync + 'static {}
-impl<T: Clone + Send + Sync + 'static> BlockMetadata for T {}
 
 /// A block state transition that failed; the block comes back in the error.
 #[derive(Debug, thiserror::Error)]
@@ -57,17 +52,4 @@ impl<B> BlockError<B> {
             BlockError::BlockSizeMismatch { block, .. } => block,
         }
     }
-}
-
-/// What registering a hash that is already registered does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BlockDuplicationPolicy {
-    /// Keep the new block as a duplicate beside the registered one. The
-    /// duplicate is matched by no one and goes back to the free pool, not
-    /// the cache, when dropped.
-    #[default]
-    Allow,
-    /// Hand back the registered block and return the new one to the free
-    /// pool.
-    Reject,
 }

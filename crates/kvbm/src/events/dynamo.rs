@@ -42,7 +42,25 @@ use serde::{Deserialize, Serialize};
 
 use super::protocol::{BlockEvent, BlockLineage, KvCacheEvent};
 use crate::prehashed::PrehashedMap;
-use crate::{BlockRegistry, SequenceHash};
+use crate::SequenceHash;
+
+/// Which hashes a registry still holds: all [`DynamoKvExporter::resync`]
+/// asks of it.
+///
+/// A trait rather than [`BlockRegistry`](crate::BlockRegistry) itself
+/// because the registry sits above the events layer (it emits through it);
+/// the registry implements it, so `exporter.resync(&registry, &mut out)`
+/// reads as before.
+pub trait RegisteredHashes {
+    /// Whether a block is registered under `hash`.
+    fn is_registered(&self, hash: SequenceHash) -> bool;
+}
+
+impl<R: RegisteredHashes + ?Sized> RegisteredHashes for &R {
+    fn is_registered(&self, hash: SequenceHash) -> bool {
+        (**self).is_registered(hash)
+    }
+}
 
 /// `RouterEvent` of dynamo-kv-router: one cache event of one worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,7 +317,11 @@ impl DynamoKvExporter {
     /// blocks `registry` no longer holds, and exports again every block it
     /// still holds whose lineage is known. Blocks registered during the
     /// loss are unknown and treated as registered without tokens.
-    pub fn resync(&mut self, registry: &BlockRegistry, out: &mut Vec<RouterEvent>) {
+    pub fn resync<R: RegisteredHashes + ?Sized>(
+        &mut self,
+        registry: &R,
+        out: &mut Vec<RouterEvent>,
+    ) {
         self.clear(out);
         let gone: Vec<u64> = self
             .known

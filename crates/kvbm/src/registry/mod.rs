@@ -728,5 +728,13 @@ impl RegistryInner {
     }
 }
 
+/// What the Dynamo exporter's resync asks of a registry; the trait lives in
+/// `events` so that the events layer never names the registry above it.
+impl crate::events::dynamo::RegisteredHashes for BlockRegistry {
+    fn is_registered(&self, hash: SequenceHash) -> bool {
+        BlockRegistry::is_registered(self, hash)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -29,8 +29,7 @@ use std::sync::{Arc, Weak};
 use super::lease::StoreRef;
 use super::slot::SlotState;
 use super::user_code::AfterUnlock;
-use super::Store;
-use crate::blocks::BlockMetadata;
+use super::{BlockMetadata, Store};
 use crate::{BlockId, SequenceHash};
 
 /// One checked-out block (a `MutableBlock`'s or `CompleteBlock`'s).

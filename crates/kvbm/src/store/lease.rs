@@ -87,13 +87,13 @@ unsafe impl<T> Sync for StoreRef<T> where Store<T>: Sync {}
 /// The store must be `Send + Sync` for guards to move between threads.
 const _: () = {
     #[allow(dead_code)]
-    fn store_is_thread_safe<T: crate::blocks::BlockMetadata>() {
+    fn store_is_thread_safe<T: super::BlockMetadata>() {
         fn check<S: Send + Sync>() {}
         check::<Store<T>>();
     }
 };
 
-impl<T: crate::blocks::BlockMetadata> Store<T> {
+impl<T: super::BlockMetadata> Store<T> {
     /// Takes the lease when guards exist and none was held: called under
     /// the lock by the operations that hand out guards.
     pub(super) fn take_lease(self: &Arc<Self>, st: &mut State<T>) {

@@ -34,6 +34,7 @@
 //! keep working on a poisoned store (their drops free blocks instead of
 //! caching them); every operation that hands out or registers blocks panics.
 
+mod duplication;
 mod guard_ops;
 mod lease;
 mod poison;
@@ -42,6 +43,7 @@ mod reserve;
 mod shares;
 mod slot;
 mod sync;
+mod tier;
 mod user_code;
 mod validate;
 
@@ -49,7 +51,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::blocks::{BlockDuplicationPolicy, CompleteBlock, ImmutableBlock, MutableBlock};
+use crate::blocks::{CompleteBlock, ImmutableBlock, MutableBlock};
 use crate::eviction::InactiveBackend;
 use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
@@ -61,9 +63,11 @@ use slot::{Slot, SlotState};
 use sync::Mutex;
 use user_code::AfterUnlock;
 
+pub use duplication::BlockDuplicationPolicy;
 pub(crate) use guard_ops::{CheckedOut, Share, WeakShare};
 pub(crate) use lease::StoreRef;
 pub(crate) use reserve::Reserved;
+pub use tier::BlockMetadata;
 pub use validate::InvariantViolation;
 
 /// The shared state behind a manager and its block guards.
@@ -126,7 +130,7 @@ pub(crate) struct StoreConfig {
     pub(crate) default_evict_on_reset: bool,
 }
 
-impl<T: crate::blocks::BlockMetadata> Store<T> {
+impl<T: BlockMetadata> Store<T> {
     pub(crate) fn new(memory: Reserved, config: StoreConfig) -> Arc<Self> {
         let Reserved {
             slots,

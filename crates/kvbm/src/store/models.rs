@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use shuttle::thread;
 
-use crate::blocks::BlockDuplicationPolicy;
+use super::BlockDuplicationPolicy;
 use crate::eviction::EvictionPolicy;
 use crate::metrics::BlockPoolMetrics;
 use crate::testing::{builder, chain, check, fill, Device};

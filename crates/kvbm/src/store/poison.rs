@@ -16,7 +16,7 @@ pub(super) enum Failure {
     Broke(String),
 }
 
-impl<T: crate::blocks::BlockMetadata> Store<T> {
+impl<T: super::BlockMetadata> Store<T> {
     /// The address user code is marked with while it runs for this store.
     #[inline]
     pub(super) fn addr(&self) -> usize {

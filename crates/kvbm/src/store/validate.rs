@@ -15,7 +15,7 @@ macro_rules! ensure {
     };
 }
 
-impl<T: crate::blocks::BlockMetadata> Store<T> {
+impl<T: super::BlockMetadata> Store<T> {
     /// Checks every invariant of the store:
     /// - free + cached + checked out + held = total, and each count matches
     ///   the slots' states;

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 
 use crate::capacity::{CapacitySpec, CAPACITY_FORMS};
 use crate::error::{CliError, Result};
@@ -32,26 +32,6 @@ const RATE_RANGE: (f64, f64) = (1e-3, 1e6);
 const PACE_RANGE: (f64, f64) = (1e-3, 1e6);
 /// Longest `--linger`, seconds (a week).
 const MAX_LINGER_S: f64 = 7.0 * 86_400.0;
-
-/// kvbm: KV-cache trace replay and capacity planning.
-#[derive(Debug, Parser)]
-#[command(name = "kvbm", version, about, long_about = None)]
-pub(crate) struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub(crate) enum Command {
-    /// Replay a workload through one or more eviction policies at one cache size.
-    Replay(ReplayArgs),
-    /// Replay a workload at many cache sizes: hit rate versus capacity.
-    Sweep(SweepArgs),
-    /// Route a workload over N workers: KV-aware routing against baselines.
-    Cluster(super::cluster_args::ClusterArgs),
-}
 
 /// Where requests come from.
 #[derive(Debug, Clone, Args)]

@@ -1,4 +1,7 @@
+use clap::Parser;
+
 use super::*;
+use crate::cli::{Cli, Command};
 
 fn replay(args: &[&str]) -> Result<ReplayConfig> {
     let mut argv = vec!["kvbm", "replay"];

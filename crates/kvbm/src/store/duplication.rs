@@ -1,0 +1,14 @@
+//! The store's choice when a hash is registered twice.
+
+/// What registering a hash that is already registered does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockDuplicationPolicy {
+    /// Keep the new block as a duplicate beside the registered one. The
+    /// duplicate is matched by no one and goes back to the free pool, not
+    /// the cache, when dropped.
+    #[default]
+    Allow,
+    /// Hand back the registered block and return the new one to the free
+    /// pool.
+    Reject,
+}
