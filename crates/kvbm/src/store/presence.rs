@@ -22,7 +22,7 @@ impl<T> PresenceView for State<T> {
     }
 }
 
-impl<T: crate::blocks::BlockMetadata> PresenceSource for Store<T> {
+impl<T: super::BlockMetadata> PresenceSource for Store<T> {
     fn with_locked(&self, f: &mut dyn FnMut(&dyn PresenceView)) {
         let st = self.lock();
         f(&*st);
