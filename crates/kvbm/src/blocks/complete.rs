@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{BlockMetadata, MutableBlock};
 use crate::events::BlockLineage;
-use crate::store::{CheckedOut, Store};
+use crate::store::{CheckedOut, FromCheckedOut, IntoStaged, Store};
 use crate::{BlockId, SequenceHash};
 
 /// A block whose contents are written and identified by a sequence hash,
@@ -55,11 +55,6 @@ impl<T: BlockMetadata> CompleteBlock<T> {
         MutableBlock::from_checked_out(self.block)
     }
 
-    /// Ends this guard for registration, which takes over the block.
-    pub(crate) fn into_parts(self) -> (CheckedOut<T>, SequenceHash, Option<BlockLineage>) {
-        (self.block, self.seq_hash, self.lineage)
-    }
-
     /// Whether the block belongs to `store`.
     pub(crate) fn belongs_to(&self, store: &Arc<Store<T>>) -> bool {
         self.block.belongs_to(store)
@@ -72,5 +67,12 @@ impl<T: BlockMetadata> std::fmt::Debug for CompleteBlock<T> {
             .field("block_id", &self.block_id())
             .field("sequence_hash", &self.seq_hash)
             .finish()
+    }
+}
+
+/// Registration ends the guard and takes over the block.
+impl<T: BlockMetadata> IntoStaged<T> for CompleteBlock<T> {
+    fn into_staged(self) -> (CheckedOut<T>, SequenceHash, Option<BlockLineage>) {
+        (self.block, self.seq_hash, self.lineage)
     }
 }

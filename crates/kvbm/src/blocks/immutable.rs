@@ -2,7 +2,7 @@
 
 use super::BlockMetadata;
 use crate::registry::BlockRegistrationHandle;
-use crate::store::{Share, StoreRef, WeakShare};
+use crate::store::{FromShare, Share, WeakShare};
 use crate::{BlockId, SequenceHash};
 
 /// A shared handle on a registered block.
@@ -19,16 +19,6 @@ pub struct ImmutableBlock<T: BlockMetadata> {
 }
 
 impl<T: BlockMetadata> ImmutableBlock<T> {
-    /// Wraps a block whose share count the store has already raised for
-    /// this handle.
-    pub(crate) fn adopt(store: StoreRef<T>, id: BlockId, seq_hash: SequenceHash) -> Self {
-        Self::from_share(Share::adopt(store, id), seq_hash)
-    }
-
-    fn from_share(share: Share<T>, seq_hash: SequenceHash) -> Self {
-        Self { share, seq_hash }
-    }
-
     /// The block's index in its pool.
     pub fn block_id(&self) -> BlockId {
         self.share.id()
@@ -82,7 +72,10 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
 
 impl<T: BlockMetadata> Clone for ImmutableBlock<T> {
     fn clone(&self) -> Self {
-        Self::from_share(self.share.clone(), self.seq_hash)
+        Self {
+            share: self.share.clone(),
+            seq_hash: self.seq_hash,
+        }
     }
 }
 
@@ -114,7 +107,10 @@ impl<T: BlockMetadata> WeakBlock<T> {
     /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)).
     pub fn upgrade(&self) -> Option<ImmutableBlock<T>> {
         let share = self.weak.upgrade()?;
-        Some(ImmutableBlock::from_share(share, self.weak.hash()))
+        Some(ImmutableBlock {
+            share,
+            seq_hash: self.weak.hash(),
+        })
     }
 
     /// The sequence hash of the block.
@@ -152,3 +148,13 @@ const _: () = {
     assert!(std::mem::size_of::<ImmutableBlock<()>>() == 32);
     assert!(std::mem::size_of::<WeakBlock<()>>() == 48);
 };
+
+impl<T: BlockMetadata> FromShare<T> for ImmutableBlock<T> {
+    fn from_share(share: Share<T>, seq_hash: SequenceHash) -> Self {
+        Self { share, seq_hash }
+    }
+
+    fn sequence_hash(&self) -> SequenceHash {
+        self.seq_hash
+    }
+}

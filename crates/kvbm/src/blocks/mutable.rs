@@ -1,7 +1,7 @@
 //! [`MutableBlock`]: a block being filled.
 
 use super::{BlockError, BlockMetadata, CompleteBlock};
-use crate::store::{CheckedOut, StoreRef};
+use crate::store::{CheckedOut, FromCheckedOut};
 use crate::tokens::TokenBlock;
 use crate::{BlockId, SequenceHash};
 
@@ -14,15 +14,6 @@ pub struct MutableBlock<T: BlockMetadata> {
 }
 
 impl<T: BlockMetadata> MutableBlock<T> {
-    /// A guard for block `id`, which the store counts as checked out.
-    pub(crate) fn new(store: StoreRef<T>, id: BlockId) -> Self {
-        Self::from_checked_out(CheckedOut::adopt(store, id))
-    }
-
-    pub(super) fn from_checked_out(block: CheckedOut<T>) -> Self {
-        Self { block }
-    }
-
     /// The block's index in its pool.
     pub fn block_id(&self) -> BlockId {
         self.block.id()
@@ -72,5 +63,11 @@ impl<T: BlockMetadata> std::fmt::Debug for MutableBlock<T> {
         f.debug_struct("MutableBlock")
             .field("block_id", &self.block_id())
             .finish()
+    }
+}
+
+impl<T: BlockMetadata> FromCheckedOut<T> for MutableBlock<T> {
+    fn from_checked_out(block: CheckedOut<T>) -> Self {
+        Self { block }
     }
 }

@@ -30,7 +30,30 @@ use super::lease::StoreRef;
 use super::slot::SlotState;
 use super::user_code::AfterUnlock;
 use super::{BlockMetadata, Store};
+use crate::events::BlockLineage;
 use crate::{BlockId, SequenceHash};
+
+/// What the store builds from a checked-out block's token: blocks'
+/// `MutableBlock`. A trait so the store hands out guards it cannot name
+/// (blocks/ sits above it), monomorphised, without an allocation.
+pub(crate) trait FromCheckedOut<T: BlockMetadata> {
+    /// The guard owning `block`.
+    fn from_checked_out(block: CheckedOut<T>) -> Self;
+}
+
+/// What the store builds from one share's token: blocks' `ImmutableBlock`.
+pub(crate) trait FromShare<T: BlockMetadata> {
+    /// The guard owning `share` of the block registered under `hash`.
+    fn from_share(share: Share<T>, hash: SequenceHash) -> Self;
+    /// The hash it was built with.
+    fn sequence_hash(&self) -> SequenceHash;
+}
+
+/// What registration consumes: blocks' `CompleteBlock`.
+pub(crate) trait IntoStaged<T: BlockMetadata> {
+    /// The block's token, its hash and, when known, its lineage.
+    fn into_staged(self) -> (CheckedOut<T>, SequenceHash, Option<BlockLineage>);
+}
 
 /// One checked-out block (a `MutableBlock`'s or `CompleteBlock`'s).
 pub(crate) struct CheckedOut<T: BlockMetadata> {

@@ -51,7 +51,6 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::blocks::{CompleteBlock, ImmutableBlock, MutableBlock};
 use crate::eviction::InactiveBackend;
 use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
@@ -64,7 +63,7 @@ use sync::Mutex;
 use user_code::AfterUnlock;
 
 pub use duplication::BlockDuplicationPolicy;
-pub(crate) use guard_ops::{CheckedOut, Share, WeakShare};
+pub(crate) use guard_ops::{CheckedOut, FromCheckedOut, FromShare, IntoStaged, Share, WeakShare};
 pub(crate) use lease::StoreRef;
 pub(crate) use reserve::Reserved;
 pub use tier::BlockMetadata;
@@ -224,11 +223,11 @@ impl<T: BlockMetadata> Store<T> {
 
     /// Hands out `n` blocks, free ones first, then evicted cached ones; all
     /// or nothing. Evicted hashes are appended to `evicted` when given.
-    pub(crate) fn allocate(
+    pub(crate) fn allocate<G: FromCheckedOut<T>>(
         self: &Arc<Self>,
         n: usize,
         evicted: Option<&mut Vec<SequenceHash>>,
-    ) -> Option<Vec<MutableBlock<T>>> {
+    ) -> Option<Vec<G>> {
         if n > self.block_count() {
             return None;
         }
@@ -310,7 +309,7 @@ impl<T: BlockMetadata> Store<T> {
                 free_ids
                     .iter()
                     .chain(evicted_ids)
-                    .map(|&id| MutableBlock::new(this, id as BlockId)),
+                    .map(|&id| G::from_checked_out(CheckedOut::adopt(this, id as BlockId))),
             );
             if let Some(out) = evicted {
                 out.extend_from_slice(&st.pending);
@@ -328,10 +327,10 @@ impl<T: BlockMetadata> Store<T> {
     /// Registers staged blocks of this store under their hashes, under one
     /// lock. A backend failure poisons the store and panics once every
     /// block is registered (and `out` holds it, to be released).
-    pub(crate) fn register_blocks(
+    pub(crate) fn register_blocks<S: IntoStaged<T>, G: FromShare<T>>(
         self: &Arc<Self>,
-        blocks: impl IntoIterator<Item = CompleteBlock<T>>,
-        out: &mut Vec<ImmutableBlock<T>>,
+        blocks: impl IntoIterator<Item = S>,
+        out: &mut Vec<G>,
     ) {
         let this = StoreRef::new(self);
         let start = out.len();
@@ -352,7 +351,7 @@ impl<T: BlockMetadata> Store<T> {
             // misses of the blocks before it included.
             out.extend(st.ids.iter().map(|&id| {
                 let id = id as BlockId;
-                ImmutableBlock::adopt(this, id, st.slots[id].hash())
+                G::from_share(Share::adopt(this, id), st.slots[id].hash())
             }));
             self.finish_registrations(st, out.len() - start);
         }
@@ -363,7 +362,10 @@ impl<T: BlockMetadata> Store<T> {
 
     /// Registers one staged block of this store; see
     /// [`register_blocks`](Self::register_blocks).
-    pub(crate) fn register_block(self: &Arc<Self>, block: CompleteBlock<T>) -> ImmutableBlock<T> {
+    pub(crate) fn register_block<S: IntoStaged<T>, G: FromShare<T>>(
+        self: &Arc<Self>,
+        block: S,
+    ) -> G {
         let this = StoreRef::new(self);
         let mut after = AfterUnlock::default();
         let registered = {
@@ -372,7 +374,7 @@ impl<T: BlockMetadata> Store<T> {
             st.pending_lineage.clear();
             let id = self.register_locked(&mut st, block, &mut after);
             self.finish_registrations(&st, 1);
-            ImmutableBlock::adopt(this, id, st.slots[id].hash())
+            G::from_share(Share::adopt(this, id), st.slots[id].hash())
         };
         after.finish();
         self.registry
@@ -401,10 +403,10 @@ impl<T: BlockMetadata> Store<T> {
     fn register_locked(
         &self,
         st: &mut State<T>,
-        block: CompleteBlock<T>,
+        block: impl IntoStaged<T>,
         after: &mut AfterUnlock<Self>,
     ) -> BlockId {
-        let (checked_out, hash, lineage) = block.into_parts();
+        let (checked_out, hash, lineage) = block.into_staged();
         let id = checked_out.hand_over();
         st.checked_out -= 1;
         // The hash first, so that the index can read it through the slot:
@@ -488,10 +490,10 @@ impl<T: BlockMetadata> Store<T> {
     }
 
     /// Longest prefix of `hashes` whose blocks are registered here.
-    pub(crate) fn match_prefix(
+    pub(crate) fn match_prefix<G: FromShare<T>>(
         self: &Arc<Self>,
         hashes: &[SequenceHash],
-    ) -> Vec<ImmutableBlock<T>> {
+    ) -> Vec<G> {
         let mut out = Vec::with_capacity(hashes.len());
         let this = StoreRef::new(self);
         let mut after = AfterUnlock::default();
@@ -515,7 +517,7 @@ impl<T: BlockMetadata> Store<T> {
                 st.ids
                     .iter()
                     .zip(hashes)
-                    .map(|(&id, &hash)| ImmutableBlock::adopt(this, id as BlockId, hash)),
+                    .map(|(&id, &hash)| G::from_share(Share::adopt(this, id as BlockId), hash)),
             );
             self.take_lease(st);
             self.publish_gauges(st);
@@ -530,10 +532,10 @@ impl<T: BlockMetadata> Store<T> {
 
     /// For each of `hashes`, in order, its registered block or `None`; a
     /// hash given twice gets two shares. One lock for the whole list.
-    pub(crate) fn match_scattered(
+    pub(crate) fn match_scattered<G: FromShare<T>>(
         self: &Arc<Self>,
         hashes: &[SequenceHash],
-    ) -> Vec<Option<ImmutableBlock<T>>> {
+    ) -> Vec<Option<G>> {
         let mut out = Vec::with_capacity(hashes.len());
         let this = StoreRef::new(self);
         let mut after = AfterUnlock::default();
@@ -546,7 +548,7 @@ impl<T: BlockMetadata> Store<T> {
                     .map(|id| id as BlockId);
                 let block = match hit {
                     Some(id) if self.acquire_locked(&mut st, id, &mut after) => {
-                        Some(ImmutableBlock::adopt(this, id, hash))
+                        Some(G::from_share(Share::adopt(this, id), hash))
                     }
                     // A failed revival poisoned the store: the rest of the
                     // list finds nothing (`after.finish` raises the failure).
@@ -569,11 +571,11 @@ impl<T: BlockMetadata> Store<T> {
     }
 
     /// Every block of `hashes` registered here, wherever it is in the list.
-    pub(crate) fn scan(
+    pub(crate) fn scan<G: FromShare<T>>(
         self: &Arc<Self>,
         hashes: &[SequenceHash],
         touch: bool,
-    ) -> HashMap<SequenceHash, ImmutableBlock<T>> {
+    ) -> HashMap<SequenceHash, G> {
         let mut out = HashMap::with_capacity(hashes.len());
         let this = StoreRef::new(self);
         let mut after = AfterUnlock::default();
@@ -589,7 +591,7 @@ impl<T: BlockMetadata> Store<T> {
                 if !self.acquire_locked(&mut st, id as BlockId, &mut after) {
                     break;
                 }
-                out.insert(hash, ImmutableBlock::adopt(this, id as BlockId, hash));
+                out.insert(hash, G::from_share(Share::adopt(this, id as BlockId), hash));
             }
             self.take_lease(&mut st);
             self.publish_gauges(&st);
