@@ -31,6 +31,7 @@
 //! keep working on a poisoned store (their drops free blocks instead of
 //! caching them); every operation that hands out or registers blocks panics.
 
+mod duplicates;
 mod guard_ops;
 mod lease;
 mod poison;
@@ -389,7 +390,11 @@ impl<T: crate::blocks::BlockMetadata> Store<T> {
                 // primary instead.
                 None
             }
-            (registered, _) => registered,
+            // The duplicate keeps its primary held (see `duplicates`).
+            (Some(existing), BlockDuplicationPolicy::Allow) => {
+                self.hold_primary(st, existing, after)
+            }
+            (None, _) => None,
         };
         let slot = &mut st.slots[id];
         slot.set_hash(hash);
