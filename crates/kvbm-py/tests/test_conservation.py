@@ -23,12 +23,23 @@ class PoolMachine(RuleBasedStateMachine):
 
     def live_ids(self):
         ids = set()
+        hashes = set()
         for o in self.objects:
+            if o.released:
+                continue
             if isinstance(o, kvbm.ImmutableBlockList):
-                if not o.released:
-                    ids.update(o.block_ids())
-            elif not o.released:
+                ids.update(o.block_ids())
+                hashes.update(o.sequence_hashes())
+            else:
                 ids.add(o.block_id)
+                if isinstance(o, kvbm.ImmutableBlock):
+                    hashes.add(o.sequence_hash)
+        # A duplicate ("allow") keeps the primary of its hash held too,
+        # whoever else holds it; the primary is what a match finds (held
+        # already, so matching it changes no pool).
+        for h in hashes:
+            with self.m.match([h]) as primary:
+                ids.update(primary.block_ids())
         return ids
 
     @rule(n=st.integers(0, 6))

@@ -350,6 +350,72 @@ fn a_panicking_remove_during_a_rejected_registration() {
     check(&m);
 }
 
+/// A panicking `remove` while an `Allow` duplicate's registration revives
+/// its cached primary: the primary is freed with the cache, the new block
+/// becomes the primary instead (no duplicate without a primary), then the
+/// panic; the unwind releases it.
+#[test]
+fn a_panicking_remove_during_a_duplicate_registration() {
+    let (m, switch) = adversarial_with(3, BlockDuplicationPolicy::Allow);
+    let h = chain(1, 1);
+    drop(fill(&m, &h));
+    switch.arm(Trap::PanicOnRemove);
+    let block = m.allocate_blocks(1).unwrap().pop().unwrap();
+    let staged = block.stage(h[0], 4).unwrap();
+    expect_panic("remove trap", || m.register_block(staged));
+    assert_poisoned(&m, "remove trap");
+    assert_eq!(m.available_blocks(), 3);
+    assert!(!m.block_registry().is_registered(h[0]));
+}
+
+/// A panicking `insert` while the last duplicate's drop caches the
+/// primary it held: both blocks are freed, and with the manager already
+/// gone the drop ends the lease (the nested release must not leave it).
+#[test]
+fn a_panicking_insert_when_a_duplicate_lets_its_primary_go() {
+    for manager_first in [false, true] {
+        let (m, switch) = adversarial_with(3, BlockDuplicationPolicy::Allow);
+        let metrics = Arc::clone(m.metrics());
+        let h = chain(1, 1);
+        let primary = fill(&m, &h).pop().unwrap();
+        let duplicate = fill(&m, &h).pop().unwrap();
+        drop(primary);
+        check(&m);
+        switch.arm(Trap::PanicOnInsert);
+        if manager_first {
+            drop(sole(m));
+            assert!(store_alive(&metrics), "the duplicate keeps the store");
+            expect_panic("insert trap", move || drop(duplicate));
+            assert!(!store_alive(&metrics), "the store went with its last guard");
+        } else {
+            expect_panic("insert trap", move || drop(duplicate));
+            assert_poisoned(&m, "insert trap");
+            assert_eq!(m.available_blocks(), 3);
+            assert!(!m.block_registry().is_registered(h[0]));
+        }
+    }
+}
+
+/// On a poisoned store a duplicate's drop frees the primary it held
+/// (nothing is cached any more) and unregisters it.
+#[test]
+fn a_duplicate_on_a_poisoned_store_frees_its_primary() {
+    let (m, switch) = adversarial_with(4, BlockDuplicationPolicy::Allow);
+    let h = chain(1, 1);
+    let primary = fill(&m, &h).pop().unwrap();
+    let duplicate = fill(&m, &h).pop().unwrap();
+    drop(primary);
+    drop(fill(&m, &chain(2, 1)));
+    switch.arm(Trap::PanicOnDrain);
+    expect_panic("drain trap", || m.reset_inactive_pool());
+    assert_poisoned(&m, "drain trap");
+    assert!(m.block_registry().is_registered(h[0]), "still held");
+    drop(duplicate);
+    assert!(!m.block_registry().is_registered(h[0]));
+    assert_eq!(m.available_blocks(), 4);
+    check(&m);
+}
+
 /// A user frequency tracker that panics when multi-LRU asks it, under the
 /// store lock, for a released block's count.
 #[test]

@@ -11,7 +11,8 @@ use crate::{BlockId, SequenceHash};
 /// handle drops, the block becomes *cached*: it stays matchable by its hash
 /// until the eviction policy reuses it. (A duplicate block — see
 /// [`BlockDuplicationPolicy::Allow`](super::BlockDuplicationPolicy::Allow) —
-/// goes back to the free pool instead.)
+/// goes back to the free pool instead, and until then keeps the registered
+/// block of its hash held.)
 pub struct ImmutableBlock<T: BlockMetadata> {
     /// Its clone and drop count the block's shares (see `store::guard_ops`).
     share: Share<T>,
@@ -35,7 +36,8 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
     }
 
     /// The number of live handles on this block (this one included): its
-    /// clones, matches and pins.
+    /// clones, matches and pins, plus one for each live duplicate of it
+    /// (see [`BlockDuplicationPolicy::Allow`](super::BlockDuplicationPolicy::Allow)).
     pub fn use_count(&self) -> usize {
         self.share.count()
     }

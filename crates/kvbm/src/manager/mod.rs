@@ -91,7 +91,8 @@ impl<T: BlockMetadata> BlockManager<T> {
     ///
     /// If the hash is already registered, the
     /// [`BlockDuplicationPolicy`] decides: `Reject` returns the existing
-    /// block and frees this one, `Allow` keeps this one as a duplicate.
+    /// block and frees this one, `Allow` keeps this one as a duplicate that
+    /// keeps the existing block held (reviving it if it was cached).
     ///
     /// # Panics
     /// If `block` was allocated by another manager (the block goes back to

@@ -29,7 +29,7 @@ use std::sync::{Arc, Weak};
 use super::lease::StoreRef;
 use super::slot::SlotState;
 use super::user_code::AfterUnlock;
-use super::{BlockMetadata, Store};
+use super::{BlockMetadata, State, Store};
 use crate::events::BlockLineage;
 use crate::{BlockId, SequenceHash};
 
@@ -258,9 +258,10 @@ impl<T: BlockMetadata> Store<T> {
     /// Drops what may be the last share of block `id`, under the lock: the
     /// decrement to zero happens here, so a block's last release and its
     /// revival by a match are ordered by the lock and no dropper can still
-    /// be on its way to the store after the lease ends. Caches (or frees)
-    /// the block if no share is left. Returns the work to do after the
-    /// lock, the lease included if no guard is left.
+    /// be on its way to the store after the lease ends. Lets the block go
+    /// (see [`let_go_locked`](Self::let_go_locked)) if no share is left.
+    /// Returns the work to do after the lock, the lease included if no
+    /// guard is left.
     #[must_use]
     fn release_last_share(&self, id: BlockId) -> AfterUnlock<Self> {
         let mut after = AfterUnlock::default();
@@ -270,15 +271,34 @@ impl<T: BlockMetadata> Store<T> {
             return after;
         }
         let st = &mut *guard;
+        self.let_go_locked(st, id, &mut after);
+        self.publish_gauges(st);
+        after.lease = self.end_lease(st);
+        after
+    }
+
+    /// The last share of held block `id` is gone (under the lock): a
+    /// primary is cached, or freed and unregistered when the store is
+    /// poisoned or the block is marked evict-on-reset; a duplicate is freed
+    /// and gives back the share it holds of its primary (see
+    /// [`duplicates`](super::duplicates)). The gauges and the lease are the
+    /// caller's.
+    pub(super) fn let_go_locked(
+        &self,
+        st: &mut State<T>,
+        id: BlockId,
+        after: &mut AfterUnlock<Self>,
+    ) {
         let slot = &mut st.slots[id];
+        let hash = slot.hash();
         match slot.state {
             SlotState::Held if st.poisoned.is_some() || slot.evict_on_reset => {
                 // Poisoned (no backend to cache it in) or marked evict-on-reset:
                 // unregister it and free it.
                 slot.state = SlotState::Free;
-                st.index.remove_id(slot.hash(), id as u32);
+                st.index.remove_id(hash, id as u32);
                 st.free.push(id as u32);
-                let hash = slot.hash();
+                st.held -= 1;
                 self.registry.remove_presence_many(
                     std::slice::from_ref(&hash),
                     self.tier,
@@ -286,31 +306,25 @@ impl<T: BlockMetadata> Store<T> {
                 );
             }
             SlotState::Held => {
-                // Cached before the backend hears of it, so that a failing
-                // backend's poisoning frees it with the others.
+                // Cached (and counted) before the backend hears of it, so
+                // that a failing backend's poisoning frees it with the others.
                 slot.state = SlotState::Cached;
-                let hash = slot.hash();
                 st.cached += 1;
+                st.held -= 1;
                 if let Err(failure) = self.call_backend(&mut st.backend, |b| b.insert(id, hash)) {
-                    st.held -= 1;
-                    self.poison(st, failure, &mut after);
-                    after.lease = self.end_lease(st);
-                    return after;
+                    self.poison(st, failure, after);
                 }
             }
             SlotState::Duplicate => {
                 slot.state = SlotState::Free;
                 st.free.push(id as u32);
+                st.held -= 1;
+                self.release_primary(st, hash, after);
             }
             SlotState::Free | SlotState::CheckedOut | SlotState::Cached => {
                 debug_assert!(false, "last share dropped on a {:?} block", slot.state);
-                return after;
             }
         }
-        st.held -= 1;
-        self.publish_gauges(st);
-        after.lease = self.end_lease(st);
-        after
     }
 
     /// Takes a share of block `id` if it still holds `hash` in the same

@@ -34,6 +34,7 @@
 //! keep working on a poisoned store (their drops free blocks instead of
 //! caching them); every operation that hands out or registers blocks panics.
 
+mod duplicates;
 mod duplication;
 mod guard_ops;
 mod lease;
@@ -432,7 +433,18 @@ impl<T: BlockMetadata> Store<T> {
                     .insert(hash, id as u32, |i| st.slots[i as usize].hash());
                 true
             }
-            (Some(_), BlockDuplicationPolicy::Allow) => false,
+            // The duplicate keeps its primary held (see `duplicates`).
+            (Some(existing), BlockDuplicationPolicy::Allow) => {
+                if self.hold_primary(st, existing as BlockId, after) {
+                    false
+                } else {
+                    // Reviving the primary failed and freed (and unfiled)
+                    // it: this block becomes the primary instead.
+                    st.index
+                        .insert(hash, id as u32, |i| st.slots[i as usize].hash());
+                    true
+                }
+            }
         };
         if primary {
             st.slots[id].state = SlotState::Held;

@@ -147,6 +147,67 @@ fn shuttle_reject_registration_racing_the_last_drop() {
     explore(reject_registration_racing_the_last_drop);
 }
 
+/// Registering an `Allow` duplicate while its primary loses its last share
+/// on another thread: the duplicate holds the primary (held still, or
+/// revived from the cache the other thread just put it in), and the
+/// primary is cached once the duplicate drops. Then the duplicate's drop —
+/// which lets the primary go from inside the store — races a match of the
+/// primary on another thread: the match finds it, held or cached.
+fn duplicate_registration_and_drop_racing_the_primary() {
+    let m = Arc::new(manager(3));
+    let hash = chain(1, 1)[0];
+    let held = fill(&m, &[hash]).pop().unwrap();
+    let primary = held.block_id();
+    let staged = m
+        .allocate_blocks(1)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .stage(hash, 4)
+        .unwrap();
+    let dropper = thread::spawn(move || drop(held));
+    let registrar = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || {
+            let duplicate = m.register_block(staged);
+            assert_ne!(duplicate.block_id(), primary);
+            check(&m);
+            duplicate
+        })
+    };
+    dropper.join().unwrap();
+    let duplicate = registrar.join().unwrap();
+    let gauges = m.metrics().snapshot();
+    assert_eq!(
+        (gauges.inactive_pool_size, gauges.inflight_immutable),
+        (0, 2),
+        "the duplicate holds its primary"
+    );
+    let dropper = thread::spawn(move || drop(duplicate));
+    let matcher = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || {
+            let found = m.match_blocks(&[hash]);
+            assert_eq!(found.len(), 1, "the primary stays matchable");
+            assert_eq!(found[0].block_id(), primary);
+            check(&m);
+            found
+        })
+    };
+    dropper.join().unwrap();
+    let found = matcher.join().unwrap();
+    assert_eq!(found[0].use_count(), 1);
+    drop(found);
+    check(&m);
+    let gauges = m.metrics().snapshot();
+    assert_eq!((gauges.inactive_pool_size, gauges.reset_pool_size), (1, 2));
+}
+
+#[test]
+fn shuttle_duplicate_registration_and_drop_racing_the_primary() {
+    explore(duplicate_registration_and_drop_racing_the_primary);
+}
+
 /// A weak upgrade races an allocation that evicts the (only) block and
 /// registers its slot under another hash. Exactly one of them gets the
 /// block, and each sees its own hash.

@@ -15,7 +15,8 @@ pub(crate) enum SlotState {
     /// backend, matchable until evicted.
     Cached,
     /// Registered beside another block with the same hash; matched by no one
-    /// and freed when its handles drop.
+    /// and freed when its handles drop. Holds one share of that primary
+    /// meanwhile (see `duplicates`).
     Duplicate,
 }
 

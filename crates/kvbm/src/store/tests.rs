@@ -54,3 +54,31 @@ fn validate_reports_a_held_block_without_shares() {
     drop(held);
     m.validate().unwrap();
 }
+
+/// `validate` notices a primary with fewer shares than the duplicates that
+/// hold it (the state a duplicate's drop that forgot its primary leaves).
+#[test]
+fn validate_reports_a_primary_its_duplicates_do_not_hold() {
+    let m = BlockManager::<()>::builder()
+        .block_count(3)
+        .block_size(4)
+        .build()
+        .unwrap();
+    let hash = SequenceHash::root(1);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let block = m.allocate_blocks(1).unwrap().pop().unwrap();
+        held.push(m.register_block(block.stage(hash, 4).unwrap()));
+    }
+    let primary = held.remove(0);
+    let id = primary.block_id();
+    drop(primary);
+    m.validate().unwrap();
+    m.store.pretend_leaked_shares(id, -1);
+    let err = m.validate().unwrap_err();
+    assert!(err.to_string().contains("2 live duplicates"), "{err}");
+    m.store.pretend_leaked_shares(id, 1);
+    drop(held);
+    m.validate().unwrap();
+    assert_eq!(m.metrics().snapshot().inactive_pool_size, 1);
+}

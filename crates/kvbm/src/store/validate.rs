@@ -26,6 +26,8 @@ impl<T: super::BlockMetadata> Store<T> {
     ///   consistent;
     /// - share counts are zero for blocks nobody can hold, and at least one
     ///   for held blocks;
+    /// - every duplicate's primary is held, with at least one share per
+    ///   live duplicate (see `duplicates`);
     /// - a poisoned store has no backend and nothing cached;
     /// - the metrics gauges equal the counts;
     /// - the registry's presence counts agree with the stores' indexes
@@ -82,6 +84,9 @@ impl<T: super::BlockMetadata> Store<T> {
             }
         }
         let [free, checked_out, held, cached, duplicate] = counts;
+        if duplicate > 0 {
+            self.validate_duplicates(st)?;
+        }
         ensure!(
             free + checked_out + held + cached + duplicate == total,
             "states do not add up to {total}"
@@ -164,6 +169,38 @@ impl<T: super::BlockMetadata> Store<T> {
             "gauges {m:?} disagree with free {free}, cached {cached}, checked out {checked_out}, held {}",
             held + duplicate
         );
+        Ok(())
+    }
+
+    /// Every duplicate's primary is indexed under its hash and held, with
+    /// one share at least per live duplicate of it.
+    fn validate_duplicates(&self, st: &State<T>) -> Result<(), InvariantViolation> {
+        let mut duplicates = vec![0u32; st.slots.len()];
+        for (id, slot) in st.slots.iter().enumerate() {
+            if slot.state != SlotState::Duplicate {
+                continue;
+            }
+            let hash = slot.hash();
+            let primary = st.index.get(hash, |i| st.slots[i as usize].hash());
+            let Some(primary) = primary else {
+                return Err(InvariantViolation(format!(
+                    "duplicate {id} of {hash:?} has no registered primary"
+                )));
+            };
+            let state = st.slots[primary as usize].state;
+            ensure!(
+                state == SlotState::Held,
+                "duplicate {id} of {hash:?}: its primary {primary} is {state:?}, not held"
+            );
+            duplicates[primary as usize] += 1;
+        }
+        for (primary, &n) in duplicates.iter().enumerate() {
+            let shares = self.shares[primary].count();
+            ensure!(
+                shares >= n,
+                "primary {primary} has {shares} shares but {n} live duplicates hold it"
+            );
+        }
         Ok(())
     }
 }

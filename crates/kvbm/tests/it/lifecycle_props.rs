@@ -122,10 +122,20 @@ fn check_pool(m: &BlockManager<Device>, seqs: &[Seq]) {
         .map(|s| s.staged_blocks() + s.unassigned_blocks())
         .sum();
     assert_eq!(g.inflight_mutable, mutable as i64);
-    let immutable: HashSet<usize> = seqs
+    let mut immutable: HashSet<usize> = HashSet::new();
+    let mut hashes = Vec::new();
+    for (&id, block) in seqs
         .iter()
-        .flat_map(|s| s.inner().assignments().assigned_iter().map(|(&id, _)| id))
-        .collect();
+        .flat_map(|s| s.inner().assignments().assigned_iter())
+    {
+        immutable.insert(id);
+        hashes.push(block.sequence_hash());
+    }
+    // A duplicate (`Allow`) keeps its primary held too, assigned or not;
+    // the primaries are what a scan finds (all held: nothing changes).
+    for primary in m.scan_matches(&hashes, false).values() {
+        immutable.insert(primary.block_id());
+    }
     assert_eq!(g.inflight_immutable, immutable.len() as i64);
 }
 

@@ -9,24 +9,25 @@
 //! the store), and *handles* in kvbm-logical. Each side is checked against
 //! its own definition.
 //!
-//! Two differences show up only when a hash that is still registered is
-//! registered again, so those runs leave such fills out (and the coordinator
-//! knows about both):
-//! - multi-LRU input: kvbm-logical counts a frequency-tracker access only
-//!   when a registration creates a new registry entry, this crate on every
-//!   registration (a block computed again is a use), so blocks land in
-//!   different tiers;
-//! - `BlockDuplicationPolicy::Allow`: in kvbm-logical a duplicate holds its
-//!   primary, so the primary stays held (and registering a duplicate revives
-//!   a cached primary); here the primary is cached independently of its
-//!   duplicates.
+//! Registering a hash that is still registered (held or cached) is covered
+//! under both duplicate policies: with `BlockDuplicationPolicy::Allow` a
+//! duplicate holds its primary on both sides, so the primary stays held
+//! while any duplicate lives, registering a duplicate revives a cached
+//! primary, and dropping the last duplicate caches the primary (which the
+//! gauges and the later eviction order show).
 //!
-//! LRU, FIFO and lineage with `Reject` run the full operation mix: matches,
-//! and registrations of hashes that are still registered (which revive a
-//! cached primary). Lineage used to differ there: a revived block with
-//! cached descendants left the tree, so its parent became an evictable leaf
-//! and evicting it stranded the descendants; both sides now keep the
-//! revived block in the tree (a ghost here) until its last cached
+//! One difference shows up only when a hash that is still registered is
+//! registered again, so the multi-LRU runs leave such fills out:
+//! kvbm-logical counts a frequency-tracker access only when a registration
+//! creates a new registry entry, this crate on every registration (a block
+//! computed again is a use), so blocks land in different tiers.
+//!
+//! LRU, FIFO and lineage run the full operation mix with both duplicate
+//! policies: matches, and registrations of hashes that are still registered
+//! (which revive a cached primary). Lineage used to differ there: a revived
+//! block with cached descendants left the tree, so its parent became an
+//! evictable leaf and evicting it stranded the descendants; both sides now
+//! keep the revived block in the tree (a ghost here) until its last cached
 //! descendant leaves (`revived_lineage_block_keeps_its_descendants` pins
 //! the minimal case).
 
@@ -178,7 +179,7 @@ fn gauges_theirs(m: &Theirs<Tier>) -> [i64; 4] {
 }
 
 /// `inflight_immutable` on each side by its own definition: distinct held
-/// blocks here, handles there.
+/// blocks here (the primaries that duplicates hold included), handles there.
 fn check_inflight_immutable(
     om: &Ours<Tier>,
     tm: &Theirs<Tier>,
@@ -186,6 +187,14 @@ fn check_inflight_immutable(
     theirs: &[TheirReq],
 ) -> Result<(), TestCaseError> {
     let mut blocks: Vec<_> = ours.iter().flatten().map(|b| b.block_id()).collect();
+    // The primary of every held hash is held (by a duplicate, if by no
+    // request); a scan finds it and, with nothing to revive, changes nothing.
+    let hashes: Vec<_> = ours.iter().flatten().map(|b| b.sequence_hash()).collect();
+    blocks.extend(
+        om.scan_matches(&hashes, false)
+            .values()
+            .map(|b| b.block_id()),
+    );
     blocks.sort_unstable();
     blocks.dedup();
     let handles: usize = theirs.iter().map(Vec::len).sum();
@@ -198,7 +207,7 @@ fn check_inflight_immutable(
 }
 
 fn run(backend: Backend, reject: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let skip_reregistration = backend == Backend::MultiLru || !reject;
+    let skip_reregistration = backend == Backend::MultiLru;
     let (our_seqs, their_seqs) = universe();
     let (a, b) = if reject {
         (OurDup::Reject, TheirDup::Reject)

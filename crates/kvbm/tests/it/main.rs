@@ -11,6 +11,7 @@
 
 mod api_bad_arguments;
 mod builder;
+mod duplicates;
 mod events_batching;
 mod events_dynamo_router;
 mod events_model;

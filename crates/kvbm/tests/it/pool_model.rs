@@ -1,6 +1,7 @@
 //! Property test: random operation sequences against a small reference
 //! model of the pools (free count, cache in release order, held blocks), for
-//! every backend — with its exact victim — and both duplicate policies.
+//! every backend — with its exact victim — and both duplicate policies (under
+//! `Allow` a duplicate holds its primary until the duplicate is freed).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,10 +71,13 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     hash: SequenceHash,
+    /// Handles, plus one per live duplicate of this block (a duplicate
+    /// holds its primary).
     handles: usize,
-    /// The block the hash index points at; `false` for a duplicate kept by
-    /// [`BlockDuplicationPolicy::Allow`], which nobody can match.
-    primary: bool,
+    /// `None` for the block the hash index points at; for a duplicate kept
+    /// by [`BlockDuplicationPolicy::Allow`], which nobody can match, its
+    /// primary.
+    duplicate_of: Option<BlockId>,
 }
 
 /// A cached (inactive) primary.
@@ -109,7 +113,7 @@ impl Model {
     fn primary(&self, h: &SequenceHash) -> Option<BlockId> {
         self.held
             .iter()
-            .find(|(_, e)| e.primary && e.hash == *h)
+            .find(|(_, e)| e.duplicate_of.is_none() && e.hash == *h)
             .map(|(id, _)| *id)
             .or_else(|| self.cached.iter().find(|c| c.hash == *h).map(|c| c.id))
     }
@@ -132,13 +136,14 @@ impl Model {
             .or_insert(Entry {
                 hash,
                 handles: 0,
-                primary: true,
+                duplicate_of: None,
             })
             .handles += 1;
     }
 
     /// The last handle of a primary caches it (in the tier its count gives
-    /// now); the last handle of a duplicate frees it.
+    /// now); the last handle of a duplicate frees it and releases the
+    /// duplicate's hold on its primary.
     fn release(&mut self, id: BlockId) {
         let e = self
             .held
@@ -149,7 +154,11 @@ impl Model {
             return;
         }
         let e = self.held.remove(&id).expect("present");
-        if e.primary {
+        if let Some(primary) = e.duplicate_of {
+            self.free += 1;
+            *self.epoch.entry(id).or_default() += 1;
+            self.release(primary);
+        } else {
             let count = self
                 .tracker
                 .as_ref()
@@ -166,9 +175,6 @@ impl Model {
                 hash: e.hash,
                 tier,
             });
-        } else {
-            self.free += 1;
-            *self.epoch.entry(id).or_default() += 1;
         }
     }
 
@@ -310,14 +316,17 @@ fn run(
                             model.acquire(primary, h);
                         }
                         (Some(primary), BlockDuplicationPolicy::Allow) => {
+                            // A duplicate: it holds its primary, reviving
+                            // it if cached.
                             prop_assert_eq!(b.block_id(), own);
                             prop_assert_ne!(own, primary);
+                            model.acquire(primary, h);
                             model.held.insert(
                                 own,
                                 Entry {
                                     hash: h,
                                     handles: 1,
-                                    primary: false,
+                                    duplicate_of: Some(primary),
                                 },
                             );
                         }
