@@ -2,7 +2,7 @@
 //! ImmutableBlock ⇄ WeakBlock`, plus `ImmutableBlockList`, the batch form
 //! that `match` and `register` return.
 //!
-//! Each object owns its guard in a [`Slot`]; the guard leaves the slot when
+//! Each object owns its guard in a [`GuardCell`]; the guard leaves the slot when
 //! the block is released or moves on to its next state, so every object is
 //! used at most once per state and a stale object raises instead of
 //! touching the pool.
@@ -23,9 +23,9 @@ pub(crate) type RImmutable = kvbm::ImmutableBlock<Tier>;
 type RWeak = kvbm::WeakBlock<Tier>;
 
 /// A guard owned by a Python object, or nothing once released.
-pub(crate) struct Slot<G>(Mutex<Option<G>>);
+pub(crate) struct GuardCell<G>(Mutex<Option<G>>);
 
-impl<G> Slot<G> {
+impl<G> GuardCell<G> {
     pub(crate) fn new(guard: G) -> Self {
         Self(Mutex::new(Some(guard)))
     }
@@ -68,7 +68,7 @@ impl<G> Slot<G> {
 /// in one call. After either, this object is spent.
 #[pyclass(module = "kvbm", frozen)]
 pub struct MutableBlock {
-    pub(crate) slot: Slot<RMutable>,
+    pub(crate) slot: GuardCell<RMutable>,
     pub(crate) manager: ManagerId,
     pub(crate) id: usize,
 }
@@ -78,7 +78,7 @@ pub struct MutableBlock {
 /// (unregistered data is never cached).
 #[pyclass(module = "kvbm", frozen)]
 pub struct CompleteBlock {
-    pub(crate) slot: Slot<RComplete>,
+    pub(crate) slot: GuardCell<RComplete>,
     pub(crate) manager: ManagerId,
     pub(crate) id: usize,
 }
@@ -89,7 +89,7 @@ pub struct CompleteBlock {
 /// matchable until evicted.
 #[pyclass(module = "kvbm", frozen)]
 pub struct ImmutableBlock {
-    pub(crate) slot: Slot<RImmutable>,
+    pub(crate) slot: GuardCell<RImmutable>,
     pub(crate) manager: ManagerId,
     pub(crate) id: usize,
 }
@@ -107,7 +107,7 @@ impl MutableBlock {
     pub(crate) fn new(guard: RMutable, manager: ManagerId) -> Self {
         let id = guard.block_id();
         Self {
-            slot: Slot::new(guard),
+            slot: GuardCell::new(guard),
             manager,
             id,
         }
@@ -141,7 +141,7 @@ impl CompleteBlock {
     pub(crate) fn new(guard: RComplete, manager: ManagerId) -> Self {
         let id = guard.block_id();
         Self {
-            slot: Slot::new(guard),
+            slot: GuardCell::new(guard),
             manager,
             id,
         }
@@ -152,7 +152,7 @@ impl ImmutableBlock {
     pub(crate) fn new(guard: RImmutable, manager: ManagerId) -> Self {
         let id = guard.block_id();
         Self {
-            slot: Slot::new(guard),
+            slot: GuardCell::new(guard),
             manager,
             id,
         }
@@ -397,14 +397,14 @@ fn repr(class: &str, id: usize, released: bool) -> String {
 /// other use raises `BlockReleasedError`.
 #[pyclass(module = "kvbm", frozen, sequence)]
 pub struct ImmutableBlockList {
-    pub(crate) slot: Slot<Vec<RImmutable>>,
+    pub(crate) slot: GuardCell<Vec<RImmutable>>,
     pub(crate) manager: ManagerId,
 }
 
 impl ImmutableBlockList {
     pub(crate) fn new(blocks: Vec<RImmutable>, manager: ManagerId) -> Self {
         Self {
-            slot: Slot::new(blocks),
+            slot: GuardCell::new(blocks),
             manager,
         }
     }

@@ -30,7 +30,8 @@ pub(crate) struct Record {
 }
 
 #[derive(Clone, Copy)]
-struct Slot {
+/// One record in the ring and its place among the announced ones.
+struct Entry {
     record: Record,
     /// Announced records pushed before this one.
     announced_before: u64,
@@ -46,7 +47,7 @@ pub(crate) struct Ring {
 }
 
 struct RingState {
-    slots: Box<[Slot]>,
+    slots: Box<[Entry]>,
     /// Index of the next record; also the number ever pushed.
     next: u64,
     /// Announced records ever pushed.
@@ -61,7 +62,7 @@ struct RingState {
     sleepers: usize,
 }
 
-const EMPTY: Slot = Slot {
+const EMPTY: Entry = Entry {
     record: Record {
         event: KvCacheEvent::Remove(crate::tokens::PositionalLineageHash::from_u128(0)),
         lineage: None,
@@ -188,7 +189,7 @@ impl RingWriter<'_> {
             return;
         };
         let cap = st.slots.len() as u64;
-        st.slots[(st.next % cap) as usize] = Slot {
+        st.slots[(st.next % cap) as usize] = Entry {
             record,
             announced_before: st.announced,
         };

@@ -216,7 +216,7 @@ impl<T: BlockMetadata> BlockManager<T> {
     /// or becomes poisoned.
     #[doc(alias = "clear_cache")]
     pub fn reset_inactive_pool(&self) -> Result<(), BlockManagerResetError> {
-        self.store.reset_inactive().map_err(|(expected, actual)| {
+        self.store.free_cached().map_err(|(expected, actual)| {
             BlockManagerResetError::BlockCountMismatch { expected, actual }
         })
     }

@@ -619,7 +619,7 @@ impl<T: BlockMetadata> Store<T> {
 
     /// Moves every cached block to the free pool; `Err((expected, actual))`
     /// when blocks are still out afterwards.
-    pub(crate) fn reset_inactive(&self) -> Result<(), (usize, usize)> {
+    pub(crate) fn free_cached(&self) -> Result<(), (usize, usize)> {
         let mut after = AfterUnlock::default();
         let result = {
             let mut guard = self.lock_healthy();
