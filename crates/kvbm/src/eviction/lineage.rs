@@ -30,7 +30,7 @@
 //! # Keeping the queue sorted
 //!
 //! Leaves sit in one list, linked through their records, sorted by tick
-//! (ticks are 32 bits, renumbered in order when they run out). A released
+//! (ticks are 31 bits, renumbered in order when they run out). A released
 //! leaf has
 //! the largest tick yet and is appended. A parent that becomes a leaf is
 //! placed by walking from the gap its departing child left (or, if that
@@ -48,9 +48,9 @@
 //! resolved through keys `(position, fragment)`. A block is filed under its
 //! own key — its position and its hash cut to the fragment width its
 //! children carry — and counted as a child under its parent's key. Each
-//! block has one 32-byte record (own key, parent key, release tick, cached
-//! children, its links in the leaf queue; see `records.rs`), so handling a
-//! block touches one cache line. Filed blocks sit in
+//! block has one 28-byte record (own key, parent key, release tick, and its
+//! links in the leaf queue or, once it has cached children, their count;
+//! see `records.rs`), so handling a block touches one cache line. Filed blocks sit in
 //! a hash table of ids whose lookups compare the key with the candidate's
 //! record; children counted under a key that no cached block is filed under
 //! wait in a small map of *ghost* keys. So parents and children may be
@@ -204,7 +204,7 @@ impl LineageBackend {
     /// The block filed under `key`, if any.
     #[inline]
     fn filed_under(&self, key: NodeKey) -> Option<u32> {
-        self.filed.get(key, |id| self.nodes.get(id).own)
+        self.filed.get(key, |id| self.nodes.get(id).own())
     }
 
     /// Counts one more cached child under `key`; returns the filed parent
@@ -212,12 +212,7 @@ impl LineageBackend {
     #[inline]
     fn add_child(&mut self, key: NodeKey) -> Option<u32> {
         match self.filed_under(key) {
-            Some(parent) => {
-                let node = self.nodes.get_mut(parent);
-                let children = node.children() + 1;
-                node.file(children);
-                (children == 1).then_some(parent)
-            }
+            Some(parent) => self.nodes.add_child(parent).then_some(parent),
             None => {
                 self.ghosts
                     .entry(key)
@@ -250,17 +245,19 @@ impl LineageBackend {
         self.len -= 1;
         if node.is_filed() {
             let nodes = &self.nodes;
-            let removed = self.filed.remove(node.own, |other| nodes.get(other).own);
+            let removed = self
+                .filed
+                .remove(node.own(), |other| nodes.get(other).own());
             debug_assert_eq!(removed, Some(id), "filed block not in the key table");
             self.nodes.clear(id);
             if node.children() > 0 {
                 // Its cached descendants still hang below it: it stays in
                 // the tree as a ghost, still its parent's child.
                 self.ghosts.insert(
-                    node.own,
+                    node.own(),
                     Ghost {
                         children: node.children(),
-                        parent: node.parent,
+                        parent: node.parent(),
                     },
                 );
                 return;
@@ -268,7 +265,7 @@ impl LineageBackend {
         } else {
             self.nodes.clear(id);
         }
-        self.release_child(node.parent, gap);
+        self.release_child(node.parent(), gap);
     }
 
     /// Counts one child less under `key`. A filed parent left without
@@ -277,10 +274,7 @@ impl LineageBackend {
     fn release_child(&mut self, mut key: NodeKey, gap: Option<(u32, u32)>) {
         while key != NO_PARENT {
             if let Some(parent) = self.filed_under(key) {
-                let parent_node = self.nodes.get_mut(parent);
-                let children = parent_node.children() - 1;
-                parent_node.file(children);
-                if children == 0 {
+                if self.nodes.remove_child(parent) {
                     self.requeue(parent, gap);
                 }
                 return;
@@ -303,14 +297,14 @@ impl LineageBackend {
     /// searching from `gap` — two adjacent list neighbours (`NIL` for an
     /// end) — or, without one, from the list end nearer by tick.
     fn requeue(&mut self, id: u32, gap: Option<(u32, u32)>) {
-        let tick = self.nodes.get(id).tick;
+        let tick = self.nodes.get(id).tick();
         let (mut after, mut before) = gap.unwrap_or_else(|| self.nearer_end(tick));
         // The list is sorted, so at most one of the two walks moves.
-        while before != NIL && self.nodes.get(before).tick < tick {
+        while before != NIL && self.nodes.get(before).tick() < tick {
             after = before;
             before = self.nodes.next(before);
         }
-        while after != NIL && self.nodes.get(after).tick > tick {
+        while after != NIL && self.nodes.get(after).tick() > tick {
             before = after;
             after = self.nodes.prev(after);
         }
@@ -326,8 +320,8 @@ impl LineageBackend {
         let (Some(front), Some(back)) = (self.nodes.front(), self.nodes.back()) else {
             return (NIL, NIL);
         };
-        let from_front = tick.saturating_sub(self.nodes.get(front).tick);
-        let from_back = self.nodes.get(back).tick.saturating_sub(tick);
+        let from_front = tick.saturating_sub(self.nodes.get(front).tick());
+        let from_back = self.nodes.get(back).tick().saturating_sub(tick);
         if from_front <= from_back {
             (NIL, front)
         } else {
@@ -345,7 +339,7 @@ impl LineageBackend {
                 continue;
             }
             if node.is_filed() {
-                let entry = expected.entry(node.own).or_insert(VACANT);
+                let entry = expected.entry(node.own()).or_insert(VACANT);
                 if entry.node != NIL {
                     return Err(format!(
                         "lineage: blocks {} and {id} share a key",
@@ -354,8 +348,8 @@ impl LineageBackend {
                 }
                 entry.node = id;
             }
-            if node.parent != NO_PARENT {
-                expected.entry(node.parent).or_insert(VACANT).children += 1;
+            if node.parent() != NO_PARENT {
+                expected.entry(node.parent()).or_insert(VACANT).children += 1;
             }
         }
         for (&key, ghost) in &self.ghosts {
@@ -437,7 +431,7 @@ impl InactiveBackend for LineageBackend {
             }
             self.nodes.set(id, node);
             let nodes = &self.nodes;
-            self.filed.insert(key, id, |other| nodes.get(other).own);
+            self.filed.insert(key, id, |other| nodes.get(other).own());
             node.children() == 0
         } else {
             self.nodes.set(id, node);
@@ -448,10 +442,8 @@ impl InactiveBackend for LineageBackend {
             _ if counted => None,
             key => self.add_child(key),
         };
-        if let Some(parent) = first_child_of {
-            // It was a childless filed block, so a leaf.
-            self.nodes.unlink(parent);
-        }
+        // A parent that got its first child left the leaf queue.
+        debug_assert!(first_child_of.is_none_or(|p| !self.nodes.get(p).is_leaf()));
         // The newest tick: a new leaf sorts last.
         if is_leaf {
             self.nodes.push_back(id);
@@ -465,7 +457,7 @@ impl InactiveBackend for LineageBackend {
             return;
         }
         debug_assert_eq!(
-            node.own,
+            node.own(),
             own_key(hash),
             "block {block} removed under another hash"
         );
@@ -771,13 +763,13 @@ mod tests {
     }
 
     /// Runs one mixed history (chains, a branch, revivals leaving ghosts,
-    /// a re-release) on a backend whose tick clock starts at `first_tick`,
+    /// a re-release) on a backend whose tick clock runs out after `ticks_left` releases,
     /// and returns the eviction order.
-    fn history_from_tick(first_tick: u32) -> Vec<BlockId> {
+    fn history_with_ticks_left(ticks_left: u32) -> Vec<BlockId> {
         let old = chain(17, 4);
         let young = chain(18, 3);
         let mut backend = LineageBackend::new(12);
-        backend.nodes.set_next_tick(first_tick);
+        backend.nodes.set_ticks_left(ticks_left);
         for (id, &h) in old.iter().enumerate() {
             backend.insert(id, h);
             backend.validate().unwrap();
@@ -798,16 +790,20 @@ mod tests {
         pop_all(&mut backend)
     }
 
-    /// 32-bit ticks run out after about 4 billion releases; renumbering
+    /// 31-bit ticks run out after about 2 billion releases; renumbering
     /// them keeps every block's place.
     #[test]
     fn ticks_renumbered_when_they_run_out_keep_the_order() {
-        let plain = history_from_tick(0);
+        let plain = history_with_ticks_left(1 << 31);
         assert_eq!(plain.len(), 10, "every cached block evicted once");
         // The clock runs out after the first three releases, then in the
         // middle of the revivals, then not again.
-        for first_tick in [u32::MAX - 3, u32::MAX - 9, u32::MAX - 1] {
-            assert_eq!(history_from_tick(first_tick), plain, "from {first_tick}");
+        for ticks_left in [3, 9, 1] {
+            assert_eq!(
+                history_with_ticks_left(ticks_left),
+                plain,
+                "{ticks_left} ticks left"
+            );
         }
     }
 
