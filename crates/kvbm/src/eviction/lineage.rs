@@ -29,7 +29,9 @@
 //!
 //! # Keeping the queue sorted
 //!
-//! Leaves sit in one index-linked list sorted by tick. A released leaf has
+//! Leaves sit in one list, linked through their records, sorted by tick
+//! (ticks are 31 bits, renumbered in order when they run out). A released
+//! leaf has
 //! the largest tick yet and is appended. A parent that becomes a leaf is
 //! placed by walking from the gap its departing child left (or, if that
 //! child was not a leaf, from the list end nearer by tick) to its tick's
@@ -46,8 +48,9 @@
 //! resolved through keys `(position, fragment)`. A block is filed under its
 //! own key — its position and its hash cut to the fragment width its
 //! children carry — and counted as a child under its parent's key. Each
-//! block has one record (own key, parent key, release tick, cached children,
-//! state), so handling a block touches one cache line. Filed blocks sit in
+//! block has one 28-byte record (own key, parent key, release tick, and its
+//! links in the leaf queue or, once it has cached children, their count;
+//! see `records.rs`), so handling a block touches one cache line. Filed blocks sit in
 //! a hash table of ids whose lookups compare the key with the candidate's
 //! record; children counted under a key that no cached block is filed under
 //! wait in a small map of *ghost* keys. So parents and children may be
@@ -83,17 +86,18 @@
 //! become roots. Either way no state is corrupted and every block stays
 //! evictable.
 
-use super::list::IndexLists;
+mod records;
+
+use self::records::{Node, NodeKey, Records, NO_KEY};
 use super::{InactiveBackend, NIL};
 use crate::id_index::IdIndex;
 use crate::prehashed::PrehashedMap;
 use crate::{BlockId, SequenceHash};
 
-/// A `(position, fragment)` pair packed into 64 bits: the fragment width a
-/// child of `position` carries and the width of `position` add up to 62
-/// (see [`SequenceHash`]'s layout), so `[mode:2][position][fragment]` is
-/// exact, and an entry of the key map is 16 bytes instead of 32.
-type NodeKey = u64;
+// A `NodeKey` is a `(position, fragment)` pair packed into 64 bits: the
+// fragment width a child of `position` carries and the width of `position`
+// add up to 62 (see [`SequenceHash`]'s layout), so
+// `[mode:2][position][fragment]` is exact.
 
 #[inline]
 fn node_key(position: u64, fragment: u64) -> NodeKey {
@@ -133,38 +137,9 @@ const VACANT: Expected = Expected {
     children: 0,
 };
 
-/// What the backend keeps per block, in one record: handling a block reads
-/// and writes one cache line rather than one per array.
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    /// The key the block is filed (or shadowed) under.
-    own: NodeKey,
-    /// Its parent's key; [`NO_PARENT`] at position 0.
-    parent: NodeKey,
-    /// Release tick; stale for absent blocks.
-    tick: u64,
-    /// Cached children, while filed; stale otherwise.
-    children: u32,
-    state: u8,
-}
-
-/// Mode bits 3 are never produced, so no key equals this.
-const NO_PARENT: NodeKey = u64::MAX;
-
-const ABSENT_NODE: Node = Node {
-    own: 0,
-    parent: NO_PARENT,
-    tick: 0,
-    children: 0,
-    state: ABSENT,
-};
-
-/// Per-block state.
-const ABSENT: u8 = 0;
-const FILED: u8 = 1;
-const SHADOW: u8 = 2;
-
-const LEAVES: usize = 0;
+/// The parent key of a block at position 0, and of a ghost counted under
+/// nobody.
+const NO_PARENT: NodeKey = NO_KEY;
 
 /// A key no cached block is filed under that still has cached descendants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,12 +176,9 @@ pub struct LineageBackend {
     /// Children counted under keys that no cached block is filed under
     /// (their parent is held, evicted or not yet released).
     ghosts: PrehashedMap<NodeKey, Ghost>,
-    nodes: Vec<Node>,
-    /// The tick the next released block gets. A `u64` bumped once per
-    /// release never wraps in practice.
-    next_tick: u64,
-    /// The leaves, sorted by ascending tick.
-    leaves: IndexLists<1>,
+    /// One record per block, and the leaves (sorted by ascending tick)
+    /// linked through them.
+    nodes: Records,
     len: usize,
 }
 
@@ -224,9 +196,7 @@ impl LineageBackend {
         Self {
             filed: IdIndex::with_capacity(capacity),
             ghosts: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
-            nodes: vec![ABSENT_NODE; capacity],
-            next_tick: 0,
-            leaves: IndexLists::new(capacity),
+            nodes: Records::new(capacity),
             len: 0,
         }
     }
@@ -234,7 +204,7 @@ impl LineageBackend {
     /// The block filed under `key`, if any.
     #[inline]
     fn filed_under(&self, key: NodeKey) -> Option<u32> {
-        self.filed.get(key, |id| self.nodes[id as usize].own)
+        self.filed.get(key, |id| self.nodes.get(id).own())
     }
 
     /// Counts one more cached child under `key`; returns the filed parent
@@ -242,11 +212,7 @@ impl LineageBackend {
     #[inline]
     fn add_child(&mut self, key: NodeKey) -> Option<u32> {
         match self.filed_under(key) {
-            Some(parent) => {
-                let node = &mut self.nodes[parent as usize];
-                node.children += 1;
-                (node.children == 1).then_some(parent)
-            }
+            Some(parent) => self.nodes.add_child(parent).then_some(parent),
             None => {
                 self.ghosts
                     .entry(key)
@@ -262,42 +228,44 @@ impl LineageBackend {
 
     /// How many cached blocks are leaves (evictable now).
     pub fn leaf_count(&self) -> usize {
-        self.leaves.len(LEAVES)
+        self.nodes.leaf_count()
     }
 
     /// Takes a cached block out of the tree and promotes its parent to a
     /// leaf if this was the parent's last cached child.
     fn detach(&mut self, id: u32) {
-        let node = self.nodes[id as usize];
+        let node = *self.nodes.get(id);
         // The gap the block leaves in the queue is where its parent most
         // likely belongs (their ticks are usually adjacent).
-        let gap = self
-            .leaves
-            .contains(id)
-            .then(|| (self.leaves.prev(id), self.leaves.next(id)));
-        self.leaves.remove(id);
-        self.nodes[id as usize].state = ABSENT;
+        let gap = node.is_leaf().then(|| {
+            let gap = (self.nodes.prev(id), self.nodes.next(id));
+            self.nodes.unlink(id);
+            gap
+        });
         self.len -= 1;
-        if node.state == FILED {
+        if node.is_filed() {
             let nodes = &self.nodes;
             let removed = self
                 .filed
-                .remove(node.own, |other| nodes[other as usize].own);
+                .remove(node.own(), |other| nodes.get(other).own());
             debug_assert_eq!(removed, Some(id), "filed block not in the key table");
-            if node.children > 0 {
+            self.nodes.clear(id);
+            if node.children() > 0 {
                 // Its cached descendants still hang below it: it stays in
                 // the tree as a ghost, still its parent's child.
                 self.ghosts.insert(
-                    node.own,
+                    node.own(),
                     Ghost {
-                        children: node.children,
-                        parent: node.parent,
+                        children: node.children(),
+                        parent: node.parent(),
                     },
                 );
                 return;
             }
+        } else {
+            self.nodes.clear(id);
         }
-        self.release_child(node.parent, gap);
+        self.release_child(node.parent(), gap);
     }
 
     /// Counts one child less under `key`. A filed parent left without
@@ -306,9 +274,7 @@ impl LineageBackend {
     fn release_child(&mut self, mut key: NodeKey, gap: Option<(u32, u32)>) {
         while key != NO_PARENT {
             if let Some(parent) = self.filed_under(key) {
-                let parent_node = &mut self.nodes[parent as usize];
-                parent_node.children -= 1;
-                if parent_node.children == 0 {
+                if self.nodes.remove_child(parent) {
                     self.requeue(parent, gap);
                 }
                 return;
@@ -331,32 +297,31 @@ impl LineageBackend {
     /// searching from `gap` — two adjacent list neighbours (`NIL` for an
     /// end) — or, without one, from the list end nearer by tick.
     fn requeue(&mut self, id: u32, gap: Option<(u32, u32)>) {
-        let tick = self.nodes[id as usize].tick;
+        let tick = self.nodes.get(id).tick();
         let (mut after, mut before) = gap.unwrap_or_else(|| self.nearer_end(tick));
         // The list is sorted, so at most one of the two walks moves.
-        while before != NIL && self.nodes[before as usize].tick < tick {
+        while before != NIL && self.nodes.get(before).tick() < tick {
             after = before;
-            before = self.leaves.next(before);
+            before = self.nodes.next(before);
         }
-        while after != NIL && self.nodes[after as usize].tick > tick {
+        while after != NIL && self.nodes.get(after).tick() > tick {
             before = after;
-            after = self.leaves.prev(after);
+            after = self.nodes.prev(after);
         }
         match before {
-            NIL => self.leaves.push_back(LEAVES, id),
-            anchor => self.leaves.insert_before(anchor, id),
+            NIL => self.nodes.push_back(id),
+            anchor => self.nodes.insert_before(anchor, id),
         }
     }
 
     /// The gap at the front or the back of the leaf list, whichever end's
     /// tick is closer to `tick`: a cheap guess at the shorter walk.
-    fn nearer_end(&self, tick: u64) -> (u32, u32) {
-        let (Some(front), Some(back)) = (self.leaves.front(LEAVES), self.leaves.back(LEAVES))
-        else {
+    fn nearer_end(&self, tick: u32) -> (u32, u32) {
+        let (Some(front), Some(back)) = (self.nodes.front(), self.nodes.back()) else {
             return (NIL, NIL);
         };
-        let from_front = tick.saturating_sub(self.nodes[front as usize].tick);
-        let from_back = self.nodes[back as usize].tick.saturating_sub(tick);
+        let from_front = tick.saturating_sub(self.nodes.get(front).tick());
+        let from_back = self.nodes.get(back).tick().saturating_sub(tick);
         if from_front <= from_back {
             (NIL, front)
         } else {
@@ -369,22 +334,22 @@ impl LineageBackend {
     /// with the key table, the children counts and the ghosts.
     fn validate_entries(&self) -> Result<(), String> {
         let mut expected: PrehashedMap<NodeKey, Expected> = PrehashedMap::default();
-        for (id, node) in self.nodes.iter().enumerate() {
-            if node.state == ABSENT {
+        for (id, node) in self.nodes.iter() {
+            if !node.is_cached() {
                 continue;
             }
-            if node.state == FILED {
-                let entry = expected.entry(node.own).or_insert(VACANT);
+            if node.is_filed() {
+                let entry = expected.entry(node.own()).or_insert(VACANT);
                 if entry.node != NIL {
                     return Err(format!(
                         "lineage: blocks {} and {id} share a key",
                         entry.node
                     ));
                 }
-                entry.node = id as u32;
+                entry.node = id;
             }
-            if node.parent != NO_PARENT {
-                expected.entry(node.parent).or_insert(VACANT).children += 1;
+            if node.parent() != NO_PARENT {
+                expected.entry(node.parent()).or_insert(VACANT).children += 1;
             }
         }
         for (&key, ghost) in &self.ghosts {
@@ -415,7 +380,7 @@ impl LineageBackend {
             let have = match self.filed_under(key) {
                 Some(node) => Expected {
                     node,
-                    children: self.nodes[node as usize].children,
+                    children: self.nodes.get(node).children(),
                 },
                 None => Expected {
                     node: NIL,
@@ -439,29 +404,23 @@ impl InactiveBackend for LineageBackend {
 
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         let id = block as u32;
-        if self.nodes[block].state != ABSENT {
+        if self.nodes.get(id).is_cached() {
             debug_assert!(false, "block {block} inserted twice");
             return;
         }
         let key = own_key(hash);
         let parent_key = parent_key(hash).unwrap_or(NO_PARENT);
-        let mut node = Node {
-            own: key,
-            parent: parent_key,
-            tick: self.next_tick,
-            children: 0,
-            state: SHADOW,
-        };
-        self.next_tick += 1;
+        let mut node = Node::shadow(key, parent_key, self.nodes.take_tick());
         self.len += 1;
         // Whether the block is still counted under its parent key: it comes
         // back to its own ghost, left when it was revived with cached
         // descendants.
         let mut counted = false;
         let is_leaf = if self.filed_under(key).is_none() {
+            node.file(0);
             // Children released before it were counted under its key.
             if let Some(ghost) = self.ghosts.remove(&key) {
-                node.children = ghost.children;
+                node.file(ghost.children);
                 if ghost.parent == parent_key {
                     counted = ghost.parent != NO_PARENT;
                 } else {
@@ -470,14 +429,12 @@ impl InactiveBackend for LineageBackend {
                     self.release_child(ghost.parent, None);
                 }
             }
-            node.state = FILED;
-            self.nodes[block] = node;
+            self.nodes.set(id, node);
             let nodes = &self.nodes;
-            self.filed
-                .insert(key, id, |other| nodes[other as usize].own);
-            node.children == 0
+            self.filed.insert(key, id, |other| nodes.get(other).own());
+            node.children() == 0
         } else {
-            self.nodes[block] = node;
+            self.nodes.set(id, node);
             true
         };
         let first_child_of = match parent_key {
@@ -485,23 +442,22 @@ impl InactiveBackend for LineageBackend {
             _ if counted => None,
             key => self.add_child(key),
         };
-        if let Some(parent) = first_child_of {
-            let was_leaf = self.leaves.remove(parent);
-            debug_assert!(was_leaf.is_some(), "childless parent was not a leaf");
-        }
+        // A parent that got its first child left the leaf queue.
+        debug_assert!(first_child_of.is_none_or(|p| !self.nodes.get(p).is_leaf()));
         // The newest tick: a new leaf sorts last.
         if is_leaf {
-            self.leaves.push_back(LEAVES, id);
+            self.nodes.push_back(id);
         }
     }
 
     fn remove(&mut self, block: BlockId, hash: SequenceHash) {
-        if self.nodes[block].state == ABSENT {
+        let node = self.nodes.get(block as u32);
+        if !node.is_cached() {
             debug_assert!(false, "block {block} removed but not cached");
             return;
         }
         debug_assert_eq!(
-            self.nodes[block].own,
+            node.own(),
             own_key(hash),
             "block {block} removed under another hash"
         );
@@ -509,7 +465,7 @@ impl InactiveBackend for LineageBackend {
     }
 
     fn pop_victim(&mut self) -> Option<BlockId> {
-        let id = self.leaves.front(LEAVES)?;
+        let id = self.nodes.front()?;
         self.detach(id);
         Some(id as BlockId)
     }
@@ -525,43 +481,15 @@ impl InactiveBackend for LineageBackend {
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.leaves.validate("lineage leaves")?;
-        let cached = self.nodes.iter().filter(|n| n.state != ABSENT).count();
+        // The queue holds exactly the leaves (cached blocks that are
+        // shadows or have no cached children), sorted by tick.
+        self.nodes.validate()?;
+        let cached = self.nodes.iter().filter(|(_, n)| n.is_cached()).count();
         if cached != self.len {
             return Err(format!("lineage: len {} but {cached} cached", self.len));
         }
-        if self.nodes.iter().any(|n| n.state > SHADOW) {
-            return Err("lineage: unknown block state".into());
-        }
         self.validate_entries()?;
-        for (id, node) in self.nodes.iter().enumerate() {
-            let state = node.state;
-            let listed = self.leaves.contains(id as u32);
-            let should_list = match state {
-                ABSENT => false,
-                SHADOW => true,
-                _ => node.children == 0,
-            };
-            if listed != should_list {
-                return Err(format!(
-                    "lineage: block {id} (state {state}) listed as leaf: {listed}, expected {should_list}"
-                ));
-            }
-        }
-        let mut last = None;
-        let mut cur = self.leaves.front(LEAVES).unwrap_or(NIL);
-        while cur != NIL {
-            let tick = self.nodes[cur as usize].tick;
-            if last.is_some_and(|l| l >= tick) {
-                return Err(format!("lineage: leaf {cur} out of tick order"));
-            }
-            if tick >= self.next_tick {
-                return Err(format!("lineage: leaf {cur} has a future tick"));
-            }
-            last = Some(tick);
-            cur = self.leaves.next(cur);
-        }
-        if cached > 0 && self.leaves.len(LEAVES) == 0 {
+        if cached > 0 && self.nodes.leaf_count() == 0 {
             return Err("lineage: blocks cached but no leaf".into());
         }
         Ok(())
@@ -832,6 +760,51 @@ mod tests {
         assert!(backend.filed.is_empty() && backend.ghosts.is_empty());
         backend.validate().unwrap();
         assert_eq!(backend.name(), "lineage");
+    }
+
+    /// Runs one mixed history (chains, a branch, revivals leaving ghosts,
+    /// a re-release) on a backend whose tick clock runs out after `ticks_left` releases,
+    /// and returns the eviction order.
+    fn history_with_ticks_left(ticks_left: u32) -> Vec<BlockId> {
+        let old = chain(17, 4);
+        let young = chain(18, 3);
+        let mut backend = LineageBackend::new(12);
+        backend.nodes.set_ticks_left(ticks_left);
+        for (id, &h) in old.iter().enumerate() {
+            backend.insert(id, h);
+            backend.validate().unwrap();
+        }
+        backend.insert(4, SequenceHash::root(400));
+        for (i, &h) in young.iter().enumerate() {
+            backend.insert(5 + i, h);
+            backend.validate().unwrap();
+        }
+        backend.insert(8, old[1].extend(7));
+        backend.remove(2, old[2]);
+        backend.remove(6, young[1]);
+        backend.validate().unwrap();
+        backend.insert(9, SequenceHash::root(900));
+        backend.insert(6, young[1]);
+        backend.insert(10, SequenceHash::root(1000));
+        backend.validate().unwrap();
+        pop_all(&mut backend)
+    }
+
+    /// 31-bit ticks run out after about 2 billion releases; renumbering
+    /// them keeps every block's place.
+    #[test]
+    fn ticks_renumbered_when_they_run_out_keep_the_order() {
+        let plain = history_with_ticks_left(1 << 31);
+        assert_eq!(plain.len(), 10, "every cached block evicted once");
+        // The clock runs out after the first three releases, then in the
+        // middle of the revivals, then not again.
+        for ticks_left in [3, 9, 1] {
+            assert_eq!(
+                history_with_ticks_left(ticks_left),
+                plain,
+                "{ticks_left} ticks left"
+            );
+        }
     }
 
     #[test]

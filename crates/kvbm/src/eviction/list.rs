@@ -34,8 +34,7 @@ const EMPTY: Ends = Ends {
     len: 0,
 };
 
-/// `N` lists of block ids below a fixed capacity; front = oldest push
-/// (or, for a list kept sorted with `insert_before`, the smallest key).
+/// `N` lists of block ids below a fixed capacity; front = oldest push.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexLists<const N: usize> {
     links: Vec<Link>,
@@ -97,46 +96,10 @@ impl<const N: usize> IndexLists<N> {
         }
     }
 
-    /// The newest id in `list`.
-    #[inline]
-    pub(crate) fn back(&self, list: usize) -> Option<u32> {
-        match self.ends[list].tail {
-            NIL => None,
-            tail => Some(tail),
-        }
-    }
-
     /// The id after `id` in its list, `NIL` at the back (or when unlisted).
     #[inline]
     pub(crate) fn next(&self, id: u32) -> u32 {
         self.links[id as usize].next
-    }
-
-    /// The id before `id` in its list, `NIL` at the front (or when unlisted).
-    #[inline]
-    pub(crate) fn prev(&self, id: u32) -> u32 {
-        self.links[id as usize].prev
-    }
-
-    /// Inserts `id`, which must be in no list, right before `anchor`, which
-    /// must be listed; `id` joins `anchor`'s list.
-    #[inline]
-    pub(crate) fn insert_before(&mut self, anchor: u32, id: u32) {
-        debug_assert!(!self.contains(id), "block {id} is already listed");
-        let Some(list) = self.list_of(anchor) else {
-            debug_assert!(false, "anchor {anchor} is not listed");
-            return;
-        };
-        let prev = self.links[anchor as usize].prev;
-        self.links[id as usize] = Link { prev, next: anchor };
-        self.links[anchor as usize].prev = id;
-        let ends = &mut self.ends[list];
-        match prev {
-            NIL => ends.head = id,
-            p => self.links[p as usize].next = id,
-        }
-        ends.len += 1;
-        self.tags[id as usize] = list as u8;
     }
 
     /// Appends `id`, which must be in no list, at the back of `list`.
@@ -284,27 +247,6 @@ mod tests {
         assert_eq!(lists.pop_front(0), Some(2));
         assert_eq!(lists.pop_front(0), None);
         assert_eq!(lists.front(1), Some(5));
-        lists.validate("t").unwrap();
-    }
-
-    #[test]
-    fn insert_before_keeps_links_and_ends() {
-        let mut lists = IndexLists::<2>::new(6);
-        lists.push_back(0, 2);
-        lists.insert_before(2, 4); // new head
-        lists.insert_before(2, 1); // middle
-        lists.push_back(1, 5);
-        lists.insert_before(5, 0); // other list's head
-        lists.validate("t").unwrap();
-        assert_eq!(lists.iter(0).collect::<Vec<_>>(), vec![4, 1, 2]);
-        assert_eq!(lists.iter(1).collect::<Vec<_>>(), vec![0, 5]);
-        assert_eq!((lists.len(0), lists.len(1)), (3, 2));
-        assert_eq!((lists.front(0), lists.back(0)), (Some(4), Some(2)));
-        assert_eq!((lists.prev(1), lists.next(1)), (4, 2));
-        assert_eq!((lists.prev(4), lists.next(2)), (NIL, NIL));
-        assert_eq!(lists.back(1), Some(5));
-        lists.remove(1);
-        assert_eq!(lists.next(4), 2);
         lists.validate("t").unwrap();
     }
 }

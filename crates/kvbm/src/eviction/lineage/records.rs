@@ -1,0 +1,406 @@
+//! The lineage backend's per-block records, and its leaf queue threaded
+//! through them.
+//!
+//! One 28-byte record per block holds everything the backend keeps about
+//! it — its own and its parent's key, release tick, and either its links in
+//! the leaf queue or its count of cached children — so handling a block
+//! touches one cache line and nothing else is allocated per block. A block
+//! is a leaf exactly when it has no cached children, so a record never
+//! needs both: an *inner* block (one with cached children) keeps its count
+//! where a leaf keeps its back link, and a marker where a leaf keeps its
+//! forward link. There is no state byte either: an absent block has a key
+//! no block is filed under, and a shadow (see the parent module) carries a
+//! flag in its tick's top bit.
+
+use crate::eviction::NIL;
+
+/// A `(position, fragment)` pair packed into 64 bits (see the parent
+/// module); the two mode bits are never both set.
+pub(super) type NodeKey = u64;
+
+/// Mode bits 3 are never produced, so no block's key equals this: the key
+/// of an absent block, and the parent key of a block at position 0.
+pub(super) const NO_KEY: NodeKey = u64::MAX;
+
+/// The forward link of an inner block. Block ids stay below `NIL`
+/// (= `u32::MAX`), and the capacity is below `NIL` too, so no id is
+/// `NIL - 1`.
+const INNER: u32 = NIL - 1;
+
+/// The tick bit that marks a shadow; ticks stay below it.
+const SHADOW: u32 = 1 << 31;
+
+/// What the backend keeps per block. Keys are stored as two `u32` halves
+/// so the record aligns to 4 bytes and packs into 28.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Node {
+    /// The key the block is filed (or shadowed) under; [`NO_KEY`] while
+    /// the block is not cached.
+    own: [u32; 2],
+    /// Its parent's key; [`NO_KEY`] at position 0. Stale for absent blocks.
+    parent: [u32; 2],
+    /// Release tick, with [`SHADOW`] set for a shadow; stale for absent
+    /// blocks.
+    tick: u32,
+    /// A leaf's back link in the queue; an inner block's cached children
+    /// (and ghosts) counted under its key.
+    prev_or_children: u32,
+    /// A leaf's forward link in the queue; [`INNER`] for an inner block.
+    next: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Node>() == 28);
+
+#[inline]
+fn split(key: NodeKey) -> [u32; 2] {
+    [key as u32, (key >> 32) as u32]
+}
+
+#[inline]
+fn join(halves: [u32; 2]) -> NodeKey {
+    u64::from(halves[0]) | (u64::from(halves[1]) << 32)
+}
+
+const ABSENT_NODE: Node = Node {
+    own: [u32::MAX; 2],
+    parent: [u32::MAX; 2],
+    tick: 0,
+    prev_or_children: NIL,
+    next: NIL,
+};
+
+impl Node {
+    /// A cached block's record: a shadow (always a leaf) until
+    /// [`file`](Self::file)d.
+    #[inline]
+    pub(super) fn shadow(own: NodeKey, parent: NodeKey, tick: u32) -> Self {
+        debug_assert!(tick < SHADOW);
+        Node {
+            own: split(own),
+            parent: split(parent),
+            tick: tick | SHADOW,
+            prev_or_children: NIL,
+            next: NIL,
+        }
+    }
+
+    /// Makes a record not yet stored a filed block's, with `children`
+    /// counted under its key (a leaf if 0).
+    #[inline]
+    pub(super) fn file(&mut self, children: u32) {
+        self.tick &= !SHADOW;
+        if children == 0 {
+            self.prev_or_children = NIL;
+            self.next = NIL;
+        } else {
+            self.prev_or_children = children;
+            self.next = INNER;
+        }
+    }
+
+    /// The key the block is filed or shadowed under.
+    #[inline]
+    pub(super) fn own(&self) -> NodeKey {
+        join(self.own)
+    }
+
+    /// Its parent's key.
+    #[inline]
+    pub(super) fn parent(&self) -> NodeKey {
+        join(self.parent)
+    }
+
+    /// Its release tick.
+    #[inline]
+    pub(super) fn tick(&self) -> u32 {
+        self.tick & !SHADOW
+    }
+
+    #[inline]
+    pub(super) fn is_cached(&self) -> bool {
+        self.own != [u32::MAX; 2]
+    }
+
+    #[inline]
+    pub(super) fn is_filed(&self) -> bool {
+        self.is_cached() && self.tick & SHADOW == 0
+    }
+
+    /// The children counted under a filed block's key (0 for a leaf or a
+    /// shadow).
+    #[inline]
+    pub(super) fn children(&self) -> u32 {
+        if self.next == INNER {
+            self.prev_or_children
+        } else {
+            0
+        }
+    }
+
+    /// Whether the block belongs in the leaf queue: cached, and a shadow or
+    /// without cached children.
+    #[inline]
+    pub(super) fn is_leaf(&self) -> bool {
+        self.is_cached() && self.next != INNER
+    }
+}
+
+/// The records of all blocks and the queue of leaves through their links,
+/// sorted by tick (front = oldest), plus the tick clock.
+#[derive(Debug, Clone)]
+pub(super) struct Records {
+    nodes: Vec<Node>,
+    head: u32,
+    tail: u32,
+    leaves: usize,
+    /// The tick the next released block gets.
+    next_tick: u32,
+}
+
+impl Records {
+    /// Absent records for ids below `capacity`.
+    ///
+    /// # Panics
+    /// If `capacity` ≥ `u32::MAX` (ids must leave room for `NIL`).
+    pub(super) fn new(capacity: usize) -> Self {
+        assert!(
+            capacity < NIL as usize,
+            "block capacity {capacity} does not fit 32-bit block links"
+        );
+        Records {
+            nodes: vec![ABSENT_NODE; capacity],
+            head: NIL,
+            tail: NIL,
+            leaves: 0,
+            next_tick: 0,
+        }
+    }
+
+    #[inline]
+    pub(super) fn get(&self, id: u32) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    /// Stores a block's record; the block must not be in the leaf queue.
+    #[inline]
+    pub(super) fn set(&mut self, id: u32, node: Node) {
+        self.nodes[id as usize] = node;
+    }
+
+    /// Marks a block absent (after taking it out of the leaf queue).
+    #[inline]
+    pub(super) fn clear(&mut self, id: u32) {
+        self.nodes[id as usize] = ABSENT_NODE;
+    }
+
+    /// Counts one more child under the filed block `id`; a leaf leaves the
+    /// queue. Returns whether it was its first.
+    #[inline]
+    pub(super) fn add_child(&mut self, id: u32) -> bool {
+        let node = self.nodes[id as usize];
+        debug_assert!(node.is_filed(), "child counted under a shadow");
+        if node.next == INNER {
+            debug_assert!(node.prev_or_children < INNER, "child count overflow");
+            self.nodes[id as usize].prev_or_children += 1;
+            false
+        } else {
+            self.unlink(id);
+            let node = &mut self.nodes[id as usize];
+            node.prev_or_children = 1;
+            node.next = INNER;
+            true
+        }
+    }
+
+    /// Counts one child less under the inner block `id`; returns whether
+    /// that was its last, in which case it is a leaf that the caller must
+    /// queue.
+    #[inline]
+    pub(super) fn remove_child(&mut self, id: u32) -> bool {
+        let node = &mut self.nodes[id as usize];
+        debug_assert_eq!(node.next, INNER, "child removed from a leaf");
+        node.prev_or_children -= 1;
+        if node.prev_or_children > 0 {
+            return false;
+        }
+        node.prev_or_children = NIL;
+        node.next = NIL;
+        true
+    }
+
+    /// Every record by id.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &Node)> + '_ {
+        self.nodes.iter().enumerate().map(|(id, n)| (id as u32, n))
+    }
+
+    /// A tick for a block released now: larger than every tick handed out
+    /// before.
+    ///
+    /// Ticks are 31 bits to keep the record at 28 bytes. When they run out
+    /// (after about 2 billion releases) the cached blocks' ticks are
+    /// renumbered `0..` in their order — one sort of the cached blocks, the
+    /// only allocation outside construction, that rare.
+    #[inline]
+    pub(super) fn take_tick(&mut self) -> u32 {
+        if self.next_tick == SHADOW {
+            self.renumber_ticks();
+        }
+        let tick = self.next_tick;
+        self.next_tick += 1;
+        tick
+    }
+
+    #[cold]
+    fn renumber_ticks(&mut self) {
+        let mut order: Vec<(u32, u32)> = self
+            .iter()
+            .filter(|(_, n)| n.is_cached())
+            .map(|(id, n)| (n.tick(), id))
+            .collect();
+        order.sort_unstable();
+        for (rank, &(_, id)) in order.iter().enumerate() {
+            // Fewer cached blocks than ids (below `NIL`), but possibly more
+            // than 2^31: then ticks are still unique, but run out again at
+            // once — a capacity no real pool has.
+            let node = &mut self.nodes[id as usize];
+            node.tick = (node.tick & SHADOW) | (rank as u32 & !SHADOW);
+        }
+        self.next_tick = order.len() as u32;
+    }
+
+    /// Sets the tick clock `left` ticks before it runs out (tests that
+    /// cross the renumbering).
+    #[cfg(test)]
+    pub(super) fn set_ticks_left(&mut self, left: u32) {
+        self.next_tick = SHADOW - left;
+    }
+
+    /// The number of leaves.
+    #[inline]
+    pub(super) fn leaf_count(&self) -> usize {
+        self.leaves
+    }
+
+    /// The oldest leaf.
+    #[inline]
+    pub(super) fn front(&self) -> Option<u32> {
+        (self.head != NIL).then_some(self.head)
+    }
+
+    /// The newest leaf.
+    #[inline]
+    pub(super) fn back(&self) -> Option<u32> {
+        (self.tail != NIL).then_some(self.tail)
+    }
+
+    /// The leaf after `id`, `NIL` at the back.
+    #[inline]
+    pub(super) fn next(&self, id: u32) -> u32 {
+        self.nodes[id as usize].next
+    }
+
+    /// The leaf before `id`, `NIL` at the front.
+    #[inline]
+    pub(super) fn prev(&self, id: u32) -> u32 {
+        self.nodes[id as usize].prev_or_children
+    }
+
+    /// Appends `id`, which is not queued, at the back.
+    #[inline]
+    pub(super) fn push_back(&mut self, id: u32) {
+        let tail = self.tail;
+        let node = &mut self.nodes[id as usize];
+        node.prev_or_children = tail;
+        node.next = NIL;
+        match tail {
+            NIL => self.head = id,
+            tail => self.nodes[tail as usize].next = id,
+        }
+        self.tail = id;
+        self.leaves += 1;
+    }
+
+    /// Queues `id`, which is not queued, right before the queued `anchor`.
+    #[inline]
+    pub(super) fn insert_before(&mut self, anchor: u32, id: u32) {
+        let prev = self.nodes[anchor as usize].prev_or_children;
+        let node = &mut self.nodes[id as usize];
+        node.prev_or_children = prev;
+        node.next = anchor;
+        self.nodes[anchor as usize].prev_or_children = id;
+        match prev {
+            NIL => self.head = id,
+            prev => self.nodes[prev as usize].next = id,
+        }
+        self.leaves += 1;
+    }
+
+    /// Takes the queued `id` out of the leaf queue.
+    #[inline]
+    pub(super) fn unlink(&mut self, id: u32) {
+        let Node {
+            prev_or_children: prev,
+            next,
+            ..
+        } = self.nodes[id as usize];
+        match prev {
+            NIL => self.head = next,
+            prev => self.nodes[prev as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            next => self.nodes[next as usize].prev_or_children = prev,
+        }
+        self.leaves -= 1;
+    }
+
+    /// Checks that the queue holds exactly the leaves, linked both ways, in
+    /// strictly ascending tick order, all older than the clock.
+    pub(super) fn validate(&self) -> Result<(), String> {
+        let mut walked = 0;
+        let mut prev = NIL;
+        let mut cur = self.head;
+        while cur != NIL {
+            if walked >= self.leaves {
+                return Err("lineage: leaf queue longer than its count (cycle?)".into());
+            }
+            let node = self.nodes[cur as usize];
+            if !node.is_leaf() {
+                return Err(format!("lineage: queued block {cur} is not a leaf"));
+            }
+            if node.prev_or_children != prev {
+                return Err(format!("lineage: leaf {cur} has a broken back link"));
+            }
+            if prev != NIL && self.nodes[prev as usize].tick() >= node.tick() {
+                return Err(format!("lineage: leaf {cur} out of tick order"));
+            }
+            if node.tick() >= self.next_tick {
+                return Err(format!("lineage: leaf {cur} has a future tick"));
+            }
+            walked += 1;
+            prev = cur;
+            cur = node.next;
+        }
+        if prev != self.tail || walked != self.leaves {
+            return Err(format!(
+                "lineage: leaf queue ends at {prev} after {walked}, expected {} after {}",
+                self.tail, self.leaves
+            ));
+        }
+        if let Some(id) = self.nodes.iter().position(|n| {
+            n.is_cached() && n.next == INNER && (n.prev_or_children == 0 || n.tick & SHADOW != 0)
+        }) {
+            return Err(format!(
+                "lineage: inner block {id} is a shadow or has no children"
+            ));
+        }
+        let leaves = self.nodes.iter().filter(|n| n.is_leaf()).count();
+        if leaves != self.leaves {
+            return Err(format!(
+                "lineage: {leaves} leaves but {} queued",
+                self.leaves
+            ));
+        }
+        Ok(())
+    }
+}
