@@ -2,6 +2,8 @@
 //! against load with a pluggable [`CostFunction`]; [`RoundRobinRouter`] and
 //! [`RandomRouter`] are the baselines it is measured against.
 
+use std::num::{NonZeroU64, NonZeroUsize};
+
 use kvbm::events::InstanceId;
 use kvbm::SequenceHash;
 
@@ -110,12 +112,9 @@ impl<C: CostFunction> Router for KvAwareRouter<C> {
         query: &[SequenceHash],
         workers: &[WorkerLoad],
     ) -> Option<usize> {
-        if workers.is_empty() {
-            return None;
-        }
+        let n = NonZeroUsize::new(workers.len())?.get();
         index.find_matches_into(query, &mut self.matches);
         let min_load = workers.iter().map(|w| w.load).fold(f64::INFINITY, f64::min);
-        let n = workers.len();
         let mut best: Option<(f64, usize)> = None;
         for k in 0..n {
             let i = (self.next + k) % n;
@@ -154,10 +153,7 @@ impl Router for RoundRobinRouter {
         _: &[SequenceHash],
         workers: &[WorkerLoad],
     ) -> Option<usize> {
-        if workers.is_empty() {
-            return None;
-        }
-        let pick = self.next % workers.len();
+        let pick = self.next.checked_rem(workers.len())?;
         self.next = pick + 1;
         Some(pick)
     }
@@ -195,9 +191,8 @@ impl Router for RandomRouter {
         _: &[SequenceHash],
         workers: &[WorkerLoad],
     ) -> Option<usize> {
-        if workers.is_empty() {
-            return None;
-        }
-        Some((self.next_u64() % workers.len() as u64) as usize)
+        // Drawn only when there is a worker to draw, as a fixed seed replays.
+        let n = NonZeroU64::new(workers.len() as u64)?;
+        Some((self.next_u64() % n) as usize)
     }
 }

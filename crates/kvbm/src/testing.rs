@@ -9,8 +9,9 @@ use std::sync::Arc;
 use crate::events::EventsManager;
 use crate::eviction::EvictionPolicy;
 use crate::manager::{BlockManager, BlockManagerConfigBuilder, FrequencyTrackingCapacity};
+use crate::metrics::BlockPoolMetrics;
 use crate::registry::BlockRegistry;
-use crate::{BlockMetadata, ImmutableBlock, SequenceHash};
+use crate::{BlockMetadata, CompleteBlock, ImmutableBlock, SequenceHash};
 
 /// The storage tier most tests use.
 #[derive(Clone, Debug)]
@@ -87,6 +88,22 @@ pub fn fill<T: BlockMetadata>(
         .map(|(b, h)| b.stage(*h, manager.block_size()).expect("right size"))
         .collect();
     manager.register_blocks(complete)
+}
+
+/// Allocates one block and stages it under `hash`, ready to register.
+/// Panics when the pool has no free block.
+pub fn staged<T: BlockMetadata>(manager: &BlockManager<T>, hash: SequenceHash) -> CompleteBlock<T> {
+    let block = manager
+        .allocate_blocks(1)
+        .and_then(|mut blocks| blocks.pop())
+        .expect("a free block");
+    block.stage(hash, manager.block_size()).expect("right size")
+}
+
+/// Whether the store behind `metrics` is still alive: it holds a reference
+/// to its metrics while it lives, so there is one besides the caller's.
+pub fn store_alive(metrics: &Arc<BlockPoolMetrics>) -> bool {
+    Arc::strong_count(metrics) > 1
 }
 
 /// Panics with the violation if the manager's invariants do not hold.

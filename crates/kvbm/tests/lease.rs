@@ -4,12 +4,7 @@
 use std::sync::Arc;
 
 use kvbm::eviction::EvictionPolicy as Backend;
-use kvbm::testing::{builder, chain, fill};
-
-/// References to the metrics: ours plus the store's while it lives.
-fn store_alive(metrics: &Arc<kvbm::metrics::BlockPoolMetrics>) -> bool {
-    Arc::strong_count(metrics) > 1
-}
+use kvbm::testing::{builder, chain, fill, staged, store_alive};
 
 #[test]
 fn store_lives_until_the_last_guard_goes() {
@@ -23,13 +18,7 @@ fn store_lives_until_the_last_guard_goes() {
         let hashes = chain(3, 3);
         let held = fill(&m, &hashes);
         let spare = m.allocate_blocks(2).unwrap();
-        let staged = m
-            .allocate_blocks(1)
-            .unwrap()
-            .pop()
-            .unwrap()
-            .stage(chain(9, 1)[0], 4)
-            .unwrap();
+        let staged = staged(&m, chain(9, 1)[0]);
         drop(m);
         assert!(store_alive(&metrics), "{backend:?}: guards keep the store");
         let clone = held[1].clone();

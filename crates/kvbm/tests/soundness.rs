@@ -12,7 +12,7 @@ use kvbm::blocks::BlockDuplicationPolicy;
 use kvbm::eviction::{InactiveBackend, LruBackend, MultiLruBackend, DEFAULT_FREQUENCY_THRESHOLDS};
 use kvbm::manager::{BlockManager, BlockManagerConfigBuilder};
 use kvbm::registry::BlockRegistry;
-use kvbm::testing::{chain, check, fill, Device};
+use kvbm::testing::{chain, check, fill, staged, store_alive, Device};
 use kvbm::tinylfu::FrequencyTracker;
 use kvbm::{BlockId, ImmutableBlock, SequenceHash};
 
@@ -150,11 +150,6 @@ fn with_tracker(tracker: Arc<dyn FrequencyTracker<u128>>) -> BlockManagerConfigB
         .block_count(3)
         .block_size(4)
         .registry(registry)
-}
-
-/// Whether the store behind `metrics` is still alive.
-fn store_alive(metrics: &Arc<kvbm::metrics::BlockPoolMetrics>) -> bool {
-    Arc::strong_count(metrics) > 1
 }
 
 /// The message a caught panic carries.
@@ -335,17 +330,27 @@ fn a_panicking_remove_during_a_match() {
     drop(first);
 }
 
+/// On a manager of `blocks` blocks with `duplication`, caches the block of
+/// `chain(1, 1)`, arms a panicking `remove` and registers a new block under
+/// the same hash, which revives the cached one: expects the panic.
+fn register_over_a_cached_primary_into_a_remove_trap(
+    blocks: usize,
+    duplication: BlockDuplicationPolicy,
+) -> Arc<BlockManager<Device>> {
+    let (m, switch) = adversarial_with(blocks, duplication);
+    let h = chain(1, 1);
+    drop(fill(&m, &h));
+    switch.arm(Trap::PanicOnRemove);
+    let staged = staged(&m, h[0]);
+    expect_panic("remove trap", || m.register_block(staged));
+    m
+}
+
 /// A panicking `remove` while `Reject` registration revives the
 /// registered block: the new block becomes the primary, then the panic.
 #[test]
 fn a_panicking_remove_during_a_rejected_registration() {
-    let (m, switch) = adversarial_with(2, BlockDuplicationPolicy::Reject);
-    let h = chain(1, 1);
-    drop(fill(&m, &h));
-    switch.arm(Trap::PanicOnRemove);
-    let block = m.allocate_blocks(1).unwrap().pop().unwrap();
-    let staged = block.stage(h[0], 4).unwrap();
-    expect_panic("remove trap", || m.register_block(staged));
+    let m = register_over_a_cached_primary_into_a_remove_trap(2, BlockDuplicationPolicy::Reject);
     assert_eq!(m.available_blocks(), 2);
     check(&m);
 }
@@ -356,16 +361,10 @@ fn a_panicking_remove_during_a_rejected_registration() {
 /// panic; the unwind releases it.
 #[test]
 fn a_panicking_remove_during_a_duplicate_registration() {
-    let (m, switch) = adversarial_with(3, BlockDuplicationPolicy::Allow);
-    let h = chain(1, 1);
-    drop(fill(&m, &h));
-    switch.arm(Trap::PanicOnRemove);
-    let block = m.allocate_blocks(1).unwrap().pop().unwrap();
-    let staged = block.stage(h[0], 4).unwrap();
-    expect_panic("remove trap", || m.register_block(staged));
+    let m = register_over_a_cached_primary_into_a_remove_trap(3, BlockDuplicationPolicy::Allow);
     assert_poisoned(&m, "remove trap");
     assert_eq!(m.available_blocks(), 3);
-    assert!(!m.block_registry().is_registered(h[0]));
+    assert!(!m.block_registry().is_registered(chain(1, 1)[0]));
 }
 
 /// A panicking `insert` while the last duplicate's drop caches the

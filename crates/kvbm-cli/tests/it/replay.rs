@@ -273,13 +273,27 @@ fn huge_capacity_is_fine() {
     assert_every_policy_hits(&v["results"], max);
 }
 
+/// A trace file (see [`trace_file`]) of requests `(timestamp, input_length,
+/// hash_ids)`, each with one output token.
+fn requests_file(name: &str, requests: &[(u64, u64, &[u64])]) -> std::path::PathBuf {
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|(timestamp, input_length, hash_ids)| {
+            format!(
+                r#"{{"timestamp": {timestamp}, "input_length": {input_length}, "output_length": 1, "hash_ids": {hash_ids:?}}}"#
+            )
+        })
+        .collect();
+    trace_file(name, &lines.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 #[test]
 fn oversized_requests_are_reported() {
-    let p = trace_file(
+    let p = requests_file(
         "oversized",
         &[
-            r#"{"timestamp": 0, "input_length": 5000, "output_length": 1, "hash_ids": [1,2,3,4,5,6,7,8,9,10]}"#,
-            r#"{"timestamp": 1, "input_length": 1000, "output_length": 1, "hash_ids": [1,2]}"#,
+            (0, 5000, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+            (1, 1000, &[1, 2]),
         ],
     );
     let v = replay_json(&p, &["--capacity-blocks", "4", "--policy", "all"]);
@@ -298,13 +312,7 @@ fn oversized_requests_are_reported() {
 
 #[test]
 fn pace_slows_the_replay_to_trace_time() {
-    let p = trace_file(
-        "pace",
-        &[
-            r#"{"timestamp": 0, "input_length": 512, "output_length": 1, "hash_ids": [1]}"#,
-            r#"{"timestamp": 1000, "input_length": 512, "output_length": 1, "hash_ids": [1]}"#,
-        ],
-    );
+    let p = requests_file("pace", &[(0, 512, &[1]), (1000, 512, &[1])]);
     let start = std::time::Instant::now();
     let o = replay(
         &p,
@@ -420,30 +428,12 @@ fn input_length_must_match_hash_ids() {
 #[test]
 fn absurd_rates_are_rejected() {
     for tps in ["1e-300", "1e-6", "1e-12"] {
-        fails_with(
-            &[
-                "replay",
-                "--requests",
-                "50",
-                "--timing",
-                "serve",
-                "--decode-tps",
-                tps,
-            ],
-            "--decode-tps must be between 0.001",
-        );
-        fails_with(
-            &[
-                "replay",
-                "--requests",
-                "50",
-                "--timing",
-                "serve",
-                "--prefill-tps",
-                tps,
-            ],
-            "--prefill-tps must be between 0.001",
-        );
+        for flag in ["--decode-tps", "--prefill-tps"] {
+            fails_with(
+                &["replay", "--requests", "50", "--timing", "serve", flag, tps],
+                &format!("{flag} must be between 0.001"),
+            );
+        }
     }
     // The slowest allowed rates simulate without overflowing the clock.
     let v = json(&[

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::phases::Phases;
+use super::phases::{phase_counts, Phases};
 use super::BlockSequenceError;
 use crate::tokens::TokenBlock;
 use crate::{BlockId, SequenceHash};
@@ -48,20 +48,7 @@ impl ExternalBlockAssignments {
         self.phases.staged(index).copied()
     }
 
-    /// Assigned blocks.
-    pub fn assigned_count(&self) -> usize {
-        self.phases.assigned_len()
-    }
-
-    /// Staged blocks.
-    pub fn staged_count(&self) -> usize {
-        self.phases.staged_len()
-    }
-
-    /// Pending block ids.
-    pub fn unassigned_count(&self) -> usize {
-        self.phases.pending_len()
-    }
+    phase_counts!();
 
     /// Assigned entries in position order.
     pub fn assigned_iter(&self) -> impl Iterator<Item = (BlockId, SequenceHash)> + '_ {

@@ -1,6 +1,6 @@
 //! [`LogicalBlockAssignments`]: a sequence's block guards, by phase.
 
-use super::phases::Phases;
+use super::phases::{phase_counts, Phases};
 use crate::blocks::{BlockError, BlockMetadata, CompleteBlock, ImmutableBlock, MutableBlock};
 use crate::manager::BlockManager;
 use crate::tokens::TokenBlock;
@@ -91,20 +91,7 @@ impl<T: BlockMetadata> LogicalBlockAssignments<T> {
         }
     }
 
-    /// Assigned (registered) blocks.
-    pub fn assigned_count(&self) -> usize {
-        self.phases.assigned_len()
-    }
-
-    /// Staged blocks.
-    pub fn staged_count(&self) -> usize {
-        self.phases.staged_len()
-    }
-
-    /// Pending blocks.
-    pub fn unassigned_count(&self) -> usize {
-        self.phases.pending_len()
-    }
+    phase_counts!();
 
     /// Whether no block is tracked.
     pub fn is_empty(&self) -> bool {

@@ -10,6 +10,29 @@ use std::collections::{HashSet, VecDeque};
 
 use crate::BlockId;
 
+/// The block counts both public trackers (`ExternalBlockAssignments`,
+/// `LogicalBlockAssignments`) expose, read off their `phases` field: one
+/// definition for the two kvbm-logical-compatible method sets.
+macro_rules! phase_counts {
+    () => {
+        /// Assigned (registered) blocks.
+        pub fn assigned_count(&self) -> usize {
+            self.phases.assigned_len()
+        }
+
+        /// Staged blocks.
+        pub fn staged_count(&self) -> usize {
+            self.phases.staged_len()
+        }
+
+        /// Pending (unassigned) blocks.
+        pub fn unassigned_count(&self) -> usize {
+            self.phases.pending_len()
+        }
+    };
+}
+pub(super) use phase_counts;
+
 /// Pending (`P`), staged (`S`) and assigned (`A`) entries, in order.
 pub(crate) struct Phases<P, S, A> {
     assigned: Vec<(BlockId, A)>,

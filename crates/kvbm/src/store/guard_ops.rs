@@ -55,20 +55,16 @@ pub(crate) trait IntoStaged<T: BlockMetadata> {
     fn into_staged(self) -> (CheckedOut<T>, SequenceHash, Option<BlockLineage>);
 }
 
-/// One checked-out block (a `MutableBlock`'s or `CompleteBlock`'s).
-pub(crate) struct CheckedOut<T: BlockMetadata> {
+/// The block a token accounts for: its store and its id. Neither `Copy`
+/// nor `Clone`, and built only here, so that it (with its [`StoreRef`])
+/// lives only inside a [`CheckedOut`] or a [`Share`]; both deref to it for
+/// the accessors they share.
+pub(crate) struct BlockRef<T: BlockMetadata> {
     store: StoreRef<T>,
     id: BlockId,
 }
 
-impl<T: BlockMetadata> CheckedOut<T> {
-    /// The token of block `id`, which the store has already counted as
-    /// checked out for it (under the lock, lease taken).
-    #[inline]
-    pub(crate) fn adopt(store: StoreRef<T>, id: BlockId) -> Self {
-        Self { store, id }
-    }
-
+impl<T: BlockMetadata> BlockRef<T> {
     /// The block's id.
     #[inline]
     pub(crate) fn id(&self) -> BlockId {
@@ -86,12 +82,33 @@ impl<T: BlockMetadata> CheckedOut<T> {
     pub(crate) fn belongs_to(&self, store: &Arc<Store<T>>) -> bool {
         self.store.points_at(store)
     }
+}
+
+/// One checked-out block (a `MutableBlock`'s or `CompleteBlock`'s).
+pub(crate) struct CheckedOut<T: BlockMetadata>(BlockRef<T>);
+
+impl<T: BlockMetadata> std::ops::Deref for CheckedOut<T> {
+    type Target = BlockRef<T>;
+
+    #[inline]
+    fn deref(&self) -> &BlockRef<T> {
+        &self.0
+    }
+}
+
+impl<T: BlockMetadata> CheckedOut<T> {
+    /// The token of block `id`, which the store has already counted as
+    /// checked out for it (under the lock, lease taken).
+    #[inline]
+    pub(crate) fn adopt(store: StoreRef<T>, id: BlockId) -> Self {
+        Self(BlockRef { store, id })
+    }
 
     /// Ends the token without releasing the block: the caller, holding the
     /// store lock, takes the block over (registration counts it as held).
     #[inline]
     pub(super) fn hand_over(self) -> BlockId {
-        let id = self.id;
+        let id = self.id();
         // Nothing to free: a pointer and an id.
         std::mem::forget(self);
         id
@@ -102,14 +119,20 @@ impl<T: BlockMetadata> Drop for CheckedOut<T> {
     #[inline]
     fn drop(&mut self) {
         // Finished after the store call returns: it may free the store.
-        self.store.get().release_checked_out(self.id).finish();
+        self.store().release_checked_out(self.id()).finish();
     }
 }
 
 /// One share of a held block (an `ImmutableBlock`'s).
-pub(crate) struct Share<T: BlockMetadata> {
-    store: StoreRef<T>,
-    id: BlockId,
+pub(crate) struct Share<T: BlockMetadata>(BlockRef<T>);
+
+impl<T: BlockMetadata> std::ops::Deref for Share<T> {
+    type Target = BlockRef<T>;
+
+    #[inline]
+    fn deref(&self) -> &BlockRef<T> {
+        &self.0
+    }
 }
 
 impl<T: BlockMetadata> Share<T> {
@@ -117,36 +140,24 @@ impl<T: BlockMetadata> Share<T> {
     /// share count (under the lock, lease taken).
     #[inline]
     pub(crate) fn adopt(store: StoreRef<T>, id: BlockId) -> Self {
-        Self { store, id }
-    }
-
-    /// The block's id.
-    #[inline]
-    pub(crate) fn id(&self) -> BlockId {
-        self.id
-    }
-
-    /// The store the block belongs to.
-    #[inline]
-    pub(crate) fn store(&self) -> &Store<T> {
-        self.store.get()
+        Self(BlockRef { store, id })
     }
 
     /// Live shares of the block, this one included.
     #[inline]
     pub(crate) fn count(&self) -> usize {
-        self.store.get().shares[self.id].count() as usize
+        self.store().shares[self.id()].count() as usize
     }
 
     /// Sets whether the block goes back to the free pool, rather than the
     /// cache, when its last share drops.
     pub(crate) fn set_evict_on_reset(&self, value: bool) {
-        self.store.get().lock().slots[self.id].evict_on_reset = value;
+        self.store().lock().slots[self.id()].evict_on_reset = value;
     }
 
     /// A weak reference to the block while it holds `hash`.
     pub(crate) fn downgrade(&self, hash: SequenceHash) -> WeakShare<T> {
-        let store = self.store.get();
+        let store = self.store();
         let st = store.lock();
         // A held block implies the lease, and the lease is the store's own
         // `Arc`: the weak reference is made from it rather than from the
@@ -156,9 +167,9 @@ impl<T: BlockMetadata> Share<T> {
         };
         WeakShare {
             store: Arc::downgrade(lease),
-            id: self.id,
+            id: self.id(),
             hash,
-            generation: st.slots[self.id].generation,
+            generation: st.slots[self.id()].generation,
         }
     }
 }
@@ -167,27 +178,24 @@ impl<T: BlockMetadata> Clone for Share<T> {
     #[inline]
     fn clone(&self) -> Self {
         // The block is held (this share counts), so no lock is needed.
-        self.store.get().shares[self.id].clone_share();
-        Self {
-            store: self.store,
-            id: self.id,
-        }
+        self.store().shares[self.id()].clone_share();
+        Self::adopt(self.0.store, self.id())
     }
 }
 
 impl<T: BlockMetadata> Drop for Share<T> {
     #[inline]
     fn drop(&mut self) {
-        let store = self.store.get();
+        let store = self.store();
         // Not the last share: one atomic operation, no lock. The store is
         // not touched after it, since the other holders may release
         // everything right after.
-        if store.shares[self.id].try_release_fast() {
+        if store.shares[self.id()].try_release_fast() {
             return;
         }
         // Possibly the last: decided under the lock. The lease, if it ends,
         // is dropped after the store call returns: it may free the store.
-        store.release_last_share(self.id).finish();
+        store.release_last_share(self.id()).finish();
     }
 }
 

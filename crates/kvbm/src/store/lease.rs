@@ -39,7 +39,8 @@ impl<T> StoreRef<T> {
     #[inline]
     pub(crate) fn get(&self) -> &Store<T> {
         // SAFETY: a `StoreRef` lives only inside a guard token (`CheckedOut`
-        // or `Share`, see `guard_ops`) that accounts for one checked-out
+        // or `Share`, through their shared `BlockRef`, which is neither
+        // `Copy` nor `Clone`; see `guard_ops`) that accounts for one checked-out
         // block or one share of a held block, or briefly in the operation
         // that is about to build such tokens under the lock. While such a
         // block exists the store's lease holds an `Arc` to the store (the

@@ -18,8 +18,8 @@ use shuttle::thread;
 use super::BlockDuplicationPolicy;
 use crate::eviction::EvictionPolicy;
 use crate::metrics::BlockPoolMetrics;
-use crate::testing::{builder, chain, check, fill, Device};
-use crate::BlockManager;
+use crate::testing::{builder, chain, check, fill, manager, staged, store_alive, Device};
+use crate::{BlockId, BlockManager, ImmutableBlock, SequenceHash};
 
 /// Schedules per scheduler and model.
 fn iterations() -> usize {
@@ -34,19 +34,6 @@ fn explore(model: fn()) {
     let n = iterations();
     shuttle::check_random(model, n);
     shuttle::check_pct(model, n, 3);
-}
-
-fn manager(blocks: usize) -> BlockManager<Device> {
-    builder(EvictionPolicy::Lru)
-        .block_count(blocks)
-        .block_size(4)
-        .build()
-        .expect("valid settings")
-}
-
-/// The store holds a reference to its metrics while it lives.
-fn store_alive(metrics: &Arc<BlockPoolMetrics>) -> bool {
-    Arc::strong_count(metrics) > 1
 }
 
 /// The last shares of a block are dropped on two threads (so one drop may
@@ -98,6 +85,30 @@ fn shuttle_last_drop_racing_a_match() {
     explore(last_drop_racing_a_match);
 }
 
+/// Registers a block staged under `hash` on one thread while another drops
+/// the only handle of `hash`'s registered primary; returns what the
+/// registration gave (checked on its thread right after) and the
+/// primary's id.
+fn register_racing_the_last_drop(
+    m: &Arc<BlockManager<Device>>,
+    hash: SequenceHash,
+) -> (ImmutableBlock<Device>, BlockId) {
+    let held = fill(m, &[hash]).pop().unwrap();
+    let primary = held.block_id();
+    let staged = staged(m, hash);
+    let dropper = thread::spawn(move || drop(held));
+    let registrar = {
+        let m = Arc::clone(m);
+        thread::spawn(move || {
+            let registered = m.register_block(staged);
+            check(&m);
+            registered
+        })
+    };
+    dropper.join().unwrap();
+    (registrar.join().unwrap(), primary)
+}
+
 /// Registering a block under a hash whose primary is losing its last share
 /// on another thread, with the `Reject` duplication policy: the
 /// registration gets the primary (held, or revived from the cache the
@@ -113,27 +124,8 @@ fn reject_registration_racing_the_last_drop() {
             .expect("valid settings"),
     );
     let hash = chain(1, 1)[0];
-    let held = fill(&m, &[hash]).pop().unwrap();
-    let primary = held.block_id();
-    let staged = m
-        .allocate_blocks(1)
-        .unwrap()
-        .pop()
-        .unwrap()
-        .stage(hash, 4)
-        .unwrap();
-    let dropper = thread::spawn(move || drop(held));
-    let registrar = {
-        let m = Arc::clone(&m);
-        thread::spawn(move || {
-            let registered = m.register_block(staged);
-            assert_eq!(registered.block_id(), primary, "the primary is shared");
-            check(&m);
-            registered
-        })
-    };
-    dropper.join().unwrap();
-    let registered = registrar.join().unwrap();
+    let (registered, primary) = register_racing_the_last_drop(&m, hash);
+    assert_eq!(registered.block_id(), primary, "the primary is shared");
     assert_eq!(registered.use_count(), 1);
     check(&m);
     drop(registered);
@@ -156,27 +148,8 @@ fn shuttle_reject_registration_racing_the_last_drop() {
 fn duplicate_registration_and_drop_racing_the_primary() {
     let m = Arc::new(manager(3));
     let hash = chain(1, 1)[0];
-    let held = fill(&m, &[hash]).pop().unwrap();
-    let primary = held.block_id();
-    let staged = m
-        .allocate_blocks(1)
-        .unwrap()
-        .pop()
-        .unwrap()
-        .stage(hash, 4)
-        .unwrap();
-    let dropper = thread::spawn(move || drop(held));
-    let registrar = {
-        let m = Arc::clone(&m);
-        thread::spawn(move || {
-            let duplicate = m.register_block(staged);
-            assert_ne!(duplicate.block_id(), primary);
-            check(&m);
-            duplicate
-        })
-    };
-    dropper.join().unwrap();
-    let duplicate = registrar.join().unwrap();
+    let (duplicate, primary) = register_racing_the_last_drop(&m, hash);
+    assert_ne!(duplicate.block_id(), primary);
     let gauges = m.metrics().snapshot();
     assert_eq!(
         (gauges.inactive_pool_size, gauges.inflight_immutable),
@@ -283,13 +256,7 @@ fn manager_dropped_while_guards_die() {
     let held = fill(&m, &hashes);
     let matched = m.match_blocks(&hashes);
     let mutable = m.allocate_blocks(1).unwrap();
-    let staged = m
-        .allocate_blocks(1)
-        .unwrap()
-        .pop()
-        .unwrap()
-        .stage(chain(9, 1)[0], 4)
-        .unwrap();
+    let staged = staged(&m, chain(9, 1)[0]);
     let weak = held[0].downgrade();
     let mut threads = Vec::new();
     for blocks in [held, matched] {

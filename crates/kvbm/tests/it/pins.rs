@@ -1,7 +1,7 @@
 //! `ManagerId`, `LifecyclePin` / `LifecyclePinRef`: type-erased keepalives.
 
 use kvbm::manager::BlockManager;
-use kvbm::testing::{chain, check, fill, manager, Host};
+use kvbm::testing::{chain, check, fill, manager, staged, Host};
 use kvbm::{LifecyclePinRef, ManagerId};
 
 #[test]
@@ -52,13 +52,7 @@ fn pins_of_different_tiers_live_in_one_list() {
         .unwrap();
     let hash = chain(5, 1)[0];
     let d = fill(&device, &[hash]);
-    let h = host
-        .allocate_blocks(1)
-        .unwrap()
-        .pop()
-        .unwrap()
-        .stage(hash, 4)
-        .unwrap();
+    let h = staged(&host, hash);
     let h = host.register_block(h);
     let pins: Vec<LifecyclePinRef> = vec![d[0].pin(), h.pin()];
     drop((d, h));

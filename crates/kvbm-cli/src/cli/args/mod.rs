@@ -119,15 +119,23 @@ pub(crate) struct SimArgs {
     pub quiet: bool,
 }
 
-/// Arguments of `kvbm replay`.
+/// What `kvbm replay` and `kvbm sweep` both take.
 #[derive(Debug, Clone, Args)]
-pub(crate) struct ReplayArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     /// The workload.
     pub workload: WorkloadArgs,
     #[command(flatten)]
     /// Simulation and output.
     pub sim: SimArgs,
+}
+
+/// Arguments of `kvbm replay`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReplayArgs {
+    #[command(flatten)]
+    /// The workload and how to simulate it.
+    pub run: RunArgs,
     /// Policies, comma-separated, or `all`. The unbounded cache is always
     /// reported as well.
     #[arg(long, default_value = "all")]
@@ -162,11 +170,8 @@ pub(crate) struct ReplayArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SweepArgs {
     #[command(flatten)]
-    /// The workload.
-    pub workload: WorkloadArgs,
-    #[command(flatten)]
-    /// Simulation and output.
-    pub sim: SimArgs,
+    /// The workload and how to simulate it.
+    pub run: RunArgs,
     /// Policies, comma-separated, or `all`.
     #[arg(long, default_value = "all")]
     pub policy: String,
@@ -410,10 +415,10 @@ impl ReplayArgs {
         let contenders = with_unbounded(parse_contenders(&self.policy)?);
         let sim = SimConfig {
             explain: self.explain,
-            ..self.sim.validate()?
+            ..self.run.sim.validate()?
         };
-        let workload = self.workload.validate(sim.timing)?;
-        let bs = self.workload.block_size;
+        let workload = self.run.workload.validate(sim.timing)?;
+        let bs = self.run.workload.block_size;
         let capacity = match (&self.capacity, self.capacity_blocks, &self.capacity_tokens) {
             (Some(s), _, _) => Some(
                 CapacitySpec::parse(s)
@@ -464,8 +469,8 @@ impl SweepArgs {
                 "--policy: a sweep needs a policy besides `unbounded`".into(),
             ));
         }
-        let sim = self.sim.validate()?;
-        let workload = self.workload.validate(sim.timing)?;
+        let sim = self.run.sim.validate()?;
+        let workload = self.run.workload.validate(sim.timing)?;
         let capacities = match &self.capacities {
             Some(list) => {
                 let specs = list
