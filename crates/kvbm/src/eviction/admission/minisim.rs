@@ -18,7 +18,7 @@
 //! like the full cache. A release of a sampled hash that the miniature
 //! still caches is a hit. Nothing allocates after construction.
 
-use super::CLASSES;
+use super::{best_front, CLASSES, EMPTY_HEAD};
 use crate::eviction::list::IndexLists;
 use crate::eviction::NIL;
 use crate::SequenceHash;
@@ -64,7 +64,7 @@ impl MiniSim {
             table: vec![NIL; 1 << table_bits],
             table_bits,
             used: 0,
-            heads: [0; CLASSES],
+            heads: [EMPTY_HEAD; CLASSES],
             offsets: [0; CLASSES],
             hits: 0,
         }
@@ -121,9 +121,10 @@ impl MiniSim {
         let was_front = self.lists.front(class) == Some(id);
         self.lists.remove(id);
         if was_front {
-            if let Some(front) = self.lists.front(class) {
-                self.heads[class] = self.ticks[front as usize];
-            }
+            self.heads[class] = match self.lists.front(class) {
+                Some(front) => self.ticks[front as usize],
+                None => EMPTY_HEAD,
+            };
         }
     }
 
@@ -155,10 +156,12 @@ impl MiniSim {
                 last = tick;
                 cur = self.lists.next(cur);
             }
-            if let Some(front) = self.lists.front(class) {
-                if self.heads[class] != self.ticks[front as usize] {
-                    return Err("admission miniature: stale head tick".into());
-                }
+            let head = match self.lists.front(class) {
+                Some(front) => self.ticks[front as usize],
+                None => EMPTY_HEAD,
+            };
+            if self.heads[class] != head {
+                return Err("admission miniature: stale head tick".into());
             }
         }
         Ok(())
@@ -166,16 +169,7 @@ impl MiniSim {
 
     /// The slot to evict: the smallest release tick plus class credit.
     fn victim(&self) -> Option<u32> {
-        let mut best: Option<(i64, usize)> = None;
-        for class in 0..CLASSES {
-            if self.lists.len(class) > 0 {
-                let priority = self.heads[class] + self.offsets[class];
-                if best.is_none_or(|(p, _)| priority < p) {
-                    best = Some((priority, class));
-                }
-            }
-        }
-        self.lists.front(best?.1)
+        self.lists.front(best_front(&self.heads, &self.offsets))
     }
 
     /// A sampled release of the hash mixed to `key` in `class` at `tick`:

@@ -99,6 +99,11 @@ const DEEP_NEW: usize = 1;
 const NEW: usize = 2;
 const CLASSES: usize = 7;
 
+/// The head tick of an empty list: far above any release tick plus credit,
+/// so the victim search compares all seven fronts without testing which
+/// lists are empty.
+const EMPTY_HEAD: i64 = i64::MAX / 4;
+
 /// Age credit of each class in quarter units: tail, deep new, new, seen 2,
 /// 3, 4, hot.
 pub const CREDITS: [i64; CLASSES] = [-4, -4, 2, 10, 18, 18, 24];
@@ -164,12 +169,18 @@ pub struct AdmissionBackend {
     /// Release tick of each cached block.
     ticks: Vec<i64>,
     next_tick: i64,
-    /// The block released last and its hash, for tail detection.
-    last_release: Option<(u32, SequenceHash)>,
+    /// The block released last, its hash and the hash's position, for
+    /// tail detection (the position is kept so it is decoded once).
+    last_release: Option<(u32, SequenceHash, u64)>,
+    /// The block released last, when it is a tail so far: it stays out of
+    /// the lists until the next release says whether it has a child (a
+    /// root-first caller would otherwise move nearly every block from the
+    /// tail list to a new one). It counts as the back of the tail list.
+    pending_tail: Option<u32>,
     credits: [i64; CLASSES],
     /// Each class's credit in ticks at the current unit and scale.
     offsets: [i64; CLASSES],
-    /// Release tick of each list's front (stale for empty lists).
+    /// Release tick of each list's front ([`EMPTY_HEAD`] for empty lists).
     heads: [i64; CLASSES],
     capacity: i64,
     /// Moving average of the age (in ticks) at which cached blocks are
@@ -194,12 +205,36 @@ pub struct AdmissionBackend {
     since_choice: u64,
 }
 
-/// Whether `child` names `parent` as its parent block.
+/// Whether `child`, at `child_position`, names `parent`, at
+/// `parent_position`, as its parent block. The positions are passed in
+/// because decoding one costs more than the comparison that usually ends
+/// the check.
 #[inline]
-fn is_child(child: SequenceHash, parent: SequenceHash) -> bool {
-    let position = child.position();
-    position == parent.position() + 1
-        && child.parent_hash_fragment() == parent.parent_fragment_for_child_position(position)
+fn is_child(
+    child: SequenceHash,
+    child_position: u64,
+    parent: SequenceHash,
+    parent_position: u64,
+) -> bool {
+    child_position == parent_position + 1
+        && child.parent_hash_fragment() == parent.parent_fragment_for_child_position(child_position)
+}
+
+/// The class whose front has the smallest `head + offset`, the lowest
+/// class on ties. Every class takes part: an empty one has an
+/// [`EMPTY_HEAD`] and so loses to any listed front.
+#[inline]
+fn best_front(heads: &[i64; CLASSES], offsets: &[i64; CLASSES]) -> usize {
+    let mut best = 0;
+    let mut best_priority = heads[0] + offsets[0];
+    for class in 1..CLASSES {
+        let priority = heads[class] + offsets[class];
+        if priority < best_priority {
+            best = class;
+            best_priority = priority;
+        }
+    }
+    best
 }
 
 impl AdmissionBackend {
@@ -220,9 +255,10 @@ impl AdmissionBackend {
             ticks: vec![0; capacity],
             next_tick: 0,
             last_release: None,
+            pending_tail: None,
             credits: CREDITS,
             offsets: [0; CLASSES],
-            heads: [0; CLASSES],
+            heads: [EMPTY_HEAD; CLASSES],
             capacity: blocks,
             hit_age: blocks as f64,
             unit: blocks,
@@ -262,7 +298,19 @@ impl AdmissionBackend {
 
     /// Cached blocks per class: tail, new, seen 2, seen 3, seen 4, hot.
     pub fn class_lens(&self) -> [usize; CLASSES] {
-        std::array::from_fn(|c| self.lists.len(c))
+        let mut lens: [usize; CLASSES] = std::array::from_fn(|c| self.lists.len(c));
+        lens[TAIL] += usize::from(self.pending_tail.is_some());
+        lens
+    }
+
+    /// The head tick of `class` when its list is empty: the pending tail's
+    /// tick for the tail class, else [`EMPTY_HEAD`].
+    #[inline]
+    fn empty_head(&self, class: usize) -> i64 {
+        match self.pending_tail {
+            Some(id) if class == TAIL => self.ticks[id as usize],
+            _ => EMPTY_HEAD,
+        }
     }
 
     /// The share of the class credits currently applied (0 = plain LRU,
@@ -320,17 +368,30 @@ impl AdmissionBackend {
         let was_front = self.lists.front(class) == Some(id);
         self.lists.remove(id);
         if was_front {
-            if let Some(front) = self.lists.front(class) {
-                self.heads[class] = self.ticks[front as usize];
-            }
+            self.heads[class] = match self.lists.front(class) {
+                Some(front) => self.ticks[front as usize],
+                None => self.empty_head(class),
+            };
         }
         Some(class)
     }
 
+    /// Takes the pending tail out of the cache, if there is one.
     #[inline]
-    fn class_for(count: u32, hash: SequenceHash) -> usize {
+    fn take_pending_tail(&mut self) -> Option<u32> {
+        let id = self.pending_tail.take()?;
+        if self.lists.len(TAIL) == 0 {
+            self.heads[TAIL] = EMPTY_HEAD;
+        }
+        Some(id)
+    }
+
+    /// The class of a block at `position` whose hash the sketch counts
+    /// `count` times.
+    #[inline]
+    fn class_for(count: u32, position: u64) -> usize {
         match count {
-            0 | 1 if hash.position() >= DEEP_POSITION => DEEP_NEW,
+            0 | 1 if position >= DEEP_POSITION => DEEP_NEW,
             0 | 1 => NEW,
             n => (n as usize + 1).min(CLASSES - 1),
         }
@@ -356,21 +417,32 @@ impl InactiveBackend for AdmissionBackend {
             self.choose_scale();
         }
         self.tick_refresh();
-        let mut class = Self::class_for(count, hash);
-        if let Some((previous, previous_hash)) = self.last_release {
-            if matches!(class, NEW | DEEP_NEW) && !is_child(previous_hash, hash) {
+        let position = hash.position();
+        let mut class = Self::class_for(count, position);
+        if let Some((previous, previous_hash, previous_position)) = self.last_release {
+            if matches!(class, NEW | DEEP_NEW)
+                && !is_child(previous_hash, previous_position, hash, position)
+            {
                 class = TAIL;
             }
-            // Released root first: the previous block has a child after all.
-            if is_child(hash, previous_hash) && self.lists.list_of(previous) == Some(TAIL) {
-                self.unlink(previous);
+            // The pending tail joins its list now: a tail, unless (released
+            // root first) this block is its child after all.
+            if self.pending_tail == Some(previous) {
+                self.pending_tail = None;
                 let tick = self.ticks[previous as usize];
-                self.push(Self::class_for(1, previous_hash), previous, tick);
+                if is_child(hash, position, previous_hash, previous_position) {
+                    if self.lists.len(TAIL) == 0 {
+                        self.heads[TAIL] = EMPTY_HEAD;
+                    }
+                    self.push(Self::class_for(1, previous_position), previous, tick);
+                } else {
+                    self.push(TAIL, previous, tick);
+                }
             }
         } else if matches!(class, NEW | DEEP_NEW) {
             class = TAIL;
         }
-        self.last_release = Some((id, hash));
+        self.last_release = Some((id, hash, position));
         let tick = self.next_tick;
         if let Some(mixed) = minisim::sampled(hash, self.sample_mask) {
             for mini in &mut self.minis {
@@ -379,37 +451,44 @@ impl InactiveBackend for AdmissionBackend {
         }
         self.ticks[block] = tick;
         self.next_tick += 1;
-        self.push(class, id, tick);
+        if class == TAIL {
+            if self.lists.len(TAIL) == 0 {
+                self.heads[TAIL] = tick;
+            }
+            self.pending_tail = Some(id);
+        } else {
+            self.push(class, id, tick);
+        }
     }
 
     fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
         let age = (self.next_tick - self.ticks[block]) as f64;
         self.hit_age += (age - self.hit_age) / HIT_AGE_WINDOW;
         self.tick_refresh();
-        let list = self.unlink(block as u32);
-        debug_assert!(list.is_some(), "block {block} removed but not cached");
+        let id = block as u32;
+        if self.pending_tail == Some(id) {
+            self.take_pending_tail();
+        } else {
+            let list = self.unlink(id);
+            debug_assert!(list.is_some(), "block {block} removed but not cached");
+        }
     }
 
     fn pop_victim(&mut self) -> Option<BlockId> {
         // Ticks increase along each list, so the smallest priority is at
-        // one of the fronts; their ticks are cached in `heads`.
-        let mut best: Option<(i64, usize)> = None;
-        for class in 0..CLASSES {
-            if self.lists.len(class) > 0 {
-                let priority = self.heads[class] + self.offsets[class];
-                if best.is_none_or(|(p, _)| priority < p) {
-                    best = Some((priority, class));
-                }
-            }
-        }
-        let (_, class) = best?;
-        let id = self.lists.front(class)?;
+        // one of the fronts; their ticks are cached in `heads`, and empty
+        // lists never win (ties go to the lower class).
+        let class = best_front(&self.heads, &self.offsets);
+        let Some(id) = self.lists.front(class) else {
+            // An empty tail list wins only through its pending block.
+            return self.take_pending_tail().map(|id| id as BlockId);
+        };
         self.unlink(id);
         Some(id as BlockId)
     }
 
     fn len(&self) -> usize {
-        self.lists.total_len()
+        self.lists.total_len() + usize::from(self.pending_tail.is_some())
     }
 
     fn drain(&mut self, sink: &mut dyn FnMut(BlockId)) {
@@ -421,10 +500,12 @@ impl InactiveBackend for AdmissionBackend {
     fn validate(&self) -> Result<(), String> {
         self.lists.validate("admission")?;
         for class in 0..CLASSES {
-            if let Some(front) = self.lists.front(class) {
-                if self.heads[class] != self.ticks[front as usize] {
-                    return Err(format!("admission: stale head tick of class {class}"));
-                }
+            let head = match self.lists.front(class) {
+                Some(front) => self.ticks[front as usize],
+                None => self.empty_head(class),
+            };
+            if self.heads[class] != head {
+                return Err(format!("admission: stale head tick of class {class}"));
             }
             let mut cur = self.lists.front(class);
             let mut last = i64::MIN;
@@ -440,6 +521,16 @@ impl InactiveBackend for AdmissionBackend {
                     super::NIL => None,
                     next => Some(next),
                 };
+            }
+        }
+        if let Some(id) = self.pending_tail {
+            if self.lists.list_of(id).is_some() {
+                return Err(format!("admission: pending tail {id} is also listed"));
+            }
+            if self.last_release.map(|(last, _, _)| last) != Some(id) {
+                return Err(format!(
+                    "admission: pending tail {id} is not the last release"
+                ));
             }
         }
         if !SCALES.contains(&self.scale) {
