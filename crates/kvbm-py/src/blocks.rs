@@ -104,15 +104,6 @@ pub struct WeakBlock {
 }
 
 impl MutableBlock {
-    pub(crate) fn new(guard: RMutable, manager: ManagerId) -> Self {
-        let id = guard.block_id();
-        Self {
-            slot: GuardCell::new(guard),
-            manager,
-            id,
-        }
-    }
-
     fn transition(
         &self,
         py: Python<'_>,
@@ -134,28 +125,6 @@ impl MutableBlock {
 impl WeakBlock {
     pub(crate) fn id(&self) -> usize {
         self.weak.block_id()
-    }
-}
-
-impl CompleteBlock {
-    pub(crate) fn new(guard: RComplete, manager: ManagerId) -> Self {
-        let id = guard.block_id();
-        Self {
-            slot: GuardCell::new(guard),
-            manager,
-            id,
-        }
-    }
-}
-
-impl ImmutableBlock {
-    pub(crate) fn new(guard: RImmutable, manager: ManagerId) -> Self {
-        let id = guard.block_id();
-        Self {
-            slot: GuardCell::new(guard),
-            manager,
-            id,
-        }
     }
 }
 
@@ -285,13 +254,25 @@ fn repr(class: &str, id: usize, released: bool) -> String {
 /// `guard_methods!(Class, released: "doc", release: "doc")` gives the
 /// `released` getter, `release()` and the context-manager pair (leaving a
 /// `with` block releases); the class keeps its guard in a `slot:
-/// GuardCell<_>`. With `block` in front, the class also holds a single block
-/// whose id is in `id`, and gets the `block_id` / `block_size` getters and
-/// `__repr__`, all of which raise `BlockReleasedError` once released
-/// (`__repr__` says `released` instead).
+/// GuardCell<_>`. `guard_methods!(block Class(Guard), ...)` is for an
+/// object holding one block guard of type `Guard` (fields `slot`, `manager`,
+/// `id`): it adds the Rust constructor `Class::new(guard, manager)`, the
+/// `block_id` / `block_size` getters, which raise `BlockReleasedError` once
+/// released, and `__repr__`.
 macro_rules! guard_methods {
-    (block $class:ident, released: $released:literal, release: $release:literal) => {
+    (block $class:ident($guard:ty), released: $released:literal, release: $release:literal) => {
         guard_methods!($class, released: $released, release: $release);
+
+        impl $class {
+            pub(crate) fn new(guard: $guard, manager: ManagerId) -> Self {
+                let id = guard.block_id();
+                Self {
+                    slot: GuardCell::new(guard),
+                    manager,
+                    id,
+                }
+            }
+        }
 
         #[pymethods]
         impl $class {
@@ -339,13 +320,13 @@ macro_rules! guard_methods {
     };
 }
 
-guard_methods!(block MutableBlock,
+guard_methods!(block MutableBlock(RMutable),
     released: "Whether the block was released or moved on to another state.",
     release: "Returns the block to the free pool. Idempotent.");
-guard_methods!(block CompleteBlock,
+guard_methods!(block CompleteBlock(RComplete),
     released: "Whether the block was released or moved on to another state.",
     release: "Returns the block to the free pool. Idempotent.");
-guard_methods!(block ImmutableBlock,
+guard_methods!(block ImmutableBlock(RImmutable),
     released: "Whether this handle was released.",
     release: "Releases this handle; the last one caches the block. Idempotent.");
 guard_methods!(ImmutableBlockList,
