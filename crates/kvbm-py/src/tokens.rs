@@ -15,6 +15,31 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// Emits, as a `#[pymethods]` block of its own (pyo3's `multiple-pymethods`
+/// feature), the block-shape getters `TokenBlock` and `TokenBlockSequence`
+/// share; `$class` wraps the Rust type in `inner`.
+macro_rules! block_shape_getters {
+    ($class:ident) => {
+        #[pymethods]
+        impl $class {
+            /// Tokens per block (for a `TokenBlock`: the tokens it holds).
+            #[getter]
+            fn block_size(&self) -> usize {
+                self.inner.block_size()
+            }
+
+            /// The salt the block hashes are seeded with.
+            #[getter]
+            fn salt_hash(&self) -> u64 {
+                self.inner.salt_hash()
+            }
+        }
+    };
+}
+
+block_shape_getters!(TokenBlock);
+block_shape_getters!(TokenBlockSequence);
+
 /// A full block of tokens and its hashes: the block hash (xxh3-64 of the
 /// tokens with the salt as seed), the chained sequence hash, and the 128-bit
 /// positional lineage hash that blocks are registered and matched under.
@@ -73,18 +98,6 @@ impl TokenBlock {
     #[getter]
     fn position(&self) -> u64 {
         self.inner.position()
-    }
-
-    /// Tokens in the block.
-    #[getter]
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-
-    /// The salt the block hash is seeded with.
-    #[getter]
-    fn salt_hash(&self) -> u64 {
-        self.inner.salt_hash()
     }
 
     fn __len__(&self) -> usize {
@@ -219,18 +232,6 @@ impl TokenBlockSequence {
     #[getter]
     fn total_tokens(&self) -> usize {
         self.inner.total_tokens()
-    }
-
-    /// Tokens per block.
-    #[getter]
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-
-    /// The salt every block hash is seeded with.
-    #[getter]
-    fn salt_hash(&self) -> u64 {
-        self.inner.salt_hash()
     }
 
     fn __len__(&self) -> usize {
