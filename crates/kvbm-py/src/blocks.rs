@@ -254,13 +254,13 @@ fn repr(class: &str, id: usize, released: bool) -> String {
 /// `guard_methods!(Class, released: "doc", release: "doc")` gives the
 /// `released` getter, `release()` and the context-manager pair (leaving a
 /// `with` block releases); the class keeps its guard in a `slot:
-/// GuardCell<_>`. `guard_methods!(block Class(Guard), ...)` is for an
-/// object holding one block guard of type `Guard` (fields `slot`, `manager`,
-/// `id`): it adds the Rust constructor `Class::new(guard, manager)`, the
+/// GuardCell<_>`. `guard_methods!(block Class(Guard), block_id: "doc",
+/// ...)` is for an object holding one block guard of type `Guard` (fields
+/// `slot`, `manager`, `id`): it adds the Rust constructor `Class::new(guard, manager)`, the
 /// `block_id` / `block_size` getters, which raise `BlockReleasedError` once
 /// released, and `__repr__`.
 macro_rules! guard_methods {
-    (block $class:ident($guard:ty), released: $released:literal, release: $release:literal) => {
+    (block $class:ident($guard:ty), block_id: $block_id:literal, released: $released:literal, release: $release:literal) => {
         guard_methods!($class, released: $released, release: $release);
 
         impl $class {
@@ -276,7 +276,7 @@ macro_rules! guard_methods {
 
         #[pymethods]
         impl $class {
-            /// The block's index in its pool (its slot in the engine's KV memory).
+            #[doc = $block_id]
             #[getter]
             fn block_id(&self) -> PyResult<usize> {
                 self.slot.with(stringify!($class), |_| self.id)
@@ -321,17 +321,20 @@ macro_rules! guard_methods {
 }
 
 guard_methods!(block MutableBlock(RMutable),
+    block_id: "The block's index in its pool (its slot in the engine's KV memory).",
     released: "Whether the block was released or moved on to another state.",
     release: "Returns the block to the free pool. Idempotent.");
 guard_methods!(block CompleteBlock(RComplete),
+    block_id: "The block's index in its pool.",
     released: "Whether the block was released or moved on to another state.",
     release: "Returns the block to the free pool. Idempotent.");
 guard_methods!(block ImmutableBlock(RImmutable),
+    block_id: "The block's index in its pool.",
     released: "Whether this handle was released.",
     release: "Releases this handle; the last one caches the block. Idempotent.");
 guard_methods!(ImmutableBlockList,
     released: "Whether the list was released.",
-    release: "Releases every handle in the list (the last handle on a block caches it). Idempotent.");
+    release: "Releases every handle in the list (the last handle on a block caches\nit). Idempotent.");
 
 /// A request's registered blocks in order, held in Rust: what `match` and
 /// `register` return, so a batch of blocks costs one Python object.

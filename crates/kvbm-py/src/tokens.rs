@@ -17,18 +17,19 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 
 /// Emits, as a `#[pymethods]` block of its own (pyo3's `multiple-pymethods`
 /// feature), the block-shape getters `TokenBlock` and `TokenBlockSequence`
-/// share; `$class` wraps the Rust type in `inner`.
+/// share, each with its own docstrings; `$class` wraps the Rust type in
+/// `inner`.
 macro_rules! block_shape_getters {
-    ($class:ident) => {
+    ($class:ident, block_size: $block_size:literal, salt_hash: $salt_hash:literal) => {
         #[pymethods]
         impl $class {
-            /// Tokens per block (for a `TokenBlock`: the tokens it holds).
+            #[doc = $block_size]
             #[getter]
             fn block_size(&self) -> usize {
                 self.inner.block_size()
             }
 
-            /// The salt the block hashes are seeded with.
+            #[doc = $salt_hash]
             #[getter]
             fn salt_hash(&self) -> u64 {
                 self.inner.salt_hash()
@@ -37,8 +38,12 @@ macro_rules! block_shape_getters {
     };
 }
 
-block_shape_getters!(TokenBlock);
-block_shape_getters!(TokenBlockSequence);
+block_shape_getters!(TokenBlock,
+    block_size: "Tokens in the block.",
+    salt_hash: "The salt the block hash is seeded with.");
+block_shape_getters!(TokenBlockSequence,
+    block_size: "Tokens per block.",
+    salt_hash: "The salt every block hash is seeded with.");
 
 /// A full block of tokens and its hashes: the block hash (xxh3-64 of the
 /// tokens with the salt as seed), the chained sequence hash, and the 128-bit
