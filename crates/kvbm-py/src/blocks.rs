@@ -104,15 +104,6 @@ pub struct WeakBlock {
 }
 
 impl MutableBlock {
-    pub(crate) fn new(guard: RMutable, manager: ManagerId) -> Self {
-        let id = guard.block_id();
-        Self {
-            slot: GuardCell::new(guard),
-            manager,
-            id,
-        }
-    }
-
     fn transition(
         &self,
         py: Python<'_>,
@@ -137,48 +128,8 @@ impl WeakBlock {
     }
 }
 
-impl CompleteBlock {
-    pub(crate) fn new(guard: RComplete, manager: ManagerId) -> Self {
-        let id = guard.block_id();
-        Self {
-            slot: GuardCell::new(guard),
-            manager,
-            id,
-        }
-    }
-}
-
-impl ImmutableBlock {
-    pub(crate) fn new(guard: RImmutable, manager: ManagerId) -> Self {
-        let id = guard.block_id();
-        Self {
-            slot: GuardCell::new(guard),
-            manager,
-            id,
-        }
-    }
-}
-
 #[pymethods]
 impl MutableBlock {
-    /// The block's index in its pool (its slot in the engine's KV memory).
-    #[getter]
-    fn block_id(&self) -> PyResult<usize> {
-        self.slot.with("MutableBlock", |_| self.id)
-    }
-
-    /// Tokens the block holds.
-    #[getter]
-    fn block_size(&self) -> PyResult<usize> {
-        self.slot.with("MutableBlock", |g| g.block_size())
-    }
-
-    /// Whether the block was released or moved on to another state.
-    #[getter]
-    fn released(&self) -> bool {
-        self.slot.is_released()
-    }
-
     /// Stages the block with a full `TokenBlock`'s sequence hash; the block
     /// moves into the returned `CompleteBlock`. A token block of another
     /// size raises `ValueError` and leaves this block usable.
@@ -203,52 +154,15 @@ impl MutableBlock {
         };
         self.transition(py, hash, size)
     }
-
-    /// Returns the block to the free pool. Idempotent.
-    fn release(&self) {
-        self.slot.release();
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> bool {
-        self.slot.release();
-        false
-    }
-
-    fn __repr__(&self) -> String {
-        repr("MutableBlock", self.id, self.slot.is_released())
-    }
 }
 
 #[pymethods]
 impl CompleteBlock {
-    /// The block's index in its pool.
-    #[getter]
-    fn block_id(&self) -> PyResult<usize> {
-        self.slot.with("CompleteBlock", |_| self.id)
-    }
-
-    /// Tokens the block holds.
-    #[getter]
-    fn block_size(&self) -> PyResult<usize> {
-        self.slot.with("CompleteBlock", |g| g.block_size())
-    }
-
     /// The sequence hash the block was staged with.
     #[getter]
     fn sequence_hash(&self) -> PyResult<u128> {
         self.slot
             .with("CompleteBlock", |g| g.sequence_hash().as_u128())
-    }
-
-    /// Whether the block was released or moved on to another state.
-    #[getter]
-    fn released(&self) -> bool {
-        self.slot.is_released()
     }
 
     /// Discards the staged identity; the block moves into the returned
@@ -257,41 +171,10 @@ impl CompleteBlock {
         let guard = self.slot.take("CompleteBlock")?;
         Py::new(py, MutableBlock::new(guard.reset(), self.manager))
     }
-
-    /// Returns the block to the free pool. Idempotent.
-    fn release(&self) {
-        self.slot.release();
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> bool {
-        self.slot.release();
-        false
-    }
-
-    fn __repr__(&self) -> String {
-        repr("CompleteBlock", self.id, self.slot.is_released())
-    }
 }
 
 #[pymethods]
 impl ImmutableBlock {
-    /// The block's index in its pool.
-    #[getter]
-    fn block_id(&self) -> PyResult<usize> {
-        self.slot.with("ImmutableBlock", |_| self.id)
-    }
-
-    /// Tokens the block holds.
-    #[getter]
-    fn block_size(&self) -> PyResult<usize> {
-        self.slot.with("ImmutableBlock", |g| g.block_size())
-    }
-
     /// The sequence hash the block is registered under.
     #[getter]
     fn sequence_hash(&self) -> PyResult<u128> {
@@ -303,12 +186,6 @@ impl ImmutableBlock {
     #[getter]
     fn use_count(&self) -> PyResult<usize> {
         self.slot.with("ImmutableBlock", |g| g.use_count())
-    }
-
-    /// Whether this handle was released.
-    #[getter]
-    fn released(&self) -> bool {
-        self.slot.is_released()
     }
 
     /// A weak reference to the block.
@@ -331,25 +208,6 @@ impl ImmutableBlock {
     fn set_evict_on_reset(&self, value: bool) -> PyResult<()> {
         self.slot
             .with("ImmutableBlock", |g| g.set_evict_on_reset(value))
-    }
-
-    /// Releases this handle; the last one caches the block. Idempotent.
-    fn release(&self) {
-        self.slot.release();
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> bool {
-        self.slot.release();
-        false
-    }
-
-    fn __repr__(&self) -> String {
-        repr("ImmutableBlock", self.id, self.slot.is_released())
     }
 }
 
@@ -386,6 +244,97 @@ fn repr(class: &str, id: usize, released: bool) -> String {
         format!("{class}(block_id={id})")
     }
 }
+
+/// Emits, as a `#[pymethods]` block of its own, the methods every guard
+/// object shares, so each class's main `#[pymethods]` block holds only what
+/// is its own. (A second `#[pymethods]` block per class needs pyo3's
+/// `multiple-pymethods` feature; pyo3 reads `#[pymethods]` before macros
+/// expand, so the shared methods cannot be spliced into the main block.)
+///
+/// `guard_methods!(Class, released: "doc", release: "doc")` gives the
+/// `released` getter, `release()` and the context-manager pair (leaving a
+/// `with` block releases); the class keeps its guard in a `slot:
+/// GuardCell<_>`. `guard_methods!(block Class(Guard), block_id: "doc",
+/// ...)` is for an object holding one block guard of type `Guard` (fields
+/// `slot`, `manager`, `id`): it adds the Rust constructor `Class::new(guard, manager)`, the
+/// `block_id` / `block_size` getters, which raise `BlockReleasedError` once
+/// released, and `__repr__`.
+macro_rules! guard_methods {
+    (block $class:ident($guard:ty), block_id: $block_id:literal, released: $released:literal, release: $release:literal) => {
+        guard_methods!($class, released: $released, release: $release);
+
+        impl $class {
+            pub(crate) fn new(guard: $guard, manager: ManagerId) -> Self {
+                let id = guard.block_id();
+                Self {
+                    slot: GuardCell::new(guard),
+                    manager,
+                    id,
+                }
+            }
+        }
+
+        #[pymethods]
+        impl $class {
+            #[doc = $block_id]
+            #[getter]
+            fn block_id(&self) -> PyResult<usize> {
+                self.slot.with(stringify!($class), |_| self.id)
+            }
+
+            /// Tokens the block holds.
+            #[getter]
+            fn block_size(&self) -> PyResult<usize> {
+                self.slot.with(stringify!($class), |g| g.block_size())
+            }
+
+            fn __repr__(&self) -> String {
+                repr(stringify!($class), self.id, self.slot.is_released())
+            }
+        }
+    };
+    ($class:ident, released: $released:literal, release: $release:literal) => {
+        #[pymethods]
+        impl $class {
+            #[doc = $released]
+            #[getter]
+            fn released(&self) -> bool {
+                self.slot.is_released()
+            }
+
+            #[doc = $release]
+            fn release(&self) {
+                self.slot.release();
+            }
+
+            fn __enter__(slf: Py<Self>) -> Py<Self> {
+                slf
+            }
+
+            #[pyo3(signature = (*_args))]
+            fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> bool {
+                self.slot.release();
+                false
+            }
+        }
+    };
+}
+
+guard_methods!(block MutableBlock(RMutable),
+    block_id: "The block's index in its pool (its slot in the engine's KV memory).",
+    released: "Whether the block was released or moved on to another state.",
+    release: "Returns the block to the free pool. Idempotent.");
+guard_methods!(block CompleteBlock(RComplete),
+    block_id: "The block's index in its pool.",
+    released: "Whether the block was released or moved on to another state.",
+    release: "Returns the block to the free pool. Idempotent.");
+guard_methods!(block ImmutableBlock(RImmutable),
+    block_id: "The block's index in its pool.",
+    released: "Whether this handle was released.",
+    release: "Releases this handle; the last one caches the block. Idempotent.");
+guard_methods!(ImmutableBlockList,
+    released: "Whether the list was released.",
+    release: "Releases every handle in the list (the last handle on a block caches\nit). Idempotent.");
 
 /// A request's registered blocks in order, held in Rust: what `match` and
 /// `register` return, so a batch of blocks costs one Python object.
@@ -489,28 +438,6 @@ impl ImmutableBlockList {
                 Err(released("ImmutableBlockList"))
             }
         }
-    }
-
-    /// Whether the list was released.
-    #[getter]
-    fn released(&self) -> bool {
-        self.slot.is_released()
-    }
-
-    /// Releases every handle in the list (the last handle on a block caches
-    /// it). Idempotent.
-    fn release(&self) {
-        self.slot.release();
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> bool {
-        self.slot.release();
-        false
     }
 
     fn __repr__(&self) -> String {

@@ -15,6 +15,36 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// Emits, as a `#[pymethods]` block of its own (pyo3's `multiple-pymethods`
+/// feature), the block-shape getters `TokenBlock` and `TokenBlockSequence`
+/// share, each with its own docstrings; `$class` wraps the Rust type in
+/// `inner`.
+macro_rules! block_shape_getters {
+    ($class:ident, block_size: $block_size:literal, salt_hash: $salt_hash:literal) => {
+        #[pymethods]
+        impl $class {
+            #[doc = $block_size]
+            #[getter]
+            fn block_size(&self) -> usize {
+                self.inner.block_size()
+            }
+
+            #[doc = $salt_hash]
+            #[getter]
+            fn salt_hash(&self) -> u64 {
+                self.inner.salt_hash()
+            }
+        }
+    };
+}
+
+block_shape_getters!(TokenBlock,
+    block_size: "Tokens in the block.",
+    salt_hash: "The salt the block hash is seeded with.");
+block_shape_getters!(TokenBlockSequence,
+    block_size: "Tokens per block.",
+    salt_hash: "The salt every block hash is seeded with.");
+
 /// A full block of tokens and its hashes: the block hash (xxh3-64 of the
 /// tokens with the salt as seed), the chained sequence hash, and the 128-bit
 /// positional lineage hash that blocks are registered and matched under.
@@ -73,18 +103,6 @@ impl TokenBlock {
     #[getter]
     fn position(&self) -> u64 {
         self.inner.position()
-    }
-
-    /// Tokens in the block.
-    #[getter]
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-
-    /// The salt the block hash is seeded with.
-    #[getter]
-    fn salt_hash(&self) -> u64 {
-        self.inner.salt_hash()
     }
 
     fn __len__(&self) -> usize {
@@ -219,18 +237,6 @@ impl TokenBlockSequence {
     #[getter]
     fn total_tokens(&self) -> usize {
         self.inner.total_tokens()
-    }
-
-    /// Tokens per block.
-    #[getter]
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-
-    /// The salt every block hash is seeded with.
-    #[getter]
-    fn salt_hash(&self) -> u64 {
-        self.inner.salt_hash()
     }
 
     fn __len__(&self) -> usize {
