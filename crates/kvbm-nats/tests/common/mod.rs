@@ -1,6 +1,5 @@
 //! A `nats-server` on 127.0.0.1 for the integration tests, and workers
 //! doing random work with events published over it.
-#![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -8,7 +8,6 @@
 //! is turned into a [`Workload`], whose [`run`](Workload::run) performs a
 //! number of iterations on state prepared beforehand and returns the time
 //! they took; setup is never timed.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -70,6 +69,8 @@ pub trait Workload {
 
     /// What the runs did, to check that two libraries did the same work
     /// (e.g. how many blocks a churn reused from the cache).
+    // Read by kvbm-bench's table only; the criterion benches do not print it.
+    #[allow(dead_code)]
     fn summary(&self) -> Option<String> {
         None
     }
@@ -312,6 +313,8 @@ impl<P: Pool> ChurnClient<P> {
 }
 
 /// The share of requested blocks found in the cache by `clients`.
+// For `summary`: kvbm-bench's table only.
+#[allow(dead_code)]
 fn reuse_summary<'a, P: Pool>(clients: impl IntoIterator<Item = &'a ChurnClient<P>>) -> String {
     let (mut reused, mut filled) = (0, 0);
     for c in clients {
@@ -440,6 +443,8 @@ impl<P: Pool> Workload for Hashing<P> {
 
 /// Every workload, by kind and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Each bench binary builds only its own workloads from this shared list.
+#[allow(dead_code)]
 pub enum Spec {
     /// [`MatchHeld`] of n blocks.
     MatchHeld(usize),
@@ -455,6 +460,9 @@ pub enum Spec {
     Hashing,
 }
 
+// `all`, `name` and `backend` drive kvbm-bench's table; the criterion
+// benches name their own workloads.
+#[allow(dead_code)]
 impl Spec {
     /// Every workload of the comparison, in table order.
     pub fn all() -> Vec<Spec> {
