@@ -5,9 +5,9 @@
 //! a *duplicate*: same contents, but matches only ever find the primary. So
 //! that the primary — the copy every later match returns — cannot be evicted
 //! while identical data is in use, each live duplicate holds one share of
-//! its primary: taken when the duplicate is registered (reviving the
-//! primary if it was cached), given back when the duplicate is freed
-//! (which may cache the primary). kvbm-logical 1.6.1 behaves the same way.
+//! its primary: taken when the duplicate is registered (in the store's
+//! `register_locked`, which revives the primary if it was cached), given
+//! back when the duplicate is freed (which may cache the primary). kvbm-logical 1.6.1 behaves the same way.
 //!
 //! No per-block link is needed: a duplicate has its primary's hash, and a
 //! primary with a share is `Held`, which keeps it in the hash index until
@@ -18,19 +18,6 @@ use super::{BlockMetadata, State, Store};
 use crate::{BlockId, SequenceHash};
 
 impl<T: BlockMetadata> Store<T> {
-    /// The duplicate being registered takes one share of `primary`, reviving
-    /// it from the cache if nobody held it. `false` if the revival failed:
-    /// the store is then poisoned and the primary freed (and unfiled), and
-    /// the new block becomes the primary instead.
-    pub(super) fn hold_primary(
-        &self,
-        st: &mut State<T>,
-        primary: BlockId,
-        after: &mut AfterUnlock<Self>,
-    ) -> bool {
-        self.acquire_locked(st, primary, after)
-    }
-
     /// A duplicate of `hash` was freed: gives back its share of the primary,
     /// and lets the primary go (cached, or freed) if that share was its
     /// last. Under the lock; the gauges and the lease are the caller's.

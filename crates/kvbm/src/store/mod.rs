@@ -417,33 +417,26 @@ impl<T: BlockMetadata> Store<T> {
         let existing = st
             .index
             .find_or_insert(hash, id as u32, |i| slots[i as usize].hash());
-        let primary = match (existing, self.duplication_policy) {
-            (None, _) => true,
-            (Some(existing), BlockDuplicationPolicy::Reject) => {
-                let existing = existing as BlockId;
-                if self.acquire_locked(st, existing, after) {
+        let primary = match existing {
+            None => true,
+            // Either policy takes a share of the registered primary: Reject
+            // hands it to the caller in place of this block, Allow lets this
+            // block, a duplicate, hold it (see `duplicates`).
+            Some(existing) if self.acquire_locked(st, existing as BlockId, after) => {
+                if self.duplication_policy == BlockDuplicationPolicy::Reject {
                     self.metrics.inc_registration_dedup();
                     st.slots[id].state = SlotState::Free;
                     st.free.push(id as u32);
-                    return existing;
+                    return existing as BlockId;
                 }
-                // Reviving it failed and freed (and unfiled) it: this block
-                // becomes the primary instead.
+                false
+            }
+            Some(_) => {
+                // Reviving the primary failed and freed (and unfiled) it:
+                // this block becomes the primary instead.
                 st.index
                     .insert(hash, id as u32, |i| st.slots[i as usize].hash());
                 true
-            }
-            // The duplicate keeps its primary held (see `duplicates`).
-            (Some(existing), BlockDuplicationPolicy::Allow) => {
-                if self.hold_primary(st, existing as BlockId, after) {
-                    false
-                } else {
-                    // Reviving the primary failed and freed (and unfiled)
-                    // it: this block becomes the primary instead.
-                    st.index
-                        .insert(hash, id as u32, |i| st.slots[i as usize].hash());
-                    true
-                }
             }
         };
         if primary {
@@ -466,7 +459,7 @@ impl<T: BlockMetadata> Store<T> {
     /// block up: the store is then poisoned and the block freed.
     ///
     /// Inlined into the match loops: a held block costs a state check and
-    /// a handle count; only a revival leaves the loop for the backend.
+    /// a share count; only a revival leaves the loop for the backend.
     #[inline(always)]
     fn acquire_locked(
         &self,
