@@ -42,7 +42,11 @@
 //! capacity. A small cache (unit = capacity) gives reused blocks several
 //! cache lifetimes; a large cache, where LRU already keeps blocks longer
 //! than they take to come back, gives them only a few reuse intervals. The
-//! sketch is halved every [`SAMPLE_FACTOR`] time scales of releases.
+//! sketch is halved every [`SAMPLE_FACTOR`] capacities of releases: its
+//! width is a multiple of the capacity, so this bounds how full it gets.
+//! (Halving on the hit-age time scale instead forgot popular prefixes
+//! within a few cache-fulls on workloads that reuse quickly, where
+//! multi-LRU's never-halved counts then won.)
 //!
 //! A block is a tail when the block released just before it is not its
 //! child (requests release their blocks deepest first) — and, for callers
@@ -60,9 +64,10 @@
 //! the released hashes (one in `rate`, `rate` a power of two up to 64 that
 //! leaves each miniature at least [`MINI_SLOTS`] blocks) with that
 //! candidate's credits. Every [`CHOICE_PERIOD`] capacities of releases the
-//! backend applies the candidate whose miniature hit the most (hits halved
-//! each period, so the choice follows the recent past; ties go to the
-//! smaller scale). Comparing candidates on the same stream at the same time
+//! backend applies the candidate whose miniature hit the most (hits fade
+//! by [`SCORE_FADE_SHIFT`] each period, so the choice follows the recent
+//! past of about 2^[`SCORE_FADE_SHIFT`] periods; ties go to the smaller
+//! scale). Comparing candidates on the same stream at the same time
 //! is what makes this robust: a hill climber comparing one scale's hit rate
 //! across consecutive periods, as an earlier version did, mostly measures
 //! how the workload itself changed.
@@ -78,9 +83,9 @@
 //! the sketch (the ghost history) has [`SKETCH_FACTOR`] × capacity 4-bit
 //! counters (rounded up to a power of two) in each of 4 rows, i.e.
 //! 2 × [`SKETCH_FACTOR`] = 64 bytes per block, up to 128 after rounding.
-//! It must be that wide: it sees about a dozen distinct hashes per cached
-//! block between two halvings, and a narrower sketch mistakes first
-//! sightings for reuse. The miniatures keep 33 bytes per sampled slot
+//! It must be that wide: it sees up to [`SAMPLE_FACTOR`] releases per
+//! cached block between two halvings, most of them distinct hashes, and a
+//! narrower sketch mistakes first sightings for reuse. The miniatures keep 33 bytes per sampled slot
 //! (links, tag, tick, 64-bit mixed hash, two table entries), 5 × 33 /
 //! `rate` bytes per block of capacity: about 2.6 at `rate` 64 (from 8,192
 //! blocks), 165 for pools under 256 blocks (`rate` 1, where the
@@ -115,8 +120,8 @@ pub const DEEP_POSITION: u64 = 8;
 /// hashes of blocks evicted several capacities ago.
 pub const SKETCH_FACTOR: usize = 32;
 
-/// Releases between two halvings of the sketch, in units (see the module
-/// docs).
+/// Releases between two halvings of the sketch, in capacities (see the
+/// module docs).
 pub const SAMPLE_FACTOR: u64 = 32;
 
 /// Operations between two recomputations of the credit unit.
@@ -141,6 +146,14 @@ const MAX_SAMPLE_RATE: usize = 64;
 
 /// Releases between two choices of the scale, in capacities.
 pub const CHOICE_PERIOD: u64 = 2;
+
+/// Each choice period a miniature's score loses 1/2^`SCORE_FADE_SHIFT` of
+/// itself before its new hits are added: the choice averages about
+/// 2^`SCORE_FADE_SHIFT` periods. A small miniature hits a few hundred
+/// times per period, too few to rank candidates that differ by a percent
+/// or two; halving every period (shift 1) let the choice flip between
+/// candidates on noise on caches of about 1% of a workload.
+pub const SCORE_FADE_SHIFT: u32 = 3;
 
 /// Evicts the block whose release tick plus its class's age credit is
 /// smallest; `docs/eviction.md` in the repository explains the design.
@@ -199,7 +212,7 @@ pub struct AdmissionBackend {
     minis: Vec<MiniSim>,
     /// A hash is sampled when these bits of its mix are 0.
     sample_mask: u64,
-    /// Each miniature's hits, halved every choice period.
+    /// Each miniature's hits, faded every choice period.
     scores: [u64; SCALES.len()],
     choice_period: u64,
     since_choice: u64,
@@ -287,7 +300,8 @@ impl AdmissionBackend {
     fn choose_scale(&mut self) {
         let mut best = 0;
         for (k, mini) in self.minis.iter_mut().enumerate() {
-            self.scores[k] = self.scores[k] / 2 + mini.take_hits();
+            self.scores[k] =
+                self.scores[k] - (self.scores[k] >> SCORE_FADE_SHIFT) + mini.take_hits();
             if self.scores[k] > self.scores[best] {
                 best = k;
             }
@@ -407,7 +421,7 @@ impl InactiveBackend for AdmissionBackend {
         let id = block as u32;
         let count = self.sketch.increment_and_estimate(hash);
         self.since_decay += 1;
-        if self.since_decay >= SAMPLE_FACTOR * self.unit as u64 {
+        if self.since_decay >= SAMPLE_FACTOR * self.capacity as u64 {
             self.sketch.decay();
             self.since_decay /= 2;
         }
