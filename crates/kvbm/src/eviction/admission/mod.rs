@@ -348,7 +348,7 @@ impl AdmissionBackend {
         let offsets = |scale: i64| credits.map(|c| c * unit * scale / (4 * SCALE_ONE));
         self.offsets = offsets(self.scale);
         for (mini, &scale) in self.minis.iter_mut().zip(&SCALES) {
-            mini.offsets = offsets(scale);
+            mini.set_offsets(offsets(scale));
         }
     }
 

@@ -177,7 +177,7 @@ fn miniatures_choose_credits_when_popular_hashes_return_late() {
 #[test]
 fn a_miniature_finds_what_it_keeps_through_evictions() {
     let mut mini = minisim::MiniSim::new(16);
-    mini.offsets = [0; CLASSES];
+    mini.set_offsets([0; CLASSES]);
     let mut tick = 0;
     let mut release = |mini: &mut minisim::MiniSim, i: u64| {
         let hash = SequenceHash::root(i);
@@ -284,7 +284,7 @@ mod miniature_model {
             releases in prop::collection::vec((0u64..24, 0usize..CLASSES, 1i64..4), 1..300),
         ) {
             let mut mini = minisim::MiniSim::new(slots);
-            mini.offsets = offsets;
+            mini.set_offsets(offsets);
             let mut entries = Vec::new();
             let mut tick = 0;
             for (key, class, step) in releases {
