@@ -127,13 +127,6 @@ impl<K: SketchKey> TinyLFUSketch<K> {
         }
     }
 
-    /// Word index and bit offset of `key`'s counter in `row`.
-    #[inline]
-    fn slot(&self, mixed: u64, row: usize) -> (usize, u32) {
-        let column = (mixed.wrapping_mul(ROW_MULTIPLIERS[row]) >> self.index_shift) as usize;
-        (row * self.row_words + column / 16, (column % 16) as u32 * 4)
-    }
-
     /// Multiplication alone is linear, so keys that differ only in their
     /// top bits would share a column in every row; the xor-shift folds the
     /// top bits down first.
@@ -143,15 +136,31 @@ impl<K: SketchKey> TinyLFUSketch<K> {
         bits ^ (bits >> 29)
     }
 
-    #[inline]
-    fn slots(&self, key: K) -> [(usize, u32); 4] {
+    /// For each row, the index of the word holding `key`'s counter and the
+    /// counter's bit offset in it.
+    #[inline(always)]
+    fn slots(&self, key: K) -> ([usize; 4], [u32; 4]) {
         let mixed = Self::mix(key);
-        [0, 1, 2, 3].map(|row| self.slot(mixed, row))
+        let (mut words, mut shifts) = ([0; 4], [0; 4]);
+        let mut base = 0;
+        for (row, multiplier) in ROW_MULTIPLIERS.iter().enumerate() {
+            let column = (mixed.wrapping_mul(*multiplier) >> self.index_shift) as usize;
+            words[row] = base + column / 16;
+            shifts[row] = (column % 16) as u32 * 4;
+            base += self.row_words;
+        }
+        (words, shifts)
     }
 
-    #[inline]
-    fn counter(&self, (word, shift): (usize, u32)) -> u32 {
-        ((self.words[word] >> shift) & 0xF) as u32
+    /// The words at `indices` and the counters at `shifts` in them.
+    #[inline(always)]
+    fn read(table: &[u64], indices: &[usize; 4], shifts: &[u32; 4]) -> ([u64; 4], [u64; 4]) {
+        let (mut words, mut counters) = ([0; 4], [0; 4]);
+        for row in 0..4 {
+            words[row] = table[indices[row]];
+            counters[row] = (words[row] >> shifts[row]) & 0xF;
+        }
+        (words, counters)
     }
 
     /// Records one access to `key`.
@@ -167,37 +176,39 @@ impl<K: SketchKey> TinyLFUSketch<K> {
     /// afterwards (what [`estimate`](Self::estimate) would return, before
     /// any decay the increment triggers) without probing the rows twice.
     pub fn increment_and_estimate(&mut self, key: K) -> u32 {
-        let slots = self.slots(key);
-        let min = slots
-            .iter()
-            .map(|&s| self.counter(s))
-            .min()
-            .unwrap_or(MAX_COUNT);
-        if min >= MAX_COUNT {
+        let (indices, shifts) = self.slots(key);
+        // A local slice: its length stays in a register, so the writes
+        // below reuse the reads' bounds checks.
+        let table = self.words.as_mut_slice();
+        let (words, counters) = Self::read(table, &indices, &shifts);
+        let min = counters[0]
+            .min(counters[1])
+            .min(counters[2].min(counters[3]));
+        if min >= u64::from(MAX_COUNT) {
             // A saturated key adds no information, so it does not advance
             // the decay clock either.
             return MAX_COUNT;
         }
-        for (word, shift) in slots {
-            if ((self.words[word] >> shift) & 0xF) as u32 == min {
-                self.words[word] += 1 << shift;
-            }
+        // The rows occupy disjoint words, so each word is read once above
+        // and written once here, without branching on which counters grow.
+        for row in 0..4 {
+            table[indices[row]] = words[row] + (u64::from(counters[row] == min) << shifts[row]);
         }
         self.additions += 1;
         if self.additions >= self.sample_size {
             self.decay();
         }
-        min + 1
+        min as u32 + 1
     }
 
     /// The estimated number of accesses to `key` (0..=15): never below the
     /// true count since the last decay, capped at 15.
     pub fn estimate(&self, key: K) -> u32 {
-        self.slots(key)
-            .iter()
-            .map(|&s| self.counter(s))
-            .min()
-            .unwrap_or(0)
+        let (indices, shifts) = self.slots(key);
+        let (_, counters) = Self::read(&self.words, &indices, &shifts);
+        counters[0]
+            .min(counters[1])
+            .min(counters[2].min(counters[3])) as u32
     }
 
     /// Halves every counter (rounding down) and the increment clock.

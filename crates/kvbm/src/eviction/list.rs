@@ -141,6 +141,25 @@ impl<const N: usize> IndexLists<N> {
         Some(list)
     }
 
+    /// Takes `id`, which must be the front of `list`, out of it and returns
+    /// the new front (`NIL` when the list is now empty): a cheaper
+    /// [`remove`](Self::remove) for a caller that already knows both.
+    #[inline]
+    pub(crate) fn remove_front(&mut self, list: usize, id: u32) -> u32 {
+        debug_assert_eq!(self.front(list), Some(id), "block {id} is not the front");
+        let next = self.links[id as usize].next;
+        let ends = &mut self.ends[list];
+        ends.head = next;
+        match next {
+            NIL => ends.tail = NIL,
+            n => self.links[n as usize].prev = NIL,
+        }
+        ends.len -= 1;
+        self.links[id as usize] = DETACHED;
+        self.tags[id as usize] = UNLISTED;
+        next
+    }
+
     /// Removes and returns the oldest id in `list`.
     #[inline]
     pub(crate) fn pop_front(&mut self, list: usize) -> Option<u32> {
@@ -247,6 +266,12 @@ mod tests {
         assert_eq!(lists.pop_front(0), Some(2));
         assert_eq!(lists.pop_front(0), None);
         assert_eq!(lists.front(1), Some(5));
+        lists.validate("t").unwrap();
+        assert_eq!(lists.remove_front(1, 5), 0);
+        lists.validate("t").unwrap();
+        assert_eq!(lists.remove_front(1, 0), NIL);
+        assert_eq!(lists.len(1), 0);
+        assert_eq!(lists.front(1), None);
         lists.validate("t").unwrap();
     }
 }

@@ -248,3 +248,74 @@ fn increment_and_estimate_returns_the_new_estimate() {
     }
     assert_eq!(sketch.increment_and_estimate(ks[0]), MAX_COUNT, "saturated");
 }
+
+mod reference {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The sketch written plainly: one byte per counter, four rows indexed
+    /// as `TinyLFUSketch` indexes them, conservative update, halving.
+    struct Plain {
+        rows: Vec<Vec<u8>>,
+        shift: u32,
+    }
+
+    impl Plain {
+        fn columns(&self, key: u64) -> [usize; 4] {
+            let mixed = key ^ (key >> 29);
+            std::array::from_fn(|row| {
+                (mixed.wrapping_mul(ROW_MULTIPLIERS[row]) >> self.shift) as usize
+            })
+        }
+
+        fn estimate(&self, key: u64) -> u8 {
+            let columns = self.columns(key);
+            (0..4).map(|r| self.rows[r][columns[r]]).min().unwrap()
+        }
+
+        fn increment(&mut self, key: u64) -> u8 {
+            let min = self.estimate(key);
+            if min >= 15 {
+                return 15;
+            }
+            let columns = self.columns(key);
+            for (row, &column) in self.rows.iter_mut().zip(&columns) {
+                if row[column] == min {
+                    row[column] += 1;
+                }
+            }
+            min + 1
+        }
+    }
+
+    proptest! {
+        /// The packed sketch holds exactly the plain sketch's counters:
+        /// same estimates after every increment and halving.
+        #[test]
+        fn packed_counters_match_plain_ones(
+            width in 16usize..256,
+            sample in 1u64..100,
+            touches in prop::collection::vec(0u64..64, 1..400),
+        ) {
+            let mut sketch = TinyLFUSketch::<u64>::with_sample_size(width, sample);
+            let mut plain = Plain {
+                rows: vec![vec![0; sketch.width()]; 4],
+                shift: 64 - sketch.width().trailing_zeros(),
+            };
+            let keys = keys(9, 64);
+            for touch in touches {
+                let key = keys[touch as usize];
+                let decays = sketch.decays();
+                let got = sketch.increment_and_estimate(key);
+                prop_assert_eq!(got, u32::from(plain.increment(key)));
+                if sketch.decays() != decays {
+                    plain.rows.iter_mut().flatten().for_each(|c| *c /= 2);
+                }
+                for &k in &keys {
+                    prop_assert_eq!(sketch.estimate(k), u32::from(plain.estimate(k)));
+                }
+            }
+        }
+    }
+}

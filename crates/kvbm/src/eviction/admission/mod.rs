@@ -85,10 +85,11 @@
 //! 2 × [`SKETCH_FACTOR`] = 64 bytes per block, up to 128 after rounding.
 //! It must be that wide: it sees up to [`SAMPLE_FACTOR`] releases per
 //! cached block between two halvings, most of them distinct hashes, and a
-//! narrower sketch mistakes first sightings for reuse. The miniatures keep 33 bytes per sampled slot
-//! (links, tag, tick, 64-bit mixed hash, two table entries), 5 × 33 /
-//! `rate` bytes per block of capacity: about 2.6 at `rate` 64 (from 8,192
-//! blocks), 165 for pools under 256 blocks (`rate` 1, where the
+//! narrower sketch mistakes first sightings for reuse. The miniatures keep
+//! 40 bytes per sampled slot (a 32-byte slot: 64-bit mixed hash, tick,
+//! links, table position, class; and two table entries), 5 × 40 / `rate`
+//! bytes per block of capacity: about 3.1 at `rate` 64 (from 8,192
+//! blocks), 200 for pools under 256 blocks (`rate` 1, where the
 //! miniatures are full-size copies). Nothing allocates after construction.
 
 mod minisim;
@@ -361,7 +362,7 @@ impl AdmissionBackend {
         let offsets = |scale: i64| credits.map(|c| c * unit * scale / (4 * SCALE_ONE));
         self.offsets = offsets(self.scale);
         for (mini, &scale) in self.minis.iter_mut().zip(&SCALES) {
-            mini.offsets = offsets(scale);
+            mini.set_offsets(offsets(scale));
         }
     }
 
@@ -497,7 +498,11 @@ impl InactiveBackend for AdmissionBackend {
             // An empty tail list wins only through its pending block.
             return self.take_pending_tail().map(|id| id as BlockId);
         };
-        self.unlink(id);
+        // The victim is its list's front: no need for `unlink`'s search.
+        self.heads[class] = match self.lists.remove_front(class, id) {
+            super::NIL => self.empty_head(class),
+            front => self.ticks[front as usize],
+        };
         Some(id as BlockId)
     }
 

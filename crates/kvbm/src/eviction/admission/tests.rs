@@ -177,7 +177,7 @@ fn miniatures_choose_credits_when_popular_hashes_return_late() {
 #[test]
 fn a_miniature_finds_what_it_keeps_through_evictions() {
     let mut mini = minisim::MiniSim::new(16);
-    mini.offsets = [0; CLASSES];
+    mini.set_offsets([0; CLASSES]);
     let mut tick = 0;
     let mut release = |mini: &mut minisim::MiniSim, i: u64| {
         let hash = SequenceHash::root(i);
@@ -238,4 +238,63 @@ fn zero_credit_scale_is_lru() {
     backend.insert(1, SequenceHash::root(2));
     assert_eq!(backend.pop_victim(), Some(0));
     assert_eq!(backend.credit_scale(), 0.0);
+}
+
+mod miniature_model {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A miniature as a plain list of (key, tick, class): a release hits
+    /// if its key is listed; a miss in a full miniature evicts the entry
+    /// with the smallest tick plus class offset (the lower class on ties).
+    fn model_release(
+        entries: &mut Vec<(u64, i64, usize)>,
+        slots: usize,
+        offsets: &[i64; CLASSES],
+        (key, class, tick): (u64, usize, i64),
+    ) -> bool {
+        let hit = match entries.iter().position(|e| e.0 == key) {
+            Some(at) => {
+                entries.remove(at);
+                true
+            }
+            None => {
+                if entries.len() == slots {
+                    let victim = (0..entries.len())
+                        .min_by_key(|&i| (entries[i].1 + offsets[entries[i].2], entries[i].2))
+                        .unwrap();
+                    entries.remove(victim);
+                }
+                false
+            }
+        };
+        entries.push((key, tick, class));
+        hit
+    }
+
+    proptest! {
+        /// Hits, evictions and the table (probing, erasing with backward
+        /// shifts, recorded positions) agree with the plain model under
+        /// any credits, classes and key reuse.
+        #[test]
+        fn a_miniature_matches_a_plain_model(
+            slots in 1usize..12,
+            offsets in prop::array::uniform7(-40i64..40),
+            releases in prop::collection::vec((0u64..24, 0usize..CLASSES, 1i64..4), 1..300),
+        ) {
+            let mut mini = minisim::MiniSim::new(slots);
+            mini.set_offsets(offsets);
+            let mut entries = Vec::new();
+            let mut tick = 0;
+            for (key, class, step) in releases {
+                tick += step;
+                let mixed = minisim::mix(SequenceHash::root(key));
+                mini.release(mixed, class, tick);
+                let hit = model_release(&mut entries, slots, &offsets, (mixed, class, tick));
+                prop_assert_eq!(mini.take_hits(), u64::from(hit));
+                prop_assert_eq!(mini.validate(), Ok(()));
+            }
+        }
+    }
 }
