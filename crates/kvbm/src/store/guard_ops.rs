@@ -256,7 +256,7 @@ impl<T: BlockMetadata> Store<T> {
         let slot = &mut st.slots[id];
         debug_assert_eq!(slot.state, SlotState::CheckedOut);
         slot.state = SlotState::Free;
-        st.free.push(id as u32);
+        st.push_free(id as u32);
         st.checked_out -= 1;
         self.publish_gauges(&st);
         after.lease = self.end_lease(&mut st);
@@ -305,7 +305,7 @@ impl<T: BlockMetadata> Store<T> {
                 // unregister it and free it.
                 slot.state = SlotState::Free;
                 st.index.remove_id(hash, id as u32);
-                st.free.push(id as u32);
+                st.push_free(id as u32);
                 st.held -= 1;
                 self.registry.remove_presence_many(
                     std::slice::from_ref(&hash),
@@ -325,7 +325,7 @@ impl<T: BlockMetadata> Store<T> {
             }
             SlotState::Duplicate => {
                 slot.state = SlotState::Free;
-                st.free.push(id as u32);
+                st.push_free(id as u32);
                 st.held -= 1;
                 self.release_primary(st, hash, after);
             }

@@ -36,6 +36,7 @@
 
 mod duplicates;
 mod duplication;
+mod free_list;
 mod guard_ops;
 mod lease;
 mod poison;
@@ -57,6 +58,7 @@ use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
 use crate::registry::{BlockRegistry, TierId};
 use crate::{BlockId, ManagerId, SequenceHash};
+use free_list::FreeList;
 use poison::Failure;
 use shares::ShareCount;
 use slot::{Slot, SlotState};
@@ -101,8 +103,9 @@ struct State<T> {
     /// Lineage of the new primaries in `pending`, kept only when the
     /// registry reports to an events manager (else empty).
     pending_lineage: Vec<Option<crate::events::BlockLineage>>,
-    /// Free blocks; allocation pops from the end.
-    free: Vec<u32>,
+    /// Free blocks, threaded through their slots; allocation takes the
+    /// last freed.
+    free: FreeList,
     /// Registered primaries (held or cached) by hash.
     index: IdIndex<SequenceHash>,
     /// `None` once poisoned.
@@ -116,6 +119,15 @@ struct State<T> {
     cached: usize,
     /// Why the store was poisoned, if it was.
     poisoned: Option<String>,
+}
+
+impl<T> State<T> {
+    /// Puts block `id`, already `Free`, back in the free list. Overwrites
+    /// its hash with the list's link: read the hash first.
+    #[inline]
+    fn push_free(&mut self, id: u32) {
+        self.free.push(&mut self.slots[id as usize], id);
+    }
 }
 
 /// Settings a store is built from.
@@ -284,8 +296,9 @@ impl<T: BlockMetadata> Store<T> {
             if let Some(failure) = failure {
                 // The victims taken so far stay evicted, in the free pool.
                 for &id in &st.ids {
-                    st.slots[id as usize].state = SlotState::Free;
-                    st.free.push(id);
+                    let slot = &mut st.slots[id as usize];
+                    slot.state = SlotState::Free;
+                    st.free.push(slot, id);
                 }
                 self.poison(st, failure, &mut after);
                 drop(guard);
@@ -294,7 +307,9 @@ impl<T: BlockMetadata> Store<T> {
             }
             let victims = st.ids.len();
             for _ in 0..from_free {
-                let Some(id) = st.free.pop() else { break };
+                let Some(id) = st.free.pop(&st.slots) else {
+                    break;
+                };
                 st.slots[id as usize].state = SlotState::CheckedOut;
                 st.ids.push(id);
             }
@@ -426,7 +441,7 @@ impl<T: BlockMetadata> Store<T> {
                 if self.duplication_policy == BlockDuplicationPolicy::Reject {
                     self.metrics.inc_registration_dedup();
                     st.slots[id].state = SlotState::Free;
-                    st.free.push(id as u32);
+                    st.push_free(id as u32);
                     return existing as BlockId;
                 }
                 false
@@ -637,7 +652,7 @@ impl<T: BlockMetadata> Store<T> {
                             slot.state = SlotState::Free;
                             index.remove_id(slot.hash(), id as u32);
                             pending.push(slot.hash());
-                            free.push(id as u32);
+                            free.push(slot, id as u32);
                             *cached -= 1;
                         }
                         _ => {

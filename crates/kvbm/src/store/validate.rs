@@ -19,7 +19,8 @@ impl<T: super::BlockMetadata> Store<T> {
     /// Checks every invariant of the store:
     /// - free + cached + checked out + held = total, and each count matches
     ///   the slots' states;
-    /// - the free list holds each free block exactly once;
+    /// - the free list, threaded through the free slots, holds each free
+    ///   block exactly once and nothing else;
     /// - the hash index points at exactly the registered primaries, under
     ///   their own hashes;
     /// - the backend holds exactly the cached blocks and is internally
@@ -96,18 +97,7 @@ impl<T: super::BlockMetadata> Store<T> {
             "free list has {} entries, {free} blocks are free",
             st.free.len()
         );
-        let mut seen = vec![false; total];
-        for &id in &st.free {
-            let id = id as usize;
-            ensure!(id < total, "free list holds unknown block {id}");
-            ensure!(!seen[id], "block {id} is in the free list twice");
-            seen[id] = true;
-            ensure!(
-                st.slots[id].state == SlotState::Free,
-                "free-listed block {id} is {:?}",
-                st.slots[id].state
-            );
-        }
+        st.free.validate(&st.slots).map_err(InvariantViolation)?;
         ensure!(
             st.index.len() == held + cached,
             "index has {} entries for {} registered primaries",
