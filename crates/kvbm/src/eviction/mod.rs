@@ -52,6 +52,16 @@ use crate::{BlockId, SequenceHash};
 /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)). What
 /// the contract buys is good eviction, not safety.
 ///
+/// # Reading hashes from the store
+/// The store calls the `_with_hashes` forms of the methods, which also give
+/// read access to the hash of every block the backend holds
+/// ([`BlockHashes`]), so that a backend that needs a block's hash after
+/// `insert` (the lineage backend resolves parents and children through
+/// them) can read it from the store instead of keeping a copy per block.
+/// Each defaults to the plain method, so a backend that keeps what it needs
+/// itself implements only the plain ones. A backend that wraps another must
+/// forward either all `_with_hashes` forms or none.
+///
 /// The name is kvbm-logical's, whose "inactive pool" is what kvbm calls the
 /// cache.
 #[doc(alias = "cached")]
@@ -84,6 +94,110 @@ pub trait InactiveBackend: Send + 'static {
     /// violation. Tests call it after every step.
     fn validate(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    /// [`insert`](Self::insert), with the hashes of the blocks held (this
+    /// one included).
+    fn insert_with_hashes(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        let _ = hashes;
+        self.insert(block, hash);
+    }
+
+    /// [`remove`](Self::remove), with the hashes of the blocks held (this
+    /// one included).
+    fn remove_with_hashes(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        let _ = hashes;
+        self.remove(block, hash);
+    }
+
+    /// [`pop_victim`](Self::pop_victim), with the hashes of the blocks held.
+    fn pop_victim_with_hashes(&mut self, hashes: BlockHashes<'_>) -> Option<BlockId> {
+        let _ = hashes;
+        self.pop_victim()
+    }
+
+    /// [`drain`](Self::drain), with the hashes of the blocks held; they
+    /// stay readable until `drain` returns.
+    fn drain_with_hashes(&mut self, sink: &mut dyn FnMut(BlockId), hashes: BlockHashes<'_>) {
+        let _ = hashes;
+        self.drain(sink);
+    }
+
+    /// [`validate`](Self::validate), with the hashes of the blocks held.
+    fn validate_with_hashes(&self, hashes: BlockHashes<'_>) -> Result<(), String> {
+        let _ = hashes;
+        self.validate()
+    }
+}
+
+/// Read access to the sequence hashes of the blocks an [`InactiveBackend`]
+/// holds: what the store passes to the `_with_hashes` methods, valid for
+/// the duration of the call.
+///
+/// ```
+/// use kvbm::eviction::BlockHashes;
+/// use kvbm::SequenceHash;
+///
+/// // A backend's tests can stand in for the store with a slice by block id.
+/// let hashes = [SequenceHash::root(1), SequenceHash::root(2)];
+/// let view = BlockHashes::from_slice(&hashes);
+/// assert_eq!(view.get(1), Some(hashes[1]));
+/// assert_eq!(view.get(2), None);
+/// ```
+#[derive(Clone, Copy)]
+pub struct BlockHashes<'a> {
+    source: HashSource<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum HashSource<'a> {
+    Store(&'a dyn StoredHashes),
+    Slice(&'a [SequenceHash]),
+}
+
+/// Where the store keeps its blocks' hashes.
+pub(crate) trait StoredHashes {
+    /// The hash of `block` if it is cached.
+    fn cached_hash(&self, block: BlockId) -> Option<SequenceHash>;
+}
+
+impl<'a> BlockHashes<'a> {
+    /// The hashes of a store's cached blocks.
+    pub(crate) fn from_store(store: &'a dyn StoredHashes) -> Self {
+        BlockHashes {
+            source: HashSource::Store(store),
+        }
+    }
+
+    /// Hashes by block id, for a backend used without a store (tests, or
+    /// a backend that wraps another and keeps the hashes itself).
+    pub fn from_slice(hashes: &'a [SequenceHash]) -> Self {
+        BlockHashes {
+            source: HashSource::Slice(hashes),
+        }
+    }
+
+    /// The hash `block` is cached under. `None` for a block the store does
+    /// not hold as cached (never for a block the backend holds); a slice
+    /// answers for every id it covers.
+    #[inline]
+    pub fn get(&self, block: BlockId) -> Option<SequenceHash> {
+        match self.source {
+            HashSource::Store(store) => store.cached_hash(block),
+            HashSource::Slice(hashes) => hashes.get(block).copied(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BlockHashes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match self.source {
+            HashSource::Store(_) => "store",
+            HashSource::Slice(_) => "slice",
+        };
+        f.debug_struct("BlockHashes")
+            .field("source", &source)
+            .finish()
     }
 }
 

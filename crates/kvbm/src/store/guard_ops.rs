@@ -31,6 +31,7 @@ use super::slot::SlotState;
 use super::user_code::AfterUnlock;
 use super::{BlockMetadata, State, Store};
 use crate::events::BlockLineage;
+use crate::eviction::BlockHashes;
 use crate::{BlockId, SequenceHash};
 
 /// What the store builds from a checked-out block's token: blocks'
@@ -319,7 +320,10 @@ impl<T: BlockMetadata> Store<T> {
                 slot.state = SlotState::Cached;
                 st.cached += 1;
                 st.held -= 1;
-                if let Err(failure) = self.call_backend(&mut st.backend, |b| b.insert(id, hash)) {
+                let hashes = BlockHashes::from_store(&st.slots);
+                let inserted =
+                    self.call_backend(&mut st.backend, |b| b.insert_with_hashes(id, hash, hashes));
+                if let Err(failure) = inserted {
                     self.poison(st, failure, after);
                 }
             }

@@ -53,7 +53,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::eviction::InactiveBackend;
+use crate::eviction::{BlockHashes, InactiveBackend};
 use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
 use crate::registry::{BlockRegistry, TierId};
@@ -260,7 +260,10 @@ impl<T: BlockMetadata> Store<T> {
             // its failure leaves nothing half handed out.
             let mut failure = None;
             while from_free + st.ids.len() < n {
-                let id = match self.call_backend(&mut st.backend, |b| b.pop_victim()) {
+                let hashes = BlockHashes::from_store(&st.slots);
+                let victim =
+                    self.call_backend(&mut st.backend, |b| b.pop_victim_with_hashes(hashes));
+                let id = match victim {
                     Ok(id) => id,
                     Err(f) => {
                         failure = Some(f);
@@ -497,7 +500,9 @@ impl<T: BlockMetadata> Store<T> {
     /// out of the backend first.
     fn revive_locked(&self, st: &mut State<T>, id: BlockId, after: &mut AfterUnlock<Self>) -> bool {
         let hash = st.slots[id].hash();
-        let removed = self.call_backend(&mut st.backend, |b| b.remove(id, hash));
+        let hashes = BlockHashes::from_store(&st.slots);
+        let removed =
+            self.call_backend(&mut st.backend, |b| b.remove_with_hashes(id, hash, hashes));
         if let Err(failure) = removed {
             self.poison(st, failure, after);
             return false;
@@ -638,31 +643,46 @@ impl<T: BlockMetadata> Store<T> {
                 index,
                 backend,
                 pending,
+                ids,
                 cached,
                 ..
             } = &mut *guard;
             pending.clear();
+            ids.clear();
+            // The backend may read the hashes of the blocks it still holds
+            // while it drains, so the blocks are freed after it returns.
+            let hashes = BlockHashes::from_store(&*slots);
+            let total = slots.len();
             let mut bad = None;
             let drained = match backend.as_deref_mut() {
                 Some(backend) => user_code::call(addr, || {
-                    backend.drain(&mut |id| match slots.get_mut(id) {
-                        // Freed from here on, so a block reported twice is
-                        // no longer `Cached`.
-                        Some(slot) if slot.state == SlotState::Cached => {
-                            slot.state = SlotState::Free;
-                            index.remove_id(slot.hash(), id as u32);
-                            pending.push(slot.hash());
-                            free.push(slot, id as u32);
-                            *cached -= 1;
-                        }
-                        _ => {
+                    let mut report = |id: BlockId| {
+                        // Past `total` reports some block came twice.
+                        if id < total && ids.len() < total {
+                            ids.push(id as u32);
+                        } else {
                             bad.get_or_insert(id);
                         }
-                    })
+                    };
+                    backend.drain_with_hashes(&mut report, hashes)
                 })
                 .map_err(Failure::Panicked),
                 None => Err(Failure::Broke("the backend is gone".into())),
             };
+            for &id in ids.iter() {
+                let slot = &mut slots[id as usize];
+                // Freed from here on, so a block reported twice is no
+                // longer `Cached`.
+                if slot.state == SlotState::Cached {
+                    slot.state = SlotState::Free;
+                    index.remove_id(slot.hash(), id);
+                    pending.push(slot.hash());
+                    free.push(slot, id);
+                    *cached -= 1;
+                } else {
+                    bad.get_or_insert(id as BlockId);
+                }
+            }
             let left = *cached;
             let st = &mut *guard;
             self.registry

@@ -1,6 +1,7 @@
 //! What the store knows about one block.
 
-use crate::SequenceHash;
+use crate::eviction::StoredHashes;
+use crate::{BlockId, SequenceHash};
 
 /// Where a block is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,17 @@ impl Slot {
     #[inline]
     pub(crate) fn set_next_free(&mut self, next: u32) {
         self.hash = [u64::from(next), 0];
+    }
+}
+
+/// What an eviction backend may read of the slots: the hash of each cached
+/// block (a free slot's hash words hold the free list's link instead).
+impl StoredHashes for Vec<Slot> {
+    #[inline]
+    fn cached_hash(&self, block: BlockId) -> Option<SequenceHash> {
+        self.get(block)
+            .filter(|slot| slot.state == SlotState::Cached)
+            .map(Slot::hash)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The store's invariant checker.
 
 use super::{SlotState, State, Store};
+use crate::eviction::BlockHashes;
 
 /// A broken store invariant, described.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +111,7 @@ impl<T: super::BlockMetadata> Store<T> {
             st.cached
         );
         let addr = self.addr();
+        let hashes = BlockHashes::from_store(&st.slots);
         match st.backend.as_deref_mut() {
             None => ensure!(
                 st.poisoned.is_some() && cached == 0,
@@ -119,8 +121,10 @@ impl<T: super::BlockMetadata> Store<T> {
             Some(backend) => {
                 // The backend is user code: a panic in its `len` or
                 // `validate` is a finding, not a reason to unwind here.
-                let checked = super::user_code::call(addr, || (backend.len(), backend.validate()))
-                    .map_err(|_| InvariantViolation("backend: panicked while validated".into()))?;
+                let checked = super::user_code::call(addr, || {
+                    (backend.len(), backend.validate_with_hashes(hashes))
+                })
+                .map_err(|_| InvariantViolation("backend: panicked while validated".into()))?;
                 let (len, valid) = checked;
                 ensure!(
                     len == cached,
