@@ -288,8 +288,9 @@ impl Tree {
         self.len -= 1;
         self.nodes.clear(id);
         if node.is_filed() {
-            let removed = self.filed.remove(own, |other| own_key_of(hashes, other));
-            debug_assert_eq!(removed, Some(id), "filed block not in the key table");
+            // By id: no other block's hash needs reading.
+            let removed = self.filed.remove_id(own, id);
+            debug_assert!(removed, "filed block not in the key table");
             if node.children() > 0 {
                 // Its cached descendants still hang below it: it stays in
                 // the tree as a ghost, still its parent's child.

@@ -25,6 +25,7 @@ pub use lru::LruBackend;
 pub use multi_lru::{MultiLruBackend, MultiLruConfigError, DEFAULT_FREQUENCY_THRESHOLDS};
 pub use policy::{EvictionPolicy, UnknownEvictionPolicy};
 
+use crate::store::Slot;
 use crate::{BlockId, SequenceHash};
 
 /// An eviction order over cached blocks.
@@ -149,23 +150,20 @@ pub struct BlockHashes<'a> {
     source: HashSource<'a>,
 }
 
+/// Read straight from the store's slots, not through a trait object: the
+/// lineage backend reads a hash on every key-table probe, and an inlined
+/// read there is what keeps it as fast as when it kept its own copy.
 #[derive(Clone, Copy)]
 enum HashSource<'a> {
-    Store(&'a dyn StoredHashes),
+    Store(&'a [Slot]),
     Slice(&'a [SequenceHash]),
-}
-
-/// Where the store keeps its blocks' hashes.
-pub(crate) trait StoredHashes {
-    /// The hash of `block` if it is cached.
-    fn cached_hash(&self, block: BlockId) -> Option<SequenceHash>;
 }
 
 impl<'a> BlockHashes<'a> {
     /// The hashes of a store's cached blocks.
-    pub(crate) fn from_store(store: &'a dyn StoredHashes) -> Self {
+    pub(crate) fn from_store(slots: &'a [Slot]) -> Self {
         BlockHashes {
-            source: HashSource::Store(store),
+            source: HashSource::Store(slots),
         }
     }
 
@@ -183,7 +181,7 @@ impl<'a> BlockHashes<'a> {
     #[inline]
     pub fn get(&self, block: BlockId) -> Option<SequenceHash> {
         match self.source {
-            HashSource::Store(store) => store.cached_hash(block),
+            HashSource::Store(slots) => slots.get(block).and_then(Slot::cached_hash),
             HashSource::Slice(hashes) => hashes.get(block).copied(),
         }
     }

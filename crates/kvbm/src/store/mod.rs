@@ -61,7 +61,8 @@ use crate::{BlockId, ManagerId, SequenceHash};
 use free_list::FreeList;
 use poison::Failure;
 use shares::ShareCount;
-use slot::{Slot, SlotState};
+pub(crate) use slot::Slot;
+use slot::SlotState;
 use sync::Mutex;
 use user_code::AfterUnlock;
 

@@ -1,7 +1,6 @@
 //! What the store knows about one block.
 
-use crate::eviction::StoredHashes;
-use crate::{BlockId, SequenceHash};
+use crate::SequenceHash;
 
 /// Where a block is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +63,14 @@ impl Slot {
         self.hash = [value as u64, (value >> 64) as u64];
     }
 
+    /// The block's hash if it is cached: what an eviction backend may read
+    /// (see `BlockHashes`); a free slot's hash words hold the free list's
+    /// link instead.
+    #[inline]
+    pub(crate) fn cached_hash(&self) -> Option<SequenceHash> {
+        (self.state == SlotState::Cached).then(|| self.hash())
+    }
+
     /// A free block's link: the block freed before it, `NIL` for none.
     #[inline]
     pub(crate) fn next_free(&self) -> u32 {
@@ -75,17 +82,6 @@ impl Slot {
     #[inline]
     pub(crate) fn set_next_free(&mut self, next: u32) {
         self.hash = [u64::from(next), 0];
-    }
-}
-
-/// What an eviction backend may read of the slots: the hash of each cached
-/// block (a free slot's hash words hold the free list's link instead).
-impl StoredHashes for Vec<Slot> {
-    #[inline]
-    fn cached_hash(&self, block: BlockId) -> Option<SequenceHash> {
-        self.get(block)
-            .filter(|slot| slot.state == SlotState::Cached)
-            .map(Slot::hash)
     }
 }
 
