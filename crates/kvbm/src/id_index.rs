@@ -79,7 +79,7 @@ impl<K: IndexKey> IdIndex<K> {
     }
 
     /// The id filed under `key`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
         self.table
             .find(key.mixed(), |&id| key_of(id) == key)

@@ -107,11 +107,31 @@ fn node_key(position: u64, fragment: u64) -> NodeKey {
     (u64::from(mode) << 62) | (position << fragment_bits) | fragment
 }
 
+/// Positions of the first mode (below 2^8) keep their parent fragment in
+/// the low 54 bits of the packed hash, the 64-bit sequence hash above it
+/// and the position above that; a key of that mode is
+/// `[0:2][position:8][fragment:54]` (see `SequenceHash`'s layout). The
+/// fast paths below read these fields straight from the packed value: the
+/// key table cuts a key from a block's hash on every probe, and most
+/// blocks sit at positions below 255.
+const MODE0_FRAGMENT_BITS: u32 = 54;
+const MODE0_FRAGMENT: u64 = (1 << MODE0_FRAGMENT_BITS) - 1;
+
 /// The key a block is filed under: children look for it by their parent
 /// fragment, so the fragment is cut to the width a child at `position + 1`
 /// stores.
 #[inline]
 fn own_key(hash: SequenceHash) -> NodeKey {
+    let packed = hash.as_u128();
+    if packed >> 126 == 0 {
+        let position = (packed >> (64 + MODE0_FRAGMENT_BITS)) as u64 & 0xFF;
+        // A child of 255 is at 256, in the next mode, with a narrower
+        // fragment.
+        if position < 255 {
+            let current = (packed >> MODE0_FRAGMENT_BITS) as u64;
+            return (position << MODE0_FRAGMENT_BITS) | (current & MODE0_FRAGMENT);
+        }
+    }
     let position = hash.position();
     node_key(
         position,
@@ -122,6 +142,12 @@ fn own_key(hash: SequenceHash) -> NodeKey {
 /// The key of the block's parent, `None` at position 0.
 #[inline]
 fn parent_key(hash: SequenceHash) -> Option<NodeKey> {
+    let packed = hash.as_u128();
+    if packed >> 126 == 0 {
+        let position = (packed >> (64 + MODE0_FRAGMENT_BITS)) as u64 & 0xFF;
+        let parent = position.checked_sub(1)?;
+        return Some((parent << MODE0_FRAGMENT_BITS) | (packed as u64 & MODE0_FRAGMENT));
+    }
     let position = hash.position().checked_sub(1)?;
     Some(node_key(position, hash.parent_hash_fragment()))
 }
@@ -248,8 +274,10 @@ impl LineageBackend {
 }
 
 impl Tree {
-    /// The block filed under `key`, if any.
-    #[inline]
+    /// The block filed under `key`, if any. Forced inline: with the key
+    /// cut from the candidate's hash in its comparison, the probe was
+    /// otherwise left out of line on every path.
+    #[inline(always)]
     fn filed_under(&self, key: NodeKey, hashes: BlockHashes<'_>) -> Option<u32> {
         self.filed.get(key, |id| own_key_of(hashes, id))
     }
@@ -962,6 +990,44 @@ mod tests {
         }
         assert_eq!(kept_order.len(), 8);
         assert_eq!(lent_order, kept_order);
+    }
+
+    /// The mode-0 fast paths give the keys the general field-by-field cut
+    /// gives, on both sides of every mode boundary.
+    #[test]
+    fn fast_keys_match_the_general_cut() {
+        fn general_own(hash: SequenceHash) -> NodeKey {
+            let position = hash.position();
+            node_key(
+                position,
+                hash.parent_fragment_for_child_position(position + 1),
+            )
+        }
+        fn general_parent(hash: SequenceHash) -> Option<NodeKey> {
+            let position = hash.position().checked_sub(1)?;
+            Some(node_key(position, hash.parent_hash_fragment()))
+        }
+        let positions = [
+            0u64, 1, 2, 200, 253, 254, 255, 256, 257, 65_535, 65_536, 70_000,
+        ];
+        for (i, &position) in positions.iter().enumerate() {
+            for seed in [
+                0u64,
+                1,
+                0x5555_5555_5555_5555,
+                u64::MAX,
+                0xFFFF_0000_1234_5678,
+            ] {
+                let parent = (position > 0).then_some(seed.rotate_left(i as u32 * 7));
+                let hash = SequenceHash::new(seed ^ position, parent, position);
+                assert_eq!(own_key(hash), general_own(hash), "own key at {position}");
+                assert_eq!(
+                    parent_key(hash),
+                    general_parent(hash),
+                    "parent key at {position}"
+                );
+            }
+        }
     }
 
     #[test]
