@@ -79,7 +79,7 @@ impl<K: IndexKey> IdIndex<K> {
     }
 
     /// The id filed under `key`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
         self.table
             .find(key.mixed(), |&id| key_of(id) == key)
@@ -115,15 +115,6 @@ impl<K: IndexKey> IdIndex<K> {
                 vacant.insert(id);
                 None
             }
-        }
-    }
-
-    /// Removes and returns the id filed under `key`.
-    #[inline]
-    pub(crate) fn remove(&mut self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
-        match self.table.find_entry(key.mixed(), |&id| key_of(id) == key) {
-            Ok(entry) => Some(entry.remove().0),
-            Err(_) => None,
         }
     }
 
@@ -211,7 +202,12 @@ mod tests {
                     }
                     Op::Remove(k) => {
                         let h = slots[k as usize];
-                        prop_assert_eq!(index.remove(h, key_of), model.remove(&h));
+                        let filed = index.get(h, key_of);
+                        if let Some(id) = filed {
+                            prop_assert!(index.remove_id(h, id));
+                            prop_assert!(!index.remove_id(h, id));
+                        }
+                        prop_assert_eq!(filed, model.remove(&h));
                     }
                     Op::Get(k) => {
                         let h = slots[k as usize];

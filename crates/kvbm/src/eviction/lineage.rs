@@ -47,12 +47,14 @@
 //! Relations are never stored as links between blocks: both directions are
 //! resolved through keys `(position, fragment)`. A block is filed under its
 //! own key — its position and its hash cut to the fragment width its
-//! children carry — and counted as a child under its parent's key. Each
-//! block has one 28-byte record (own key, parent key, release tick, and its
-//! links in the leaf queue or, once it has cached children, their count;
-//! see `records.rs`), so handling a block touches one cache line. Filed blocks sit in
-//! a hash table of ids whose lookups compare the key with the candidate's
-//! record; children counted under a key that no cached block is filed under
+//! children carry — and counted as a child under its parent's key. Both
+//! keys are cut from the block's sequence hash, which the store keeps and
+//! lends the backend on every call ([`BlockHashes`]), so the backend keeps
+//! only a 12-byte record per block (release tick, and its links in the leaf
+//! queue or, once it has cached children, their count; see `records.rs`).
+//! Filed blocks sit in a hash table of ids whose lookups compare the key
+//! with the one cut from the candidate's hash; children counted under a key
+//! that no cached block is filed under
 //! wait in a small map of *ghost* keys. So parents and children may be
 //! inserted and removed in any order: a parent released after its children
 //! takes over their count from its ghost, a parent that leaves hands its
@@ -89,7 +91,7 @@
 mod records;
 
 use self::records::{Node, NodeKey, Records, NO_KEY};
-use super::{InactiveBackend, NIL};
+use super::{BlockHashes, InactiveBackend, NIL};
 use crate::id_index::IdIndex;
 use crate::prehashed::PrehashedMap;
 use crate::{BlockId, SequenceHash};
@@ -105,11 +107,31 @@ fn node_key(position: u64, fragment: u64) -> NodeKey {
     (u64::from(mode) << 62) | (position << fragment_bits) | fragment
 }
 
+/// Positions of the first mode (below 2^8) keep their parent fragment in
+/// the low 54 bits of the packed hash, the 64-bit sequence hash above it
+/// and the position above that; a key of that mode is
+/// `[0:2][position:8][fragment:54]` (see `SequenceHash`'s layout). The
+/// fast paths below read these fields straight from the packed value: the
+/// key table cuts a key from a block's hash on every probe, and most
+/// blocks sit at positions below 255.
+const MODE0_FRAGMENT_BITS: u32 = 54;
+const MODE0_FRAGMENT: u64 = (1 << MODE0_FRAGMENT_BITS) - 1;
+
 /// The key a block is filed under: children look for it by their parent
 /// fragment, so the fragment is cut to the width a child at `position + 1`
 /// stores.
 #[inline]
 fn own_key(hash: SequenceHash) -> NodeKey {
+    let packed = hash.as_u128();
+    if packed >> 126 == 0 {
+        let position = (packed >> (64 + MODE0_FRAGMENT_BITS)) as u64 & 0xFF;
+        // A child of 255 is at 256, in the next mode, with a narrower
+        // fragment.
+        if position < 255 {
+            let current = (packed >> MODE0_FRAGMENT_BITS) as u64;
+            return (position << MODE0_FRAGMENT_BITS) | (current & MODE0_FRAGMENT);
+        }
+    }
     let position = hash.position();
     node_key(
         position,
@@ -120,6 +142,12 @@ fn own_key(hash: SequenceHash) -> NodeKey {
 /// The key of the block's parent, `None` at position 0.
 #[inline]
 fn parent_key(hash: SequenceHash) -> Option<NodeKey> {
+    let packed = hash.as_u128();
+    if packed >> 126 == 0 {
+        let position = (packed >> (64 + MODE0_FRAGMENT_BITS)) as u64 & 0xFF;
+        let parent = position.checked_sub(1)?;
+        return Some((parent << MODE0_FRAGMENT_BITS) | (packed as u64 & MODE0_FRAGMENT));
+    }
     let position = hash.position().checked_sub(1)?;
     Some(node_key(position, hash.parent_hash_fragment()))
 }
@@ -151,8 +179,33 @@ struct Ghost {
     parent: NodeKey,
 }
 
+/// The key block `id` is filed under, read through its hash; [`NO_KEY`]
+/// (which matches no block) if the hash cannot be read.
+#[inline]
+fn own_key_of(hashes: BlockHashes<'_>, id: u32) -> NodeKey {
+    hashes.get(id as BlockId).map_or(NO_KEY, own_key)
+}
+
+/// Block `id`'s own and parent key, read through its hash.
+#[inline]
+fn keys_of(hashes: BlockHashes<'_>, id: u32) -> (NodeKey, NodeKey) {
+    match hashes.get(id as BlockId) {
+        Some(hash) => (own_key(hash), parent_key(hash).unwrap_or(NO_PARENT)),
+        None => {
+            debug_assert!(false, "lineage: no hash for cached block {id}");
+            (NO_KEY, NO_PARENT)
+        }
+    }
+}
+
 /// Evicts only leaves of the cached prefix tree, least recently released
 /// leaf first.
+///
+/// Driven by a manager, it reads blocks' hashes from the store (the
+/// `_with_hashes` methods of [`InactiveBackend`]) and keeps 12 bytes per
+/// block plus its key table. Called directly through the plain methods, it
+/// keeps a copy of each inserted hash itself (16 bytes more per block,
+/// allocated on the first plain `insert`); use one form or the other.
 ///
 /// ```
 /// use kvbm::eviction::{InactiveBackend, LineageBackend};
@@ -169,8 +222,18 @@ struct Ghost {
 /// ```
 #[derive(Debug, Clone)]
 pub struct LineageBackend {
+    tree: Tree,
+    /// The hashes of blocks inserted through the plain methods, by id;
+    /// empty while the backend is driven with the store's hashes.
+    own_hashes: Vec<SequenceHash>,
+}
+
+/// The backend's state, which reads blocks' hashes through the
+/// [`BlockHashes`] each call is given.
+#[derive(Debug, Clone)]
+struct Tree {
     /// Filed blocks by their own key. The table holds ids only and finds a
-    /// key through the block's record (5 bytes per bucket rather than 17
+    /// key through the block's hash (5 bytes per bucket rather than 17
     /// for a key and two counts).
     filed: IdIndex<NodeKey>,
     /// Children counted under keys that no cached block is filed under
@@ -194,24 +257,36 @@ impl LineageBackend {
     /// If `capacity` ≥ `u32::MAX`.
     pub fn new(capacity: usize) -> Self {
         Self {
-            filed: IdIndex::with_capacity(capacity),
-            ghosts: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
-            nodes: Records::new(capacity),
-            len: 0,
+            tree: Tree {
+                filed: IdIndex::with_capacity(capacity),
+                ghosts: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
+                nodes: Records::new(capacity),
+                len: 0,
+            },
+            own_hashes: Vec::new(),
         }
     }
 
-    /// The block filed under `key`, if any.
-    #[inline]
-    fn filed_under(&self, key: NodeKey) -> Option<u32> {
-        self.filed.get(key, |id| self.nodes.get(id).own())
+    /// How many cached blocks are leaves (evictable now).
+    pub fn leaf_count(&self) -> usize {
+        self.tree.nodes.leaf_count()
+    }
+}
+
+impl Tree {
+    /// The block filed under `key`, if any. Forced inline: with the key
+    /// cut from the candidate's hash in its comparison, the probe was
+    /// otherwise left out of line on every path.
+    #[inline(always)]
+    fn filed_under(&self, key: NodeKey, hashes: BlockHashes<'_>) -> Option<u32> {
+        self.filed.get(key, |id| own_key_of(hashes, id))
     }
 
     /// Counts one more cached child under `key`; returns the filed parent
     /// if this was its first cached child.
     #[inline]
-    fn add_child(&mut self, key: NodeKey) -> Option<u32> {
-        match self.filed_under(key) {
+    fn add_child(&mut self, key: NodeKey, hashes: BlockHashes<'_>) -> Option<u32> {
+        match self.filed_under(key, hashes) {
             Some(parent) => self.nodes.add_child(parent).then_some(parent),
             None => {
                 self.ghosts
@@ -226,14 +301,10 @@ impl LineageBackend {
         }
     }
 
-    /// How many cached blocks are leaves (evictable now).
-    pub fn leaf_count(&self) -> usize {
-        self.nodes.leaf_count()
-    }
-
-    /// Takes a cached block out of the tree and promotes its parent to a
-    /// leaf if this was the parent's last cached child.
-    fn detach(&mut self, id: u32) {
+    /// Takes cached block `id`, with keys `own` and `parent`, out of the
+    /// tree and promotes its parent to a leaf if this was the parent's last
+    /// cached child.
+    fn detach(&mut self, id: u32, (own, parent): (NodeKey, NodeKey), hashes: BlockHashes<'_>) {
         let node = *self.nodes.get(id);
         // The gap the block leaves in the queue is where its parent most
         // likely belongs (their ticks are usually adjacent).
@@ -243,37 +314,38 @@ impl LineageBackend {
             gap
         });
         self.len -= 1;
+        self.nodes.clear(id);
         if node.is_filed() {
-            let nodes = &self.nodes;
-            let removed = self
-                .filed
-                .remove(node.own(), |other| nodes.get(other).own());
-            debug_assert_eq!(removed, Some(id), "filed block not in the key table");
-            self.nodes.clear(id);
+            // By id: no other block's hash needs reading.
+            let removed = self.filed.remove_id(own, id);
+            debug_assert!(removed, "filed block not in the key table");
             if node.children() > 0 {
                 // Its cached descendants still hang below it: it stays in
                 // the tree as a ghost, still its parent's child.
                 self.ghosts.insert(
-                    node.own(),
+                    own,
                     Ghost {
                         children: node.children(),
-                        parent: node.parent(),
+                        parent,
                     },
                 );
                 return;
             }
-        } else {
-            self.nodes.clear(id);
         }
-        self.release_child(node.parent(), gap);
+        self.release_child(parent, gap, hashes);
     }
 
     /// Counts one child less under `key`. A filed parent left without
     /// children becomes a leaf; a ghost left without children goes, and
     /// its own parent loses a child in turn.
-    fn release_child(&mut self, mut key: NodeKey, gap: Option<(u32, u32)>) {
+    fn release_child(
+        &mut self,
+        mut key: NodeKey,
+        gap: Option<(u32, u32)>,
+        hashes: BlockHashes<'_>,
+    ) {
         while key != NO_PARENT {
-            if let Some(parent) = self.filed_under(key) {
+            if let Some(parent) = self.filed_under(key, hashes) {
                 if self.nodes.remove_child(parent) {
                     self.requeue(parent, gap);
                 }
@@ -332,14 +404,18 @@ impl LineageBackend {
     /// Recomputes who is filed under each key and how many children each
     /// key has from the cached blocks and the ghosts' links, and compares
     /// with the key table, the children counts and the ghosts.
-    fn validate_entries(&self) -> Result<(), String> {
+    fn validate_entries(&self, hashes: BlockHashes<'_>) -> Result<(), String> {
         let mut expected: PrehashedMap<NodeKey, Expected> = PrehashedMap::default();
         for (id, node) in self.nodes.iter() {
             if !node.is_cached() {
                 continue;
             }
+            let Some(hash) = hashes.get(id as BlockId) else {
+                return Err(format!("lineage: cached block {id} has no hash"));
+            };
+            let parent = parent_key(hash).unwrap_or(NO_PARENT);
             if node.is_filed() {
-                let entry = expected.entry(node.own()).or_insert(VACANT);
+                let entry = expected.entry(own_key(hash)).or_insert(VACANT);
                 if entry.node != NIL {
                     return Err(format!(
                         "lineage: blocks {} and {id} share a key",
@@ -348,8 +424,8 @@ impl LineageBackend {
                 }
                 entry.node = id;
             }
-            if node.parent() != NO_PARENT {
-                expected.entry(node.parent()).or_insert(VACANT).children += 1;
+            if parent != NO_PARENT {
+                expected.entry(parent).or_insert(VACANT).children += 1;
             }
         }
         for (&key, ghost) in &self.ghosts {
@@ -377,7 +453,7 @@ impl LineageBackend {
             ));
         }
         for (&key, want) in &expected {
-            let have = match self.filed_under(key) {
+            let have = match self.filed_under(key, hashes) {
                 Some(node) => Expected {
                     node,
                     children: self.nodes.get(node).children(),
@@ -397,12 +473,8 @@ impl LineageBackend {
     }
 }
 
-impl InactiveBackend for LineageBackend {
-    fn name(&self) -> &'static str {
-        "lineage"
-    }
-
-    fn insert(&mut self, block: BlockId, hash: SequenceHash) {
+impl Tree {
+    fn insert(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
         let id = block as u32;
         if self.nodes.get(id).is_cached() {
             debug_assert!(false, "block {block} inserted twice");
@@ -410,13 +482,13 @@ impl InactiveBackend for LineageBackend {
         }
         let key = own_key(hash);
         let parent_key = parent_key(hash).unwrap_or(NO_PARENT);
-        let mut node = Node::shadow(key, parent_key, self.nodes.take_tick());
+        let mut node = Node::shadow(self.nodes.take_tick());
         self.len += 1;
         // Whether the block is still counted under its parent key: it comes
         // back to its own ghost, left when it was revived with cached
         // descendants.
         let mut counted = false;
-        let is_leaf = if self.filed_under(key).is_none() {
+        let is_leaf = if self.filed_under(key, hashes).is_none() {
             node.file(0);
             // Children released before it were counted under its key.
             if let Some(ghost) = self.ghosts.remove(&key) {
@@ -426,12 +498,12 @@ impl InactiveBackend for LineageBackend {
                 } else {
                     // Another block under the same key (a fragment
                     // collision): the ghost's link to its parent goes.
-                    self.release_child(ghost.parent, None);
+                    self.release_child(ghost.parent, None, hashes);
                 }
             }
             self.nodes.set(id, node);
-            let nodes = &self.nodes;
-            self.filed.insert(key, id, |other| nodes.get(other).own());
+            self.filed
+                .insert(key, id, |other| own_key_of(hashes, other));
             node.children() == 0
         } else {
             self.nodes.set(id, node);
@@ -440,7 +512,7 @@ impl InactiveBackend for LineageBackend {
         let first_child_of = match parent_key {
             NO_PARENT => None,
             _ if counted => None,
-            key => self.add_child(key),
+            key => self.add_child(key, hashes),
         };
         // A parent that got its first child left the leaf queue.
         debug_assert!(first_child_of.is_none_or(|p| !self.nodes.get(p).is_leaf()));
@@ -450,37 +522,34 @@ impl InactiveBackend for LineageBackend {
         }
     }
 
-    fn remove(&mut self, block: BlockId, hash: SequenceHash) {
-        let node = self.nodes.get(block as u32);
-        if !node.is_cached() {
+    fn remove(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        let id = block as u32;
+        if !self.nodes.get(id).is_cached() {
             debug_assert!(false, "block {block} removed but not cached");
             return;
         }
         debug_assert_eq!(
-            node.own(),
-            own_key(hash),
+            hashes.get(block),
+            Some(hash),
             "block {block} removed under another hash"
         );
-        self.detach(block as u32);
+        let keys = (own_key(hash), parent_key(hash).unwrap_or(NO_PARENT));
+        self.detach(id, keys, hashes);
     }
 
-    fn pop_victim(&mut self) -> Option<BlockId> {
+    fn pop_victim(&mut self, hashes: BlockHashes<'_>) -> Option<BlockId> {
         let id = self.nodes.front()?;
-        self.detach(id);
+        self.detach(id, keys_of(hashes, id), hashes);
         Some(id as BlockId)
     }
 
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn drain(&mut self, sink: &mut dyn FnMut(BlockId)) {
-        while let Some(id) = self.pop_victim() {
+    fn drain(&mut self, sink: &mut dyn FnMut(BlockId), hashes: BlockHashes<'_>) {
+        while let Some(id) = self.pop_victim(hashes) {
             sink(id);
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self, hashes: BlockHashes<'_>) -> Result<(), String> {
         // The queue holds exactly the leaves (cached blocks that are
         // shadows or have no cached children), sorted by tick.
         self.nodes.validate()?;
@@ -488,11 +557,71 @@ impl InactiveBackend for LineageBackend {
         if cached != self.len {
             return Err(format!("lineage: len {} but {cached} cached", self.len));
         }
-        self.validate_entries()?;
+        self.validate_entries(hashes)?;
         if cached > 0 && self.nodes.leaf_count() == 0 {
             return Err("lineage: blocks cached but no leaf".into());
         }
         Ok(())
+    }
+}
+
+impl InactiveBackend for LineageBackend {
+    fn name(&self) -> &'static str {
+        "lineage"
+    }
+
+    fn insert(&mut self, block: BlockId, hash: SequenceHash) {
+        if self.own_hashes.is_empty() {
+            let capacity = self.tree.nodes.capacity();
+            self.own_hashes = vec![SequenceHash::from_u128(0); capacity];
+        }
+        self.own_hashes[block] = hash;
+        let hashes = BlockHashes::from_slice(&self.own_hashes);
+        self.tree.insert(block, hash, hashes);
+    }
+
+    fn remove(&mut self, block: BlockId, hash: SequenceHash) {
+        let hashes = BlockHashes::from_slice(&self.own_hashes);
+        self.tree.remove(block, hash, hashes);
+    }
+
+    fn pop_victim(&mut self) -> Option<BlockId> {
+        let hashes = BlockHashes::from_slice(&self.own_hashes);
+        self.tree.pop_victim(hashes)
+    }
+
+    fn len(&self) -> usize {
+        self.tree.len
+    }
+
+    fn drain(&mut self, sink: &mut dyn FnMut(BlockId)) {
+        let hashes = BlockHashes::from_slice(&self.own_hashes);
+        self.tree.drain(sink, hashes);
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.tree
+            .validate(BlockHashes::from_slice(&self.own_hashes))
+    }
+
+    fn insert_with_hashes(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        self.tree.insert(block, hash, hashes);
+    }
+
+    fn remove_with_hashes(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        self.tree.remove(block, hash, hashes);
+    }
+
+    fn pop_victim_with_hashes(&mut self, hashes: BlockHashes<'_>) -> Option<BlockId> {
+        self.tree.pop_victim(hashes)
+    }
+
+    fn drain_with_hashes(&mut self, sink: &mut dyn FnMut(BlockId), hashes: BlockHashes<'_>) {
+        self.tree.drain(sink, hashes);
+    }
+
+    fn validate_with_hashes(&self, hashes: BlockHashes<'_>) -> Result<(), String> {
+        self.tree.validate(hashes)
     }
 }
 
@@ -650,7 +779,7 @@ mod tests {
         backend.insert(3, hashes[3]);
         backend.validate().unwrap();
         assert_eq!(pop_all(&mut backend), vec![4, 3, 2]);
-        assert!(backend.ghosts.is_empty());
+        assert!(backend.tree.ghosts.is_empty());
     }
 
     /// Revived blocks that never come back (freed on reset): their ghosts
@@ -666,10 +795,10 @@ mod tests {
         backend.remove(2, hashes[2]);
         backend.remove(3, hashes[3]);
         backend.validate().unwrap();
-        assert_eq!(backend.ghosts.len(), 2);
+        assert_eq!(backend.tree.ghosts.len(), 2);
         assert_eq!(backend.pop_victim(), Some(4));
         backend.validate().unwrap();
-        assert!(backend.ghosts.is_empty());
+        assert!(backend.tree.ghosts.is_empty());
         // 1 (tick 1) is a leaf again and older than 5.
         assert_eq!(pop_all(&mut backend), vec![1, 0, 5]);
     }
@@ -687,7 +816,7 @@ mod tests {
         backend.remove(2, hashes[2]);
         backend.validate().unwrap();
         // 2 had no children: gone, and with it 1's ghost; 0 is a leaf.
-        assert!(backend.ghosts.is_empty());
+        assert!(backend.tree.ghosts.is_empty());
         backend.insert(2, hashes[2]);
         backend.insert(3, hashes[3]);
         backend.validate().unwrap();
@@ -757,7 +886,7 @@ mod tests {
         backend.drain(&mut |id| drained.push(id));
         assert_eq!(drained, vec![2, 1, 0]);
         assert!(backend.is_empty());
-        assert!(backend.filed.is_empty() && backend.ghosts.is_empty());
+        assert!(backend.tree.filed.is_empty() && backend.tree.ghosts.is_empty());
         backend.validate().unwrap();
         assert_eq!(backend.name(), "lineage");
     }
@@ -769,7 +898,7 @@ mod tests {
         let old = chain(17, 4);
         let young = chain(18, 3);
         let mut backend = LineageBackend::new(12);
-        backend.nodes.set_ticks_left(ticks_left);
+        backend.tree.nodes.set_ticks_left(ticks_left);
         for (id, &h) in old.iter().enumerate() {
             backend.insert(id, h);
             backend.validate().unwrap();
@@ -804,6 +933,100 @@ mod tests {
                 plain,
                 "{ticks_left} ticks left"
             );
+        }
+    }
+
+    /// Driven with hashes lent by a store (a slice standing in for it), the
+    /// backend keeps no copy of them and evicts exactly as when it keeps
+    /// its own.
+    #[test]
+    fn lent_hashes_and_kept_hashes_agree() {
+        let a = chain(20, 4);
+        let b = chain(21, 3);
+        let steps = [
+            (true, 3, a[3]),
+            (true, 0, a[0]),
+            (true, 1, a[1]),
+            (true, 2, a[2]),
+            (true, 4, b[0]),
+            (true, 5, b[1]),
+            (false, 1, a[1]),
+            (true, 6, b[2]),
+            (true, 7, a[1].extend(9)),
+            (false, 5, b[1]),
+            (true, 5, b[1]),
+            (true, 1, a[1]),
+        ];
+        let mut kept = LineageBackend::new(8);
+        let mut lent = LineageBackend::new(8);
+        let mut store = vec![SequenceHash::from_u128(0); 8];
+        for (insert, id, hash) in steps {
+            if insert {
+                store[id] = hash;
+                kept.insert(id, hash);
+                lent.insert_with_hashes(id, hash, BlockHashes::from_slice(&store));
+            } else {
+                kept.remove(id, hash);
+                lent.remove_with_hashes(id, hash, BlockHashes::from_slice(&store));
+            }
+            kept.validate().unwrap();
+            lent.validate_with_hashes(BlockHashes::from_slice(&store))
+                .unwrap();
+            assert_eq!(lent.leaf_count(), kept.leaf_count());
+        }
+        assert!(lent.own_hashes.is_empty());
+        // A store that cannot show a cached block's hash fails validation.
+        let short = BlockHashes::from_slice(&store[..4]);
+        assert!(lent
+            .validate_with_hashes(short)
+            .unwrap_err()
+            .contains("no hash"));
+        let kept_order = pop_all(&mut kept);
+        let mut lent_order = Vec::new();
+        while let Some(id) = lent.pop_victim_with_hashes(BlockHashes::from_slice(&store)) {
+            lent.validate_with_hashes(BlockHashes::from_slice(&store))
+                .unwrap();
+            lent_order.push(id);
+        }
+        assert_eq!(kept_order.len(), 8);
+        assert_eq!(lent_order, kept_order);
+    }
+
+    /// The mode-0 fast paths give the keys the general field-by-field cut
+    /// gives, on both sides of every mode boundary.
+    #[test]
+    fn fast_keys_match_the_general_cut() {
+        fn general_own(hash: SequenceHash) -> NodeKey {
+            let position = hash.position();
+            node_key(
+                position,
+                hash.parent_fragment_for_child_position(position + 1),
+            )
+        }
+        fn general_parent(hash: SequenceHash) -> Option<NodeKey> {
+            let position = hash.position().checked_sub(1)?;
+            Some(node_key(position, hash.parent_hash_fragment()))
+        }
+        let positions = [
+            0u64, 1, 2, 200, 253, 254, 255, 256, 257, 65_535, 65_536, 70_000,
+        ];
+        for (i, &position) in positions.iter().enumerate() {
+            for seed in [
+                0u64,
+                1,
+                0x5555_5555_5555_5555,
+                u64::MAX,
+                0xFFFF_0000_1234_5678,
+            ] {
+                let parent = (position > 0).then_some(seed.rotate_left(i as u32 * 7));
+                let hash = SequenceHash::new(seed ^ position, parent, position);
+                assert_eq!(own_key(hash), general_own(hash), "own key at {position}");
+                assert_eq!(
+                    parent_key(hash),
+                    general_parent(hash),
+                    "parent key at {position}"
+                );
+            }
         }
     }
 

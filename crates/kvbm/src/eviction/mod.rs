@@ -25,6 +25,7 @@ pub use lru::LruBackend;
 pub use multi_lru::{MultiLruBackend, MultiLruConfigError, DEFAULT_FREQUENCY_THRESHOLDS};
 pub use policy::{EvictionPolicy, UnknownEvictionPolicy};
 
+use crate::store::Slot;
 use crate::{BlockId, SequenceHash};
 
 /// An eviction order over cached blocks.
@@ -51,6 +52,16 @@ use crate::{BlockId, SequenceHash};
 /// hands out or registers blocks panics (see
 /// [`BlockManager::poisoned`](crate::manager::BlockManager::poisoned)). What
 /// the contract buys is good eviction, not safety.
+///
+/// # Reading hashes from the store
+/// The store calls the `_with_hashes` forms of the methods, which also give
+/// read access to the hash of every block the backend holds
+/// ([`BlockHashes`]), so that a backend that needs a block's hash after
+/// `insert` (the lineage backend resolves parents and children through
+/// them) can read it from the store instead of keeping a copy per block.
+/// Each defaults to the plain method, so a backend that keeps what it needs
+/// itself implements only the plain ones. A backend that wraps another must
+/// forward either all `_with_hashes` forms or none.
 ///
 /// The name is kvbm-logical's, whose "inactive pool" is what kvbm calls the
 /// cache.
@@ -84,6 +95,107 @@ pub trait InactiveBackend: Send + 'static {
     /// violation. Tests call it after every step.
     fn validate(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    /// [`insert`](Self::insert), with the hashes of the blocks held (this
+    /// one included).
+    fn insert_with_hashes(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        let _ = hashes;
+        self.insert(block, hash);
+    }
+
+    /// [`remove`](Self::remove), with the hashes of the blocks held (this
+    /// one included).
+    fn remove_with_hashes(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        let _ = hashes;
+        self.remove(block, hash);
+    }
+
+    /// [`pop_victim`](Self::pop_victim), with the hashes of the blocks held.
+    fn pop_victim_with_hashes(&mut self, hashes: BlockHashes<'_>) -> Option<BlockId> {
+        let _ = hashes;
+        self.pop_victim()
+    }
+
+    /// [`drain`](Self::drain), with the hashes of the blocks held; they
+    /// stay readable until `drain` returns.
+    fn drain_with_hashes(&mut self, sink: &mut dyn FnMut(BlockId), hashes: BlockHashes<'_>) {
+        let _ = hashes;
+        self.drain(sink);
+    }
+
+    /// [`validate`](Self::validate), with the hashes of the blocks held.
+    fn validate_with_hashes(&self, hashes: BlockHashes<'_>) -> Result<(), String> {
+        let _ = hashes;
+        self.validate()
+    }
+}
+
+/// Read access to the sequence hashes of the blocks an [`InactiveBackend`]
+/// holds: what the store passes to the `_with_hashes` methods, valid for
+/// the duration of the call.
+///
+/// ```
+/// use kvbm::eviction::BlockHashes;
+/// use kvbm::SequenceHash;
+///
+/// // A backend's tests can stand in for the store with a slice by block id.
+/// let hashes = [SequenceHash::root(1), SequenceHash::root(2)];
+/// let view = BlockHashes::from_slice(&hashes);
+/// assert_eq!(view.get(1), Some(hashes[1]));
+/// assert_eq!(view.get(2), None);
+/// ```
+#[derive(Clone, Copy)]
+pub struct BlockHashes<'a> {
+    source: HashSource<'a>,
+}
+
+/// Read straight from the store's slots, not through a trait object: the
+/// lineage backend reads a hash on every key-table probe, and an inlined
+/// read there is what keeps it as fast as when it kept its own copy.
+#[derive(Clone, Copy)]
+enum HashSource<'a> {
+    Store(&'a [Slot]),
+    Slice(&'a [SequenceHash]),
+}
+
+impl<'a> BlockHashes<'a> {
+    /// The hashes of a store's cached blocks.
+    pub(crate) fn from_store(slots: &'a [Slot]) -> Self {
+        BlockHashes {
+            source: HashSource::Store(slots),
+        }
+    }
+
+    /// Hashes by block id, for a backend used without a store (tests, or
+    /// a backend that wraps another and keeps the hashes itself).
+    pub fn from_slice(hashes: &'a [SequenceHash]) -> Self {
+        BlockHashes {
+            source: HashSource::Slice(hashes),
+        }
+    }
+
+    /// The hash `block` is cached under. `None` for a block the store does
+    /// not hold as cached (never for a block the backend holds); a slice
+    /// answers for every id it covers.
+    #[inline]
+    pub fn get(&self, block: BlockId) -> Option<SequenceHash> {
+        match self.source {
+            HashSource::Store(slots) => slots.get(block).and_then(Slot::cached_hash),
+            HashSource::Slice(hashes) => hashes.get(block).copied(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BlockHashes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match self.source {
+            HashSource::Store(_) => "store",
+            HashSource::Slice(_) => "slice",
+        };
+        f.debug_struct("BlockHashes")
+            .field("source", &source)
+            .finish()
     }
 }
 

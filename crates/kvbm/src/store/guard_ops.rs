@@ -31,6 +31,7 @@ use super::slot::SlotState;
 use super::user_code::AfterUnlock;
 use super::{BlockMetadata, State, Store};
 use crate::events::BlockLineage;
+use crate::eviction::BlockHashes;
 use crate::{BlockId, SequenceHash};
 
 /// What the store builds from a checked-out block's token: blocks'
@@ -256,7 +257,7 @@ impl<T: BlockMetadata> Store<T> {
         let slot = &mut st.slots[id];
         debug_assert_eq!(slot.state, SlotState::CheckedOut);
         slot.state = SlotState::Free;
-        st.free.push(id as u32);
+        st.push_free(id as u32);
         st.checked_out -= 1;
         self.publish_gauges(&st);
         after.lease = self.end_lease(&mut st);
@@ -305,7 +306,7 @@ impl<T: BlockMetadata> Store<T> {
                 // unregister it and free it.
                 slot.state = SlotState::Free;
                 st.index.remove_id(hash, id as u32);
-                st.free.push(id as u32);
+                st.push_free(id as u32);
                 st.held -= 1;
                 self.registry.remove_presence_many(
                     std::slice::from_ref(&hash),
@@ -319,13 +320,16 @@ impl<T: BlockMetadata> Store<T> {
                 slot.state = SlotState::Cached;
                 st.cached += 1;
                 st.held -= 1;
-                if let Err(failure) = self.call_backend(&mut st.backend, |b| b.insert(id, hash)) {
+                let hashes = BlockHashes::from_store(&st.slots);
+                let inserted =
+                    self.call_backend(&mut st.backend, |b| b.insert_with_hashes(id, hash, hashes));
+                if let Err(failure) = inserted {
                     self.poison(st, failure, after);
                 }
             }
             SlotState::Duplicate => {
                 slot.state = SlotState::Free;
-                st.free.push(id as u32);
+                st.push_free(id as u32);
                 st.held -= 1;
                 self.release_primary(st, hash, after);
             }

@@ -36,6 +36,7 @@
 
 mod duplicates;
 mod duplication;
+mod free_list;
 mod guard_ops;
 mod lease;
 mod poison;
@@ -52,14 +53,16 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::eviction::InactiveBackend;
+use crate::eviction::{BlockHashes, InactiveBackend};
 use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
 use crate::registry::{BlockRegistry, TierId};
 use crate::{BlockId, ManagerId, SequenceHash};
+use free_list::FreeList;
 use poison::Failure;
 use shares::ShareCount;
-use slot::{Slot, SlotState};
+pub(crate) use slot::Slot;
+use slot::SlotState;
 use sync::Mutex;
 use user_code::AfterUnlock;
 
@@ -101,8 +104,9 @@ struct State<T> {
     /// Lineage of the new primaries in `pending`, kept only when the
     /// registry reports to an events manager (else empty).
     pending_lineage: Vec<Option<crate::events::BlockLineage>>,
-    /// Free blocks; allocation pops from the end.
-    free: Vec<u32>,
+    /// Free blocks, threaded through their slots; allocation takes the
+    /// last freed.
+    free: FreeList,
     /// Registered primaries (held or cached) by hash.
     index: IdIndex<SequenceHash>,
     /// `None` once poisoned.
@@ -116,6 +120,15 @@ struct State<T> {
     cached: usize,
     /// Why the store was poisoned, if it was.
     poisoned: Option<String>,
+}
+
+impl<T> State<T> {
+    /// Puts block `id`, already `Free`, back in the free list. Overwrites
+    /// its hash with the list's link: read the hash first.
+    #[inline]
+    fn push_free(&mut self, id: u32) {
+        self.free.push(&mut self.slots[id as usize], id);
+    }
 }
 
 /// Settings a store is built from.
@@ -248,7 +261,10 @@ impl<T: BlockMetadata> Store<T> {
             // its failure leaves nothing half handed out.
             let mut failure = None;
             while from_free + st.ids.len() < n {
-                let id = match self.call_backend(&mut st.backend, |b| b.pop_victim()) {
+                let hashes = BlockHashes::from_store(&st.slots);
+                let victim =
+                    self.call_backend(&mut st.backend, |b| b.pop_victim_with_hashes(hashes));
+                let id = match victim {
                     Ok(id) => id,
                     Err(f) => {
                         failure = Some(f);
@@ -284,8 +300,9 @@ impl<T: BlockMetadata> Store<T> {
             if let Some(failure) = failure {
                 // The victims taken so far stay evicted, in the free pool.
                 for &id in &st.ids {
-                    st.slots[id as usize].state = SlotState::Free;
-                    st.free.push(id);
+                    let slot = &mut st.slots[id as usize];
+                    slot.state = SlotState::Free;
+                    st.free.push(slot, id);
                 }
                 self.poison(st, failure, &mut after);
                 drop(guard);
@@ -294,7 +311,9 @@ impl<T: BlockMetadata> Store<T> {
             }
             let victims = st.ids.len();
             for _ in 0..from_free {
-                let Some(id) = st.free.pop() else { break };
+                let Some(id) = st.free.pop(&st.slots) else {
+                    break;
+                };
                 st.slots[id as usize].state = SlotState::CheckedOut;
                 st.ids.push(id);
             }
@@ -426,7 +445,7 @@ impl<T: BlockMetadata> Store<T> {
                 if self.duplication_policy == BlockDuplicationPolicy::Reject {
                     self.metrics.inc_registration_dedup();
                     st.slots[id].state = SlotState::Free;
-                    st.free.push(id as u32);
+                    st.push_free(id as u32);
                     return existing as BlockId;
                 }
                 false
@@ -482,7 +501,9 @@ impl<T: BlockMetadata> Store<T> {
     /// out of the backend first.
     fn revive_locked(&self, st: &mut State<T>, id: BlockId, after: &mut AfterUnlock<Self>) -> bool {
         let hash = st.slots[id].hash();
-        let removed = self.call_backend(&mut st.backend, |b| b.remove(id, hash));
+        let hashes = BlockHashes::from_store(&st.slots);
+        let removed =
+            self.call_backend(&mut st.backend, |b| b.remove_with_hashes(id, hash, hashes));
         if let Err(failure) = removed {
             self.poison(st, failure, after);
             return false;
@@ -623,31 +644,46 @@ impl<T: BlockMetadata> Store<T> {
                 index,
                 backend,
                 pending,
+                ids,
                 cached,
                 ..
             } = &mut *guard;
             pending.clear();
+            ids.clear();
+            // The backend may read the hashes of the blocks it still holds
+            // while it drains, so the blocks are freed after it returns.
+            let hashes = BlockHashes::from_store(&*slots);
+            let total = slots.len();
             let mut bad = None;
             let drained = match backend.as_deref_mut() {
                 Some(backend) => user_code::call(addr, || {
-                    backend.drain(&mut |id| match slots.get_mut(id) {
-                        // Freed from here on, so a block reported twice is
-                        // no longer `Cached`.
-                        Some(slot) if slot.state == SlotState::Cached => {
-                            slot.state = SlotState::Free;
-                            index.remove_id(slot.hash(), id as u32);
-                            pending.push(slot.hash());
-                            free.push(id as u32);
-                            *cached -= 1;
-                        }
-                        _ => {
+                    let mut report = |id: BlockId| {
+                        // Past `total` reports some block came twice.
+                        if id < total && ids.len() < total {
+                            ids.push(id as u32);
+                        } else {
                             bad.get_or_insert(id);
                         }
-                    })
+                    };
+                    backend.drain_with_hashes(&mut report, hashes)
                 })
                 .map_err(Failure::Panicked),
                 None => Err(Failure::Broke("the backend is gone".into())),
             };
+            for &id in ids.iter() {
+                let slot = &mut slots[id as usize];
+                // Freed from here on, so a block reported twice is no
+                // longer `Cached`.
+                if slot.state == SlotState::Cached {
+                    slot.state = SlotState::Free;
+                    index.remove_id(slot.hash(), id);
+                    pending.push(slot.hash());
+                    free.push(slot, id);
+                    *cached -= 1;
+                } else {
+                    bad.get_or_insert(id as BlockId);
+                }
+            }
             let left = *cached;
             let st = &mut *guard;
             self.registry

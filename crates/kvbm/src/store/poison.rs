@@ -81,7 +81,7 @@ impl<T: super::BlockMetadata> Store<T> {
                 slot.state = SlotState::Free;
                 st.index.remove_id(slot.hash(), id as u32);
                 freed.push(slot.hash());
-                st.free.push(id as u32);
+                st.free.push(slot, id as u32);
             }
         }
         st.cached = 0;

@@ -1,5 +1,6 @@
 //! Reserving a store's memory fallibly, before anything else is built.
 
+use super::free_list::FreeList;
 use super::shares::ShareCount;
 use super::slot::Slot;
 use crate::id_index::IdIndex;
@@ -9,7 +10,7 @@ use crate::SequenceHash;
 /// else is built, so that an absurd block count is an error, not an abort.
 pub(crate) struct Reserved {
     pub(super) slots: Vec<Slot>,
-    pub(super) free: Vec<u32>,
+    pub(super) free: FreeList,
     pub(super) pending: Vec<SequenceHash>,
     pub(super) ids: Vec<u32>,
     pub(super) index: IdIndex<SequenceHash>,
@@ -28,9 +29,7 @@ impl Reserved {
         }
         let mut slots = reserve("slots", n)?;
         slots.resize(n, Slot::FREE);
-        let mut free = reserve("free list", n)?;
-        // Reversed so that block 0 is handed out first.
-        free.extend((0..n as u32).rev());
+        let free = FreeList::all(&mut slots);
         let pending = reserve("registry batch", n)?;
         let ids = reserve("block id batch", n)?;
         let mut shares = reserve("share counts", n)?;

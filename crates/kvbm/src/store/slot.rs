@@ -27,7 +27,8 @@ pub(crate) struct Slot {
     /// Meaningful in `Held`, `Cached` and `Duplicate`; read and written
     /// through [`hash`](Self::hash) and [`set_hash`](Self::set_hash). Two
     /// words keep the slot 8-byte aligned: 24 bytes instead of the 32 a
-    /// `u128` field pads it to.
+    /// `u128` field pads it to. A `Free` slot keeps the free list's link
+    /// here instead (see `free_list`).
     hash: [u64; 2],
     /// Bumped whenever the block is handed out again, so that weak handles
     /// to its previous contents fail to upgrade.
@@ -60,6 +61,27 @@ impl Slot {
     pub(crate) fn set_hash(&mut self, hash: SequenceHash) {
         let value = hash.as_u128();
         self.hash = [value as u64, (value >> 64) as u64];
+    }
+
+    /// The block's hash if it is cached: what an eviction backend may read
+    /// (see `BlockHashes`); a free slot's hash words hold the free list's
+    /// link instead.
+    #[inline]
+    pub(crate) fn cached_hash(&self) -> Option<SequenceHash> {
+        (self.state == SlotState::Cached).then(|| self.hash())
+    }
+
+    /// A free block's link: the block freed before it, `NIL` for none.
+    #[inline]
+    pub(crate) fn next_free(&self) -> u32 {
+        self.hash[0] as u32
+    }
+
+    /// Links a free block to the one below it in the free list, in place
+    /// of the hash it no longer has.
+    #[inline]
+    pub(crate) fn set_next_free(&mut self, next: u32) {
+        self.hash = [u64::from(next), 0];
     }
 }
 

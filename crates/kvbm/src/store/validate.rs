@@ -1,6 +1,7 @@
 //! The store's invariant checker.
 
 use super::{SlotState, State, Store};
+use crate::eviction::BlockHashes;
 
 /// A broken store invariant, described.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,7 +20,8 @@ impl<T: super::BlockMetadata> Store<T> {
     /// Checks every invariant of the store:
     /// - free + cached + checked out + held = total, and each count matches
     ///   the slots' states;
-    /// - the free list holds each free block exactly once;
+    /// - the free list, threaded through the free slots, holds each free
+    ///   block exactly once and nothing else;
     /// - the hash index points at exactly the registered primaries, under
     ///   their own hashes;
     /// - the backend holds exactly the cached blocks and is internally
@@ -96,18 +98,7 @@ impl<T: super::BlockMetadata> Store<T> {
             "free list has {} entries, {free} blocks are free",
             st.free.len()
         );
-        let mut seen = vec![false; total];
-        for &id in &st.free {
-            let id = id as usize;
-            ensure!(id < total, "free list holds unknown block {id}");
-            ensure!(!seen[id], "block {id} is in the free list twice");
-            seen[id] = true;
-            ensure!(
-                st.slots[id].state == SlotState::Free,
-                "free-listed block {id} is {:?}",
-                st.slots[id].state
-            );
-        }
+        st.free.validate(&st.slots).map_err(InvariantViolation)?;
         ensure!(
             st.index.len() == held + cached,
             "index has {} entries for {} registered primaries",
@@ -120,6 +111,7 @@ impl<T: super::BlockMetadata> Store<T> {
             st.cached
         );
         let addr = self.addr();
+        let hashes = BlockHashes::from_store(&st.slots);
         match st.backend.as_deref_mut() {
             None => ensure!(
                 st.poisoned.is_some() && cached == 0,
@@ -129,8 +121,10 @@ impl<T: super::BlockMetadata> Store<T> {
             Some(backend) => {
                 // The backend is user code: a panic in its `len` or
                 // `validate` is a finding, not a reason to unwind here.
-                let checked = super::user_code::call(addr, || (backend.len(), backend.validate()))
-                    .map_err(|_| InvariantViolation("backend: panicked while validated".into()))?;
+                let checked = super::user_code::call(addr, || {
+                    (backend.len(), backend.validate_with_hashes(hashes))
+                })
+                .map_err(|_| InvariantViolation("backend: panicked while validated".into()))?;
                 let (len, valid) = checked;
                 ensure!(
                     len == cached,

@@ -102,6 +102,12 @@ struct Model {
     free: usize,
     /// Cached primaries, least recently released first.
     cached: Vec<Cached>,
+    /// Lineage's ghosts: hashes of blocks that left the cache while they
+    /// had cached children, with their parents. A ghost still counts as its
+    /// parent's child until its last cached descendant goes, so the parent
+    /// of a revived block is no leaf while the revived block's cached
+    /// descendants remain (see `eviction::lineage`).
+    ghosts: Vec<(SequenceHash, Option<SequenceHash>)>,
     /// Held registered blocks by id.
     held: HashMap<BlockId, Entry>,
     /// Bumped when a block leaves the pool, to tell stale weak handles.
@@ -126,10 +132,36 @@ impl Model {
         self.cached.iter().map(|c| c.id).collect()
     }
 
+    /// Cached blocks and ghosts whose parent is `h`.
+    fn lineage_children(&self, h: SequenceHash) -> usize {
+        let blocks = self
+            .cached
+            .iter()
+            .filter(|c| self.parent.get(&c.hash) == Some(&h))
+            .count();
+        blocks + self.ghosts.iter().filter(|g| g.1 == Some(h)).count()
+    }
+
+    /// Takes the cached block at `pos` out of the cache: it leaves a ghost
+    /// if it has children; ghosts left without children go.
+    fn uncache(&mut self, pos: usize) -> Cached {
+        let c = self.cached.remove(pos);
+        if self.lineage_children(c.hash) > 0 {
+            self.ghosts
+                .push((c.hash, self.parent.get(&c.hash).copied()));
+        }
+        while let Some(i) =
+            (0..self.ghosts.len()).find(|&i| self.lineage_children(self.ghosts[i].0) == 0)
+        {
+            self.ghosts.remove(i);
+        }
+        c
+    }
+
     /// One more handle on a registered block, reviving it if cached.
     fn acquire(&mut self, id: BlockId, hash: SequenceHash) {
         if let Some(pos) = self.cached.iter().position(|c| c.id == id) {
-            self.cached.remove(pos);
+            self.uncache(pos);
         }
         self.held
             .entry(id)
@@ -170,6 +202,8 @@ impl Model {
                     .count(),
                 _ => 0,
             };
+            // A block that comes back takes its place back from its ghost.
+            self.ghosts.retain(|g| g.0 != e.hash);
             self.cached.push(Cached {
                 id,
                 hash: e.hash,
@@ -180,19 +214,17 @@ impl Model {
 
     /// Where in `cached` the next victim is, by the backend's definition:
     /// LRU and FIFO the oldest release; lineage the oldest release among
-    /// leaves (no cached child); multi-LRU the oldest release of the
+    /// leaves (no cached child, no ghost child); multi-LRU the oldest release of the
     /// coldest non-empty tier; admission has no victim the model can name
     /// (its order depends on its private sketch), so any cached block.
     fn victim(&self, h: SequenceHash) -> Option<usize> {
         match self.backend {
             Backend::Admission => self.cached.iter().position(|c| c.hash == h),
             Backend::Lru | Backend::Fifo => (!self.cached.is_empty()).then_some(0),
-            Backend::Lineage => self.cached.iter().position(|c| {
-                !self
-                    .cached
-                    .iter()
-                    .any(|o| self.parent.get(&o.hash) == Some(&c.hash))
-            }),
+            Backend::Lineage => self
+                .cached
+                .iter()
+                .position(|c| self.lineage_children(c.hash) == 0),
             Backend::MultiLru { .. } => {
                 let coldest = self.cached.iter().map(|c| c.tier).min()?;
                 self.cached.iter().position(|c| c.tier == coldest)
@@ -202,7 +234,7 @@ impl Model {
 
     fn evict_next(&mut self, h: SequenceHash) -> Option<Cached> {
         let pos = self.victim(h)?;
-        let c = self.cached.remove(pos);
+        let c = self.uncache(pos);
         *self.epoch.entry(c.id).or_default() += 1;
         Some(c)
     }
@@ -258,6 +290,7 @@ fn run(
         parent: HashMap::new(),
         free: BLOCKS,
         cached: Vec::new(),
+        ghosts: Vec::new(),
         held: HashMap::new(),
         epoch: HashMap::new(),
     };
@@ -422,6 +455,9 @@ fn run(
             }
             Op::ResetInactive => {
                 let res = m.reset_inactive_pool();
+                // Drained leaf first: every ghost goes with its last
+                // cached descendant.
+                model.ghosts.clear();
                 for c in std::mem::take(&mut model.cached) {
                     *model.epoch.entry(c.id).or_default() += 1;
                     model.free += 1;

@@ -1,16 +1,18 @@
 //! The lineage backend's per-block records, and its leaf queue threaded
 //! through them.
 //!
-//! One 28-byte record per block holds everything the backend keeps about
-//! it — its own and its parent's key, release tick, and either its links in
-//! the leaf queue or its count of cached children — so handling a block
-//! touches one cache line and nothing else is allocated per block. A block
-//! is a leaf exactly when it has no cached children, so a record never
-//! needs both: an *inner* block (one with cached children) keeps its count
-//! where a leaf keeps its back link, and a marker where a leaf keeps its
-//! forward link. There is no state byte either: an absent block has a key
-//! no block is filed under, and a shadow (see the parent module) carries a
-//! flag in its tick's top bit.
+//! One 12-byte record per block holds everything the backend keeps about
+//! it — its release tick, and either its links in the leaf queue or its
+//! count of cached children — so handling a block touches one record and
+//! nothing else is allocated per block. The block's own and parent keys
+//! are not kept: both are cut from its sequence hash, which the store holds
+//! (see [`BlockHashes`](crate::eviction::BlockHashes)). A block is a leaf
+//! exactly when it has no cached children, so a record never needs both
+//! links and count: an *inner* block (one with cached children) keeps its
+//! count where a leaf keeps its back link, and a marker where a leaf keeps
+//! its forward link. There is no state byte either: an absent block has a
+//! tick no block gets, and a shadow (see the parent module) carries a flag
+//! in its tick's top bit.
 
 use crate::eviction::NIL;
 
@@ -18,8 +20,9 @@ use crate::eviction::NIL;
 /// module); the two mode bits are never both set.
 pub(super) type NodeKey = u64;
 
-/// Mode bits 3 are never produced, so no block's key equals this: the key
-/// of an absent block, and the parent key of a block at position 0.
+/// Mode bits 3 are never produced, so no block's key equals this: the
+/// parent key of a block at position 0, and the key of a block whose hash
+/// cannot be read.
 pub(super) const NO_KEY: NodeKey = u64::MAX;
 
 /// The forward link of an inner block. Block ids stay below `NIL`
@@ -27,20 +30,20 @@ pub(super) const NO_KEY: NodeKey = u64::MAX;
 /// `NIL - 1`.
 const INNER: u32 = NIL - 1;
 
-/// The tick bit that marks a shadow; ticks stay below it.
+/// The tick bit that marks a shadow.
 const SHADOW: u32 = 1 << 31;
 
-/// What the backend keeps per block. Keys are stored as two `u32` halves
-/// so the record aligns to 4 bytes and packs into 28.
+/// Ticks stay below this, so that no shadow's tick field is [`ABSENT`].
+const TICK_LIMIT: u32 = SHADOW - 1;
+
+/// The tick field of a block that is not cached.
+const ABSENT: u32 = u32::MAX;
+
+/// What the backend keeps per block.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Node {
-    /// The key the block is filed (or shadowed) under; [`NO_KEY`] while
+    /// Release tick, with [`SHADOW`] set for a shadow; [`ABSENT`] while
     /// the block is not cached.
-    own: [u32; 2],
-    /// Its parent's key; [`NO_KEY`] at position 0. Stale for absent blocks.
-    parent: [u32; 2],
-    /// Release tick, with [`SHADOW`] set for a shadow; stale for absent
-    /// blocks.
     tick: u32,
     /// A leaf's back link in the queue; an inner block's cached children
     /// (and ghosts) counted under its key.
@@ -49,22 +52,10 @@ pub(super) struct Node {
     next: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Node>() == 28);
-
-#[inline]
-fn split(key: NodeKey) -> [u32; 2] {
-    [key as u32, (key >> 32) as u32]
-}
-
-#[inline]
-fn join(halves: [u32; 2]) -> NodeKey {
-    u64::from(halves[0]) | (u64::from(halves[1]) << 32)
-}
+const _: () = assert!(std::mem::size_of::<Node>() == 12);
 
 const ABSENT_NODE: Node = Node {
-    own: [u32::MAX; 2],
-    parent: [u32::MAX; 2],
-    tick: 0,
+    tick: ABSENT,
     prev_or_children: NIL,
     next: NIL,
 };
@@ -73,11 +64,9 @@ impl Node {
     /// A cached block's record: a shadow (always a leaf) until
     /// [`file`](Self::file)d.
     #[inline]
-    pub(super) fn shadow(own: NodeKey, parent: NodeKey, tick: u32) -> Self {
-        debug_assert!(tick < SHADOW);
+    pub(super) fn shadow(tick: u32) -> Self {
+        debug_assert!(tick < TICK_LIMIT);
         Node {
-            own: split(own),
-            parent: split(parent),
             tick: tick | SHADOW,
             prev_or_children: NIL,
             next: NIL,
@@ -98,18 +87,6 @@ impl Node {
         }
     }
 
-    /// The key the block is filed or shadowed under.
-    #[inline]
-    pub(super) fn own(&self) -> NodeKey {
-        join(self.own)
-    }
-
-    /// Its parent's key.
-    #[inline]
-    pub(super) fn parent(&self) -> NodeKey {
-        join(self.parent)
-    }
-
     /// Its release tick.
     #[inline]
     pub(super) fn tick(&self) -> u32 {
@@ -118,7 +95,7 @@ impl Node {
 
     #[inline]
     pub(super) fn is_cached(&self) -> bool {
-        self.own != [u32::MAX; 2]
+        self.tick != ABSENT
     }
 
     #[inline]
@@ -174,6 +151,11 @@ impl Records {
             leaves: 0,
             next_tick: 0,
         }
+    }
+
+    /// The number of records (ids below it have one).
+    pub(super) fn capacity(&self) -> usize {
+        self.nodes.len()
     }
 
     #[inline]
@@ -236,13 +218,13 @@ impl Records {
     /// A tick for a block released now: larger than every tick handed out
     /// before.
     ///
-    /// Ticks are 31 bits to keep the record at 28 bytes. When they run out
-    /// (after about 2 billion releases) the cached blocks' ticks are
-    /// renumbered `0..` in their order — one sort of the cached blocks, the
-    /// only allocation outside construction, that rare.
+    /// Ticks are 31 bits, to leave room for the shadow flag in the same
+    /// word. When they run out (after about 2 billion releases) the cached
+    /// blocks' ticks are renumbered `0..` in their order — one sort of the
+    /// cached blocks, the only allocation outside construction, that rare.
     #[inline]
     pub(super) fn take_tick(&mut self) -> u32 {
-        if self.next_tick == SHADOW {
+        if self.next_tick == TICK_LIMIT {
             self.renumber_ticks();
         }
         let tick = self.next_tick;
@@ -260,19 +242,19 @@ impl Records {
         order.sort_unstable();
         for (rank, &(_, id)) in order.iter().enumerate() {
             // Fewer cached blocks than ids (below `NIL`), but possibly more
-            // than 2^31: then ticks are still unique, but run out again at
+            // than 2^31: then the last ticks repeat and run out again at
             // once — a capacity no real pool has.
             let node = &mut self.nodes[id as usize];
-            node.tick = (node.tick & SHADOW) | (rank as u32 & !SHADOW);
+            node.tick = (node.tick & SHADOW) | (rank.min(TICK_LIMIT as usize - 1) as u32);
         }
-        self.next_tick = order.len() as u32;
+        self.next_tick = order.len().min(TICK_LIMIT as usize - 1) as u32;
     }
 
     /// Sets the tick clock `left` ticks before it runs out (tests that
     /// cross the renumbering).
     #[cfg(test)]
     pub(super) fn set_ticks_left(&mut self, left: u32) {
-        self.next_tick = SHADOW - left;
+        self.next_tick = TICK_LIMIT.saturating_sub(left);
     }
 
     /// The number of leaves.
