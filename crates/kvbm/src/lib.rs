@@ -48,6 +48,7 @@
 //! | `testing` | test fixtures, with the `testing` feature only |
 #![deny(missing_docs)]
 
+mod block_slot;
 pub mod blocks;
 mod compat;
 pub mod events;

@@ -25,7 +25,7 @@ pub use lru::LruBackend;
 pub use multi_lru::{MultiLruBackend, MultiLruConfigError, DEFAULT_FREQUENCY_THRESHOLDS};
 pub use policy::{EvictionPolicy, UnknownEvictionPolicy};
 
-use crate::store::Slot;
+use crate::block_slot::Slot;
 use crate::{BlockId, SequenceHash};
 
 /// An eviction order over cached blocks.

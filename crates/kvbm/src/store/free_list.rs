@@ -5,7 +5,7 @@
 //! the slots took 4 bytes per block). Last freed, first handed out, as
 //! with the `Vec` it replaces, so allocation order is unchanged.
 
-use super::slot::{Slot, SlotState};
+use crate::block_slot::{Slot, SlotState};
 use crate::eviction::NIL;
 
 /// The head of the stack of free blocks and its length; the links live in

@@ -27,9 +27,9 @@
 use std::sync::{Arc, Weak};
 
 use super::lease::StoreRef;
-use super::slot::SlotState;
 use super::user_code::AfterUnlock;
 use super::{BlockMetadata, State, Store};
+use crate::block_slot::SlotState;
 use crate::events::BlockLineage;
 use crate::eviction::BlockHashes;
 use crate::{BlockId, SequenceHash};

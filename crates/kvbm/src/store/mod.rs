@@ -43,7 +43,6 @@ mod poison;
 mod presence;
 mod reserve;
 mod shares;
-mod slot;
 mod sync;
 mod tier;
 mod user_code;
@@ -53,6 +52,8 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::block_slot::Slot;
+use crate::block_slot::SlotState;
 use crate::eviction::{BlockHashes, InactiveBackend};
 use crate::id_index::IdIndex;
 use crate::metrics::BlockPoolMetrics;
@@ -61,8 +62,6 @@ use crate::{BlockId, ManagerId, SequenceHash};
 use free_list::FreeList;
 use poison::Failure;
 use shares::ShareCount;
-pub(crate) use slot::Slot;
-use slot::SlotState;
 use sync::Mutex;
 use user_code::AfterUnlock;
 

@@ -2,10 +2,10 @@
 //! re-entry), calling the backend, and poisoning the store when the backend
 //! fails. The generic machinery is in [`user_code`](super::user_code).
 
-use super::slot::SlotState;
 use super::sync::MutexGuard;
 use super::user_code::{self, AfterUnlock, Inside, Panic};
 use super::{State, Store};
+use crate::block_slot::SlotState;
 use crate::eviction::InactiveBackend;
 
 /// What went wrong in a backend call.

@@ -2,7 +2,7 @@
 
 use super::free_list::FreeList;
 use super::shares::ShareCount;
-use super::slot::Slot;
+use crate::block_slot::Slot;
 use crate::id_index::IdIndex;
 use crate::SequenceHash;
 

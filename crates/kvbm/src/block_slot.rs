@@ -1,4 +1,9 @@
 //! What the store knows about one block.
+//!
+//! The store alone writes slots. The module sits beside the store rather
+//! inside it because eviction backends read cached blocks' hashes straight
+//! from the slots (`eviction::BlockHashes`), and eviction must not depend
+//! on the store, which depends on eviction.
 
 use crate::SequenceHash;
 
