@@ -314,6 +314,39 @@ fn a_panicking_insert_on_the_very_last_guard_ends_the_lease() {
     assert!(!store_alive(&metrics), "the store went with its last guard");
 }
 
+/// A panicking `insert` in a batch release (`ImmutableBlock::release_all`)
+/// of blocks with two shares each: the store is poisoned, every block of
+/// the batch is freed (the ones after the failure too) and the panic is
+/// raised once, after the lock.
+#[test]
+fn a_panicking_insert_in_a_batch_release_frees_the_batch() {
+    let (m, switch) = adversarial(4);
+    let held = fill(&m, &chain(1, 4));
+    let mut batch = held.clone();
+    batch.extend(held);
+    switch.arm(Trap::PanicOnInsert);
+    expect_panic("insert trap", || ImmutableBlock::release_all(batch));
+    assert_poisoned(&m, "insert trap");
+    assert_eq!(m.available_blocks(), 4);
+    check(&m);
+}
+
+/// The same with the manager gone: the batch holds the last guards, and
+/// the lease ends with it.
+#[test]
+fn a_panicking_insert_in_a_batch_of_the_last_guards_ends_the_lease() {
+    let (m, switch) = adversarial(4);
+    let metrics = Arc::clone(m.metrics());
+    let batch = fill(&m, &chain(1, 3));
+    switch.arm(Trap::PanicOnInsert);
+    drop(sole(m));
+    expect_panic("insert trap", move || ImmutableBlock::release_all(batch));
+    assert!(
+        !store_alive(&metrics),
+        "the store went with its last guards"
+    );
+}
+
 /// A panicking `remove` while a match revives a cached block: the blocks
 /// matched before it stay valid, the rest of the cache is freed.
 #[test]
