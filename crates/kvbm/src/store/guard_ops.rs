@@ -67,10 +67,11 @@ impl<T: BlockMetadata> IntoStaged<T> for Staged<T> {
 }
 
 /// How many staged blocks a batch registration takes apart (and
-/// prefetches for) before it registers the first: enough for the misses
-/// of several blocks to overlap, few enough that the lines are still in
-/// cache when their block's turn comes.
-const REGISTER_AHEAD: usize = 8;
+/// prefetches for) before it registers the first: a request's new blocks
+/// (typically up to a few dozen) all ahead, so that their misses overlap
+/// from the start; 8 measured about half the gain at 4M cached blocks. The
+/// ring costs 2 KiB of stack.
+const REGISTER_AHEAD: usize = 32;
 
 /// The staged blocks of a batch registration, taken apart
 /// [`REGISTER_AHEAD`] blocks ahead of the one being registered, each
