@@ -37,6 +37,10 @@ enum Trap {
     PopNone,
     /// `insert` calls back into the manager.
     ReenterOnInsert,
+    /// `prefetch_insert` panics.
+    PanicOnPrefetch,
+    /// `prefetch_insert` calls back into the manager.
+    ReenterOnPrefetch,
 }
 
 /// The switch a test arms its adversary with, and the manager it may call
@@ -75,6 +79,14 @@ impl InactiveBackend for Adversary {
             }
         }
         self.inner.insert(block, hash);
+    }
+    fn prefetch_insert(&self, _block: BlockId, _hash: SequenceHash) {
+        assert!(!self.switch.is(Trap::PanicOnPrefetch), "prefetch trap");
+        if self.switch.is(Trap::ReenterOnPrefetch) {
+            if let Some(m) = self.switch.manager.get().and_then(Weak::upgrade) {
+                let _ = m.available_blocks();
+            }
+        }
     }
     fn remove(&mut self, block: BlockId, hash: SequenceHash) {
         assert!(!self.switch.is(Trap::PanicOnRemove), "remove trap");
@@ -331,6 +343,20 @@ fn a_panicking_insert_in_a_batch_release_frees_the_batch() {
     check(&m);
 }
 
+/// A panicking `prefetch_insert` hint before a batch release's inserts
+/// poisons the store like any backend failure: the batch is freed, not
+/// cached, and the panic reaches the caller after the lock.
+#[test]
+fn a_panicking_insert_hint_in_a_batch_release_poisons_the_store() {
+    let (m, switch) = adversarial(4);
+    let batch = fill(&m, &chain(1, 3));
+    switch.arm(Trap::PanicOnPrefetch);
+    expect_panic("prefetch trap", || ImmutableBlock::release_all(batch));
+    assert_poisoned(&m, "prefetch trap");
+    assert_eq!(m.available_blocks(), 4);
+    check(&m);
+}
+
 /// The same with the manager gone: the batch holds the last guards, and
 /// the lease ends with it.
 #[test]
@@ -543,6 +569,19 @@ fn a_backend_calling_back_into_its_manager_panics() {
     switch.arm(Trap::ReenterOnInsert);
     expect_panic("called back into", move || drop(held));
     assert_poisoned(&m, "called back into");
+}
+
+/// The same from the insert hint of a batch release.
+#[test]
+fn a_backend_calling_back_from_its_insert_hint_panics() {
+    let (m, switch) = adversarial(2);
+    let batch = fill(&m, &chain(1, 2));
+    switch.arm(Trap::ReenterOnPrefetch);
+    expect_panic("called back into", move || {
+        ImmutableBlock::release_all(batch)
+    });
+    assert_poisoned(&m, "called back into");
+    assert_eq!(m.available_blocks(), 2);
 }
 
 /// A frequency tracker that calls back into the manager from `count`.

@@ -402,6 +402,14 @@ impl InactiveBackend for LineageBackend {
         "lineage"
     }
 
+    fn prefetch_insert(&self, _block: BlockId, hash: SequenceHash) {
+        // The key table's probe for the block's own key: the miss of a
+        // large cache's insert (the parent's key is usually that of the
+        // block inserted just before, and the record was touched when the
+        // block was handed out).
+        self.filed.prefetch(own_key(hash));
+    }
+
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         let id = block as u32;
         if self.nodes.get(id).is_cached() {

@@ -381,6 +381,9 @@ impl<T: BlockMetadata> Store<T> {
                 last += 1;
             }
         }
+        if last > 1 && st.poisoned.is_none() {
+            self.prefetch_inserts(st, last, &mut after);
+        }
         for i in 0..last {
             let id = st.ids[i] as BlockId;
             self.let_go_locked(st, id, &mut after);
@@ -388,6 +391,28 @@ impl<T: BlockMetadata> Store<T> {
         self.publish_gauges(st);
         after.lease = self.end_lease(st);
         after
+    }
+
+    /// Tells the backend which of the first `count` blocks of `st.ids` it
+    /// is about to cache (see `InactiveBackend::prefetch_insert`), in one
+    /// call into user code. A panic there poisons the store like any
+    /// other backend failure.
+    fn prefetch_inserts(&self, st: &mut State<T>, count: usize, after: &mut AfterUnlock<Self>) {
+        let Some(backend) = st.backend.as_deref() else {
+            return;
+        };
+        let (ids, slots) = (&st.ids[..count], &st.slots);
+        let hinted = super::user_code::call(self.addr(), || {
+            for &id in ids {
+                let slot = &slots[id as BlockId];
+                if slot.state == SlotState::Held && !slot.evict_on_reset {
+                    backend.prefetch_insert(id as BlockId, slot.hash());
+                }
+            }
+        });
+        if let Err(panic) = hinted {
+            self.poison(st, super::poison::Failure::Panicked(panic), after);
+        }
     }
 
     /// A checked-out block's token was dropped: the block goes back to the
