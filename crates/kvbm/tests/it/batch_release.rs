@@ -168,3 +168,45 @@ fn batches_mixing_managers_and_repeating_blocks() {
     drop(b);
     assert!(!kvbm::testing::store_alive(&metrics));
 }
+
+/// A store large enough to prefetch ahead of its registrations
+/// (`PREFETCH_MIN_BLOCKS`, 2^16 blocks) registers batches longer than its
+/// prefetch ring (32) in order, deduplicating hashes already registered
+/// (within the batch too), and ends consistent.
+#[test]
+fn a_large_store_registers_long_batches_in_order() {
+    let m = kvbm::testing::builder(EvictionPolicy::Lineage)
+        .block_count(1 << 16)
+        .block_size(4)
+        .duplication_policy(kvbm::blocks::BlockDuplicationPolicy::Reject)
+        .build()
+        .unwrap();
+    let first = request(&m, 1, 40).unwrap();
+    check(&m);
+    // 70 hashes: the 40 above (held), 29 new ones and one repeated.
+    let mut hashes = chain(100, 69);
+    hashes.push(hashes[45]);
+    let blocks = m.allocate_blocks(hashes.len()).unwrap();
+    let staged = blocks
+        .into_iter()
+        .zip(&hashes)
+        .map(|(b, h)| b.stage(*h, m.block_size()).unwrap())
+        .collect();
+    let held = m.register_blocks(staged);
+    let got: Vec<_> = held.iter().map(|b| b.sequence_hash()).collect();
+    assert_eq!(got, hashes);
+    for (i, b) in held.iter().enumerate().take(40) {
+        assert_eq!(
+            b.block_id(),
+            first[i].block_id(),
+            "deduplicated into the held block"
+        );
+    }
+    assert_eq!(held[69].block_id(), held[45].block_id());
+    check(&m);
+    assert_eq!(m.available_blocks(), (1 << 16) - 69);
+    drop(first);
+    ImmutableBlock::release_all(held);
+    check(&m);
+    assert_eq!(m.match_blocks(&hashes[..69]).len(), 69);
+}
