@@ -14,6 +14,9 @@
 //!
 //! FILTERs keep the workloads whose name contains any of them. `--lib` runs a
 //! single library (for profiling) and prints its times only.
+//! `--batch-release` (here and for `scale`) has kvbm give back a match's or
+//! a request's blocks with `ImmutableBlock::release_all` instead of
+//! dropping them one by one (kvbm-logical has no batch release).
 //!
 //! `cargo run --release -- scale [--rounds N] [--sizes N,…]` runs the scale
 //! workloads and the memory per block instead; see [`scale`].
@@ -57,6 +60,9 @@ fn parse_options() -> Options {
             }
             "--lib" => options.lib = Some(value("--lib")),
             "--bench" => {} // passed by `cargo bench`
+            "--batch-release" => {
+                workloads::BATCH_RELEASE.store(true, std::sync::atomic::Ordering::Relaxed)
+            }
             other => options.filters.push(other.to_string()),
         }
     }

@@ -21,6 +21,7 @@
 //! set (`/proc/self/statm`) divided by the blocks.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::logical::Logical;
@@ -112,7 +113,7 @@ fn fill<P: Pool>(pool: &P, family: Family, blocks: usize, rng: &mut Rng) -> Dura
         batch.truncate(left);
         let start = Instant::now();
         let held = pool.fill(&batch).expect("an unfilled pool has room");
-        drop(held);
+        P::release(held);
         total += start.elapsed();
         left -= batch.len();
     }
@@ -140,7 +141,9 @@ impl<P: Pool> Churner<P> {
         let start = Instant::now();
         for hashes in requests {
             if self.in_flight.len() >= IN_FLIGHT {
-                drop(self.in_flight.pop_front());
+                if let Some(done) = self.in_flight.pop_front() {
+                    P::release(done);
+                }
             }
             let mut held = pool.match_prefix(hashes);
             self.reused += held.len() as u64;
@@ -287,6 +290,7 @@ fn parse(args: impl Iterator<Item = String>) -> ScaleOptions {
             }
             "--lib" => options.lib = Some(value("--lib")),
             "--no-memory" => options.skip_memory = true,
+            "--batch-release" => crate::workloads::BATCH_RELEASE.store(true, Ordering::Relaxed),
             other => panic!("unknown scale option {other}"),
         }
     }

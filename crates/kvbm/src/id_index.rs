@@ -40,10 +40,61 @@ impl IndexKey for u64 {
 }
 
 /// Block ids, found by key through the blocks they name.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct IdIndex<K> {
     table: HashTable<u32>,
+    /// Where a key's probe starts in memory, for [`prefetch`](Self::prefetch).
+    probe: ProbeHint,
     _key: PhantomData<fn(K)>,
+}
+
+/// The address of the table's control bytes and its bucket mask, learned
+/// from the last insert: hashbrown keeps a table's control bytes (one per
+/// bucket) in one run and its buckets just below them, bucket `i` at
+/// `i + 1` entries below the control bytes' start, and a key's probe
+/// starts at bucket `hash & mask`. Only ever used as a prefetch hint: the
+/// addresses are computed, never dereferenced, so a hint that is stale (the
+/// table moved) or wrong (hashbrown changed its layout) costs a useless
+/// prefetch and nothing else. `probe_addresses_follow_the_table_layout`
+/// checks the layout against the hashbrown in use.
+#[derive(Debug, Clone, Copy, Default)]
+struct ProbeHint {
+    /// Address of control byte 0; 0 while unknown.
+    ctrl: usize,
+    mask: usize,
+}
+
+impl ProbeHint {
+    /// The hint after an insert filed an entry at `addr` in bucket `index`.
+    #[inline]
+    fn learn(table: &HashTable<u32>, index: usize, addr: *const u32) -> Self {
+        ProbeHint {
+            ctrl: (addr as usize).wrapping_add((index + 1) * std::mem::size_of::<u32>()),
+            mask: table.num_buckets().wrapping_sub(1),
+        }
+    }
+
+    /// The control byte and the bucket where the probe for `mixed` starts.
+    #[inline]
+    fn start(self, mixed: u64) -> (usize, usize) {
+        let index = mixed as usize & self.mask;
+        (
+            self.ctrl.wrapping_add(index),
+            self.ctrl
+                .wrapping_sub((index + 1) * std::mem::size_of::<u32>()),
+        )
+    }
+}
+
+impl<K> Clone for IdIndex<K> {
+    fn clone(&self) -> Self {
+        IdIndex {
+            table: self.table.clone(),
+            // The clone's table lives elsewhere: learned at its first insert.
+            probe: ProbeHint::default(),
+            _key: PhantomData,
+        }
+    }
 }
 
 impl<K: IndexKey> IdIndex<K> {
@@ -54,6 +105,7 @@ impl<K: IndexKey> IdIndex<K> {
         table.try_reserve(capacity, |&_| 0)?;
         Ok(IdIndex {
             table,
+            probe: ProbeHint::default(),
             _key: PhantomData,
         })
     }
@@ -62,6 +114,7 @@ impl<K: IndexKey> IdIndex<K> {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         IdIndex {
             table: HashTable::with_capacity(capacity),
+            probe: ProbeHint::default(),
             _key: PhantomData,
         }
     }
@@ -90,8 +143,11 @@ impl<K: IndexKey> IdIndex<K> {
     #[inline]
     pub(crate) fn insert(&mut self, key: K, id: u32, key_of: impl Fn(u32) -> K) {
         debug_assert!(self.get(key, &key_of).is_none(), "key indexed twice");
-        self.table
+        let entry = self
+            .table
             .insert_unique(key.mixed(), id, |&other| key_of(other).mixed());
+        let (index, addr) = (entry.bucket_index(), entry.get() as *const u32);
+        self.probe = ProbeHint::learn(&self.table, index, addr);
     }
 
     /// The id filed under `key`, or, if there is none, files `id` under it
@@ -112,10 +168,26 @@ impl<K: IndexKey> IdIndex<K> {
         match entry {
             hashbrown::hash_table::Entry::Occupied(found) => Some(*found.get()),
             hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(id);
+                let entry = vacant.insert(id);
+                let (index, addr) = (entry.bucket_index(), entry.get() as *const u32);
+                self.probe = ProbeHint::learn(&self.table, index, addr);
                 None
             }
         }
+    }
+
+    /// Hints that `key` will be looked up, filed or removed soon: starts
+    /// loading the control bytes and the buckets where its probe begins,
+    /// so that a batch of keys prefetched first overlaps their misses (see
+    /// [`crate::prefetch`]). Does nothing before the first insert.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: K) {
+        if self.probe.ctrl == 0 {
+            return;
+        }
+        let (ctrl, bucket) = self.probe.start(key.mixed());
+        crate::prefetch::prefetch(ctrl as *const u8);
+        crate::prefetch::prefetch(bucket as *const u8);
     }
 
     /// Removes `id`, filed under `key`; whether it was there.
@@ -147,6 +219,61 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
+
+    /// The prefetch hint's addresses are those of the table: a key's
+    /// bucket lies in the group its probe starts at (or, in a crowded
+    /// group, after it), at the address the hint computes for that bucket.
+    #[test]
+    fn probe_addresses_follow_the_table_layout() {
+        let n = if cfg!(miri) { 64 } else { 4096 };
+        let slots: Vec<SequenceHash> = (0..n as u64).map(SequenceHash::root).collect();
+        let key_of = |id: u32| slots[id as usize];
+        let mut index = IdIndex::<SequenceHash>::with_capacity(n);
+        assert_eq!(index.probe.ctrl, 0, "nothing learned before an insert");
+        index.prefetch(slots[0]);
+        for id in 0..n as u32 {
+            if id % 2 == 0 {
+                index.insert(slots[id as usize], id, key_of);
+            } else {
+                assert_eq!(index.find_or_insert(slots[id as usize], id, key_of), None);
+            }
+        }
+        let (mut at_home, buckets) = (0, index.table.num_buckets());
+        for (id, &key) in slots.iter().enumerate() {
+            index.prefetch(key);
+            let bucket = index
+                .table
+                .find_bucket_index(key.mixed(), |&other| other == id as u32)
+                .unwrap();
+            let addr = index.table.get_bucket(bucket).unwrap() as *const u32 as usize;
+            let home = key.mixed() as usize & (buckets - 1);
+            // Where the hint puts the key's home bucket, and its bucket.
+            let (_, home_bucket) = index.probe.start(key.mixed());
+            assert_eq!(
+                home_bucket,
+                index.probe.ctrl - (home + 1) * 4,
+                "home bucket of key {id}"
+            );
+            assert_eq!(
+                addr,
+                index.probe.ctrl - (bucket + 1) * 4,
+                "bucket {bucket} of key {id} is not where the layout puts it"
+            );
+            let offset = bucket.wrapping_sub(home) & (buckets - 1);
+            if offset < 16 {
+                at_home += 1;
+            }
+        }
+        // At this load nearly every key sits in its home group.
+        assert!(
+            at_home * 10 >= n * 9,
+            "{at_home} of {n} keys in their home group"
+        );
+        // A clone learns its own table's address anew.
+        let clone = index.clone();
+        assert_eq!(clone.probe.ctrl, 0);
+        assert_eq!(clone.get(slots[5], key_of), Some(5));
+    }
 
     #[test]
     fn an_entry_costs_five_bytes_per_bucket() {

@@ -58,6 +58,7 @@ pub mod integrations;
 pub mod manager;
 pub mod metrics;
 pub mod pools;
+mod prefetch;
 mod prehashed;
 pub mod pubsub;
 pub mod registry;

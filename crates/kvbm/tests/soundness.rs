@@ -37,6 +37,10 @@ enum Trap {
     PopNone,
     /// `insert` calls back into the manager.
     ReenterOnInsert,
+    /// `prefetch_insert` panics.
+    PanicOnPrefetch,
+    /// `prefetch_insert` calls back into the manager.
+    ReenterOnPrefetch,
 }
 
 /// The switch a test arms its adversary with, and the manager it may call
@@ -75,6 +79,14 @@ impl InactiveBackend for Adversary {
             }
         }
         self.inner.insert(block, hash);
+    }
+    fn prefetch_insert(&self, _block: BlockId, _hash: SequenceHash) {
+        assert!(!self.switch.is(Trap::PanicOnPrefetch), "prefetch trap");
+        if self.switch.is(Trap::ReenterOnPrefetch) {
+            if let Some(m) = self.switch.manager.get().and_then(Weak::upgrade) {
+                let _ = m.available_blocks();
+            }
+        }
     }
     fn remove(&mut self, block: BlockId, hash: SequenceHash) {
         assert!(!self.switch.is(Trap::PanicOnRemove), "remove trap");
@@ -314,6 +326,53 @@ fn a_panicking_insert_on_the_very_last_guard_ends_the_lease() {
     assert!(!store_alive(&metrics), "the store went with its last guard");
 }
 
+/// A panicking `insert` in a batch release (`ImmutableBlock::release_all`)
+/// of blocks with two shares each: the store is poisoned, every block of
+/// the batch is freed (the ones after the failure too) and the panic is
+/// raised once, after the lock.
+#[test]
+fn a_panicking_insert_in_a_batch_release_frees_the_batch() {
+    let (m, switch) = adversarial(4);
+    let held = fill(&m, &chain(1, 4));
+    let mut batch = held.clone();
+    batch.extend(held);
+    switch.arm(Trap::PanicOnInsert);
+    expect_panic("insert trap", || ImmutableBlock::release_all(batch));
+    assert_poisoned(&m, "insert trap");
+    assert_eq!(m.available_blocks(), 4);
+    check(&m);
+}
+
+/// A panicking `prefetch_insert` hint before a batch release's inserts
+/// poisons the store like any backend failure: the batch is freed, not
+/// cached, and the panic reaches the caller after the lock.
+#[test]
+fn a_panicking_insert_hint_in_a_batch_release_poisons_the_store() {
+    let (m, switch) = adversarial(4);
+    let batch = fill(&m, &chain(1, 3));
+    switch.arm(Trap::PanicOnPrefetch);
+    expect_panic("prefetch trap", || ImmutableBlock::release_all(batch));
+    assert_poisoned(&m, "prefetch trap");
+    assert_eq!(m.available_blocks(), 4);
+    check(&m);
+}
+
+/// The same with the manager gone: the batch holds the last guards, and
+/// the lease ends with it.
+#[test]
+fn a_panicking_insert_in_a_batch_of_the_last_guards_ends_the_lease() {
+    let (m, switch) = adversarial(4);
+    let metrics = Arc::clone(m.metrics());
+    let batch = fill(&m, &chain(1, 3));
+    switch.arm(Trap::PanicOnInsert);
+    drop(sole(m));
+    expect_panic("insert trap", move || ImmutableBlock::release_all(batch));
+    assert!(
+        !store_alive(&metrics),
+        "the store went with its last guards"
+    );
+}
+
 /// A panicking `remove` while a match revives a cached block: the blocks
 /// matched before it stay valid, the rest of the cache is freed.
 #[test]
@@ -510,6 +569,19 @@ fn a_backend_calling_back_into_its_manager_panics() {
     switch.arm(Trap::ReenterOnInsert);
     expect_panic("called back into", move || drop(held));
     assert_poisoned(&m, "called back into");
+}
+
+/// The same from the insert hint of a batch release.
+#[test]
+fn a_backend_calling_back_from_its_insert_hint_panics() {
+    let (m, switch) = adversarial(2);
+    let batch = fill(&m, &chain(1, 2));
+    switch.arm(Trap::ReenterOnPrefetch);
+    expect_panic("called back into", move || {
+        ImmutableBlock::release_all(batch)
+    });
+    assert_poisoned(&m, "called back into");
+    assert_eq!(m.available_blocks(), 2);
 }
 
 /// A frequency tracker that calls back into the manager from `count`.

@@ -59,7 +59,18 @@ pub trait Pool: Send + Sync + Sized + 'static {
     /// Splits `tokens` into hashed blocks of [`BLOCK_SIZE`] and returns a
     /// value that depends on every hash (so nothing is optimised away).
     fn hash_tokens(tokens: &[u32]) -> u64;
+    /// Gives back the blocks of a request (or of a match) that is done
+    /// with them: dropped one by one, unless [`BATCH_RELEASE`] is on and
+    /// the library has a batch release.
+    fn release(held: Vec<Self::Held>) {
+        drop(held);
+    }
 }
+
+/// Whether [`Pool::release`] uses the library's batch release where it has
+/// one (kvbm's `ImmutableBlock::release_all`; kvbm-logical has none). Off
+/// unless kvbm-bench's `--batch-release` turns it on.
+pub static BATCH_RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Something to time: each call performs `iters` iterations on prepared
 /// state and returns how long they took.
@@ -167,7 +178,7 @@ impl<P: Pool> MatchHeld<P> {
 impl<P: Pool> Workload for MatchHeld<P> {
     fn run(&mut self, iters: u64) -> Duration {
         time_loop(iters, || {
-            drop(black_box(self.pool.match_prefix(black_box(&self.hashes))));
+            P::release(black_box(self.pool.match_prefix(black_box(&self.hashes))));
         })
     }
 }
@@ -196,7 +207,7 @@ impl<P: Pool> MatchRevive<P> {
 impl<P: Pool> Workload for MatchRevive<P> {
     fn run(&mut self, iters: u64) -> Duration {
         time_loop(iters, || {
-            drop(black_box(self.pool.match_prefix(black_box(&self.hashes))));
+            P::release(black_box(self.pool.match_prefix(black_box(&self.hashes))));
         })
     }
 }
@@ -229,7 +240,7 @@ impl<P: Pool> Workload for DropHeld<P> {
             let held = self.pool.match_prefix(&self.hashes);
             assert_eq!(held.len(), self.hashes.len());
             let start = Instant::now();
-            drop(black_box(held));
+            P::release(black_box(held));
             total += start.elapsed();
         }
         total
@@ -288,7 +299,9 @@ impl<P: Pool> ChurnClient<P> {
     /// (evicting cached blocks under pressure) and holds them all.
     pub fn step(&mut self, pool: &P) {
         if self.in_flight.len() >= self.depth {
-            drop(self.in_flight.pop_front());
+            if let Some(done) = self.in_flight.pop_front() {
+                P::release(done);
+            }
         }
         let hashes = &self.requests[self.next];
         self.next = (self.next + 1) % self.requests.len();
@@ -575,6 +588,14 @@ impl Pool for kvbm::BlockManager<BenchTier> {
             .map(|(b, h)| b.stage(*h, BLOCK_SIZE).ok())
             .collect::<Option<Vec<_>>>()?;
         Some(self.register_blocks(staged))
+    }
+
+    fn release(held: Vec<Self::Held>) {
+        if BATCH_RELEASE.load(std::sync::atomic::Ordering::Relaxed) {
+            kvbm::ImmutableBlock::release_all(held);
+        } else {
+            drop(held);
+        }
     }
 
     fn hash_tokens(tokens: &[u32]) -> u64 {

@@ -72,6 +72,44 @@ impl<T: BlockMetadata> ImmutableBlock<T> {
     }
 }
 
+impl<T: BlockMetadata> ImmutableBlock<T> {
+    /// Drops `blocks` in order, exactly as dropping them one by one would,
+    /// but faster: the blocks of each run of consecutive blocks from one
+    /// manager are given back under one lock, and with caches far larger
+    /// than the CPU's, their memory accesses overlap instead of waiting for
+    /// each other. What a request or sequence that gives back all its
+    /// blocks at once (a finished or preempted request) should call.
+    ///
+    /// ```
+    /// use kvbm::{BlockManager, ImmutableBlock, SequenceHash};
+    ///
+    /// let manager = BlockManager::<()>::builder().block_count(4).block_size(4).build()?;
+    /// let hashes = [SequenceHash::root(1), SequenceHash::root(2)];
+    /// let staged = manager
+    ///     .allocate_blocks(2)
+    ///     .unwrap()
+    ///     .into_iter()
+    ///     .zip(hashes)
+    ///     .map(|(block, hash)| block.stage(hash, 4).unwrap())
+    ///     .collect();
+    /// let blocks = manager.register_blocks(staged);
+    /// ImmutableBlock::release_all(blocks);
+    /// // Cached, not freed: a match finds them again.
+    /// assert_eq!(manager.match_blocks(&hashes).len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_all(blocks: Vec<ImmutableBlock<T>>) {
+        Self::release_iter(blocks.into_iter());
+    }
+
+    /// [`release_all`](Self::release_all) of an iterator of the crate's
+    /// own (it is advanced under the store lock, where no user code may
+    /// run).
+    pub(crate) fn release_iter(blocks: impl Iterator<Item = ImmutableBlock<T>>) {
+        crate::store::release_shares(blocks.map(|b| b.share));
+    }
+}
+
 impl<T: BlockMetadata> Clone for ImmutableBlock<T> {
     fn clone(&self) -> Self {
         Self {

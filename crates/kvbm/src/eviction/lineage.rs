@@ -570,6 +570,13 @@ impl InactiveBackend for LineageBackend {
         "lineage"
     }
 
+    fn prefetch_insert(&self, _block: BlockId, hash: SequenceHash) {
+        // The key table's probe for the block's own key: the miss of a
+        // large cache's insert (the parent's key is usually that of the
+        // block inserted just before it).
+        self.tree.filed.prefetch(own_key(hash));
+    }
+
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         if self.own_hashes.is_empty() {
             let capacity = self.tree.nodes.capacity();

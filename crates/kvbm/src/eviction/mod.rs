@@ -73,6 +73,18 @@ pub trait InactiveBackend: Send + 'static {
     /// A block was released by its last holder and is now cached.
     fn insert(&mut self, block: BlockId, hash: SequenceHash);
 
+    /// A hint given before a batch of [`insert`](Self::insert)s (a batch
+    /// release, see
+    /// [`ImmutableBlock::release_all`](crate::ImmutableBlock::release_all)):
+    /// `block` will be inserted under `hash` soon. A backend whose inserts
+    /// miss the CPU caches (caches of millions of blocks) can start loading
+    /// what that insert will touch, so that the misses of the batch
+    /// overlap. Must not change what the backend holds; the default does
+    /// nothing.
+    fn prefetch_insert(&self, block: BlockId, hash: SequenceHash) {
+        let _ = (block, hash);
+    }
+
     /// A cached block was revived by a match (or otherwise leaves the cache
     /// without being evicted).
     fn remove(&mut self, block: BlockId, hash: SequenceHash);

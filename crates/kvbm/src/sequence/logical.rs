@@ -227,9 +227,12 @@ impl<T: BlockMetadata> LogicalBlockAssignments<T> {
         self.phases.pop_pending_back()
     }
 
-    /// Drops every block, newest first.
+    /// Drops every block, newest first; the registered ones as one batch
+    /// (see [`ImmutableBlock::release_all`]).
     pub fn clear(&mut self) {
-        self.phases.clear();
+        self.phases.clear_releasing(|assigned| {
+            ImmutableBlock::release_iter(assigned.map(|(_, block)| block));
+        });
     }
 
     /// Removes and returns the assigned blocks.
@@ -257,7 +260,7 @@ impl<T: BlockMetadata> Default for LogicalBlockAssignments<T> {
 impl<T: BlockMetadata> Drop for LogicalBlockAssignments<T> {
     fn drop(&mut self) {
         // Newest first, as `clear` does.
-        self.phases.clear();
+        self.clear();
     }
 }
 

@@ -175,6 +175,18 @@ impl<P, S, A> Phases<P, S, A> {
         std::mem::take(&mut self.pending).into()
     }
 
+    /// [`clear`](Self::clear), handing the assigned entries, newest first,
+    /// to `release` (which must consume them) to give back as one batch.
+    pub(crate) fn clear_releasing(
+        &mut self,
+        release: impl FnOnce(std::iter::Rev<std::vec::Drain<'_, (BlockId, A)>>),
+    ) {
+        while self.pending.pop_back().is_some() {}
+        while self.staged.pop_back().is_some() {}
+        release(self.assigned.drain(..).rev());
+        self.ids.clear();
+    }
+
     /// Drops every entry. Pending first, then staged, then assigned: the
     /// newest blocks go back first, like a stack unwinding.
     pub(crate) fn clear(&mut self) {

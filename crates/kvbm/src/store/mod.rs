@@ -66,7 +66,9 @@ use sync::Mutex;
 use user_code::AfterUnlock;
 
 pub use duplication::BlockDuplicationPolicy;
-pub(crate) use guard_ops::{CheckedOut, FromCheckedOut, FromShare, IntoStaged, Share, WeakShare};
+pub(crate) use guard_ops::{
+    release_shares, CheckedOut, FromCheckedOut, FromShare, IntoStaged, Share, WeakShare,
+};
 pub(crate) use lease::StoreRef;
 pub(crate) use reserve::Reserved;
 pub use tier::BlockMetadata;
@@ -360,9 +362,20 @@ impl<T: BlockMetadata> Store<T> {
             st.pending.clear();
             st.pending_lineage.clear();
             st.ids.clear();
-            for block in blocks {
-                let id = self.register_locked(st, block, &mut after);
-                st.ids.push(id as u32);
+            if self.block_count() >= guard_ops::PREFETCH_MIN_BLOCKS {
+                // Registered `REGISTER_AHEAD` blocks behind the prefetches
+                // of their index buckets and share counts (see `guard_ops`).
+                let mut ahead = guard_ops::Ahead::new(blocks.into_iter());
+                while let Some(staged) = ahead.next(|staged| self.prefetch_registration(st, staged))
+                {
+                    let id = self.register_locked(st, staged, &mut after);
+                    st.ids.push(id as u32);
+                }
+            } else {
+                for block in blocks {
+                    let id = self.register_locked(st, block, &mut after);
+                    st.ids.push(id as u32);
+                }
             }
             // The guards are built after the loop, from the ids: pushing
             // each as it was registered spilled it to the stack and read it

@@ -32,10 +32,21 @@ pub(crate) type Panic = Box<dyn Any + Send + 'static>;
 /// backend calls a third …) and still have re-entry detected.
 const DEPTH: usize = 4;
 
+/// The stores whose backend this thread is running, innermost last, and
+/// how many there are; one thread-local, so that entering and leaving user
+/// code costs one lookup of the thread's block each.
+struct InsideStack {
+    depth: Cell<usize>,
+    addrs: [Cell<usize>; DEPTH],
+}
+
 thread_local! {
-    /// The stores whose backend this thread is running, innermost last.
-    static INSIDE: [Cell<usize>; DEPTH] = const { [const { Cell::new(0) }; DEPTH] };
-    static INSIDE_DEPTH: Cell<usize> = const { Cell::new(0) };
+    static INSIDE: InsideStack = const {
+        InsideStack {
+            depth: Cell::new(0),
+            addrs: [const { Cell::new(0) }; DEPTH],
+        }
+    };
 }
 
 /// Marks the current thread as running user code for the store at `addr`
@@ -43,28 +54,31 @@ thread_local! {
 pub(crate) struct Inside(());
 
 impl Inside {
+    #[inline]
     pub(crate) fn enter(addr: usize) -> Self {
-        let depth = INSIDE_DEPTH.with(|d| {
-            let depth = d.get();
-            d.set(depth + 1);
-            depth
+        INSIDE.with(|s| {
+            let depth = s.depth.get();
+            s.depth.set(depth + 1);
+            if depth < DEPTH {
+                s.addrs[depth].set(addr);
+            }
         });
-        if depth < DEPTH {
-            INSIDE.with(|s| s[depth].set(addr));
-        }
         Inside(())
     }
 
     /// Whether this thread is running user code for the store at `addr`.
     pub(crate) fn is_inside(addr: usize) -> bool {
-        let depth = INSIDE_DEPTH.with(Cell::get).min(DEPTH);
-        INSIDE.with(|s| s[..depth].iter().any(|c| c.get() == addr))
+        INSIDE.with(|s| {
+            let depth = s.depth.get().min(DEPTH);
+            s.addrs[..depth].iter().any(|c| c.get() == addr)
+        })
     }
 }
 
 impl Drop for Inside {
+    #[inline]
     fn drop(&mut self) {
-        INSIDE_DEPTH.with(|d| d.set(d.get() - 1));
+        INSIDE.with(|s| s.depth.set(s.depth.get() - 1));
     }
 }
 
@@ -122,7 +136,23 @@ impl<S> AfterUnlock<S> {
     /// caught panic — unless the thread is already unwinding, where a second
     /// panic would abort; the store is poisoned either way, so the failure
     /// is not lost.
+    #[inline]
     pub(crate) fn finish(self) {
+        // Nearly every operation has nothing to do after the lock: an empty
+        // `Vec` and `None`s own nothing, so forgetting them leaks nothing.
+        if self.handles.capacity() == 0
+            && self.lease.is_none()
+            && self.retired.is_none()
+            && self.panic.is_none()
+        {
+            std::mem::forget(self);
+            return;
+        }
+        self.finish_slow();
+    }
+
+    #[inline(never)]
+    fn finish_slow(self) {
         let Self {
             handles,
             lease,

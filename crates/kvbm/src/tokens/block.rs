@@ -74,6 +74,28 @@ impl TokenBlock {
         })
     }
 
+    /// [`after`](Self::after) for a block whose position the caller has
+    /// already checked (see `check_positions` in the sequence module).
+    #[inline]
+    pub(crate) fn after_checked(
+        tokens: BlockTokens,
+        salt_hash: SaltHash,
+        parent: Option<PositionalLineageHash>,
+    ) -> Self {
+        let block_hash = compute_block_hash_for_tokens(tokens.as_slice(), salt_hash);
+        let lineage = match parent {
+            None => PositionalLineageHash::root(block_hash),
+            Some(p) => p.extend(block_hash),
+        };
+        Self {
+            tokens,
+            salt_hash,
+            block_hash,
+            lineage,
+            parent_sequence_hash: parent.map(|p| p.current_sequence_hash()),
+        }
+    }
+
     /// The block's tokens.
     pub fn tokens(&self) -> &[Token] {
         self.tokens.as_slice()

@@ -10,6 +10,7 @@
 //!   stay stand-alone crates, as such a user's would be.
 
 mod api_bad_arguments;
+mod batch_release;
 mod builder;
 mod duplicates;
 mod events_batching;

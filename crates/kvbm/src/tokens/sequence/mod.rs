@@ -159,16 +159,19 @@ impl TokenBlockSequence {
         let leftover = chunks.remainder();
         check_positions(0, chunks.len())?;
 
+        // Every position was checked above, so each block is built
+        // infallibly, straight into the list (an exact-size `extend` writes
+        // each block in place, with no `Result` to move it through), and
+        // the parent's lineage is carried in a register rather than read
+        // back from the block just written.
+        let mut parent = None;
         let mut blocks: Vec<TokenBlock> = Vec::with_capacity(chunks.len());
-        for chunk in chunks {
-            let parent = blocks.last().map(TokenBlock::positional_lineage_hash);
-            blocks.push(TokenBlock::after(
-                BlockTokens::from_slice(chunk),
-                salt_hash,
-                parent,
-            )?);
-        }
-        let parent = blocks.last().map(TokenBlock::positional_lineage_hash);
+        blocks.extend(chunks.map(|chunk| {
+            let block =
+                TokenBlock::after_checked(BlockTokens::from_slice(chunk), salt_hash, parent);
+            parent = Some(block.positional_lineage_hash());
+            block
+        }));
         let mut current = PartialTokenBlock::after(block_size, salt_hash, parent);
         current.push_tokens(leftover);
         Ok((blocks, current))
