@@ -390,5 +390,6 @@ pub fn mem_main(args: impl Iterator<Item = String>) {
         }
         other => panic!("mem needs --lib kvbm or --lib logical, got {other:?}"),
     };
-    println!("{per_block:.0}");
+    // Two decimals: a figure near a budget must not be rounded into it.
+    println!("{per_block:.2}");
 }
