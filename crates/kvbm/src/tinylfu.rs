@@ -23,6 +23,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -82,19 +83,151 @@ const ROW_MULTIPLIERS: [u64; 4] = [
 /// counter's low bit into its neighbour's top bit, the mask clears it.
 const HALVE_MASK: u64 = 0x7777_7777_7777_7777;
 
+/// Where a table of `4 × width` packed counters keeps a key's four
+/// counters. Shared by [`TinyLFUSketch`] and [`TinyLFUTracker`] so both
+/// index (and therefore estimate) identically.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// Row `r` occupies words `r * row_words .. (r + 1) * row_words`.
+    row_words: usize,
+    /// `64 - log2(row width)`: keeps the high bits of a product as index.
+    index_shift: u32,
+}
+
+impl Layout {
+    /// Rows of `capacity` counters, rounded up to a power of two (at least
+    /// 16) and capped at 2^30.
+    fn for_capacity(capacity: usize) -> Self {
+        let width = capacity
+            .clamp(MIN_ROW_WIDTH, MAX_ROW_WIDTH)
+            .next_power_of_two();
+        Self {
+            row_words: width / 16,
+            index_shift: 64 - width.trailing_zeros(),
+        }
+    }
+
+    /// Words in the whole table.
+    fn table_words(self) -> usize {
+        4 * self.row_words
+    }
+
+    /// Counters per row.
+    fn width(self) -> usize {
+        self.row_words * 16
+    }
+
+    /// For each row, the index of the word holding `key`'s counter and the
+    /// counter's bit offset in it.
+    #[inline(always)]
+    fn slots<K: SketchKey>(self, key: K) -> ([usize; 4], [u32; 4]) {
+        // Multiplication alone is linear, so keys that differ only in their
+        // top bits would share a column in every row; the xor-shift folds
+        // the top bits down first.
+        let bits = key.sketch_bits();
+        let mixed = bits ^ (bits >> 29);
+        let (mut words, mut shifts) = ([0; 4], [0; 4]);
+        let mut base = 0;
+        for (row, multiplier) in ROW_MULTIPLIERS.iter().enumerate() {
+            let column = (mixed.wrapping_mul(*multiplier) >> self.index_shift) as usize;
+            words[row] = base + column / 16;
+            shifts[row] = (column % 16) as u32 * 4;
+            base += self.row_words;
+        }
+        (words, shifts)
+    }
+}
+
+/// The words at `indices` (fetched with `load`) and the counters at
+/// `shifts` in them.
+#[inline(always)]
+fn read_counters(
+    load: impl Fn(usize) -> u64,
+    indices: &[usize; 4],
+    shifts: &[u32; 4],
+) -> ([u64; 4], [u64; 4]) {
+    let (mut words, mut counters) = ([0; 4], [0; 4]);
+    for row in 0..4 {
+        words[row] = load(indices[row]);
+        counters[row] = (words[row] >> shifts[row]) & 0xF;
+    }
+    (words, counters)
+}
+
+/// The estimate: the smallest of a key's four counters.
+#[inline(always)]
+fn min_counter(counters: &[u64; 4]) -> u64 {
+    counters[0]
+        .min(counters[1])
+        .min(counters[2].min(counters[3]))
+}
+
+/// Conservative update of one key: the four words with the counters that
+/// hold the minimum bumped, and the new estimate; `None` when the key is
+/// saturated (nothing to write, and the decay clock must not advance).
+#[inline(always)]
+fn conservative_update(
+    words: &[u64; 4],
+    counters: &[u64; 4],
+    shifts: &[u32; 4],
+) -> Option<([u64; 4], u32)> {
+    let min = min_counter(counters);
+    if min >= u64::from(MAX_COUNT) {
+        return None;
+    }
+    // The rows occupy disjoint words, so each word is read once and written
+    // once, without branching on which counters grow.
+    let bumped =
+        std::array::from_fn(|row| words[row] + (u64::from(counters[row] == min) << shifts[row]));
+    Some((bumped, min as u32 + 1))
+}
+
+/// Halves sixteen packed counters.
+#[inline(always)]
+fn halve(word: u64) -> u64 {
+    (word >> 1) & HALVE_MASK
+}
+
+/// Counts increments and says when the counters are due for halving.
+#[derive(Clone, Copy)]
+struct DecayClock {
+    additions: u64,
+    sample_size: u64,
+    decays: u64,
+}
+
+impl DecayClock {
+    fn new(sample_size: u64) -> Self {
+        Self {
+            additions: 0,
+            sample_size: sample_size.max(1),
+            decays: 0,
+        }
+    }
+
+    /// Counts one (non-saturated) increment; true when the counters must
+    /// be halved now, after which the caller calls [`halved`](Self::halved).
+    #[inline(always)]
+    fn tick(&mut self) -> bool {
+        self.additions += 1;
+        self.additions >= self.sample_size
+    }
+
+    /// The counters were halved: so is the clock.
+    fn halved(&mut self) {
+        self.additions /= 2;
+        self.decays += 1;
+    }
+}
+
 /// A count-min sketch of 4-bit counters with periodic halving.
 ///
 /// Memory: 4 rows × `capacity` (rounded up to a power of two, at least 16)
 /// counters × 4 bits, i.e. 2 bytes per unit of capacity.
 pub struct TinyLFUSketch<K> {
-    /// Row `r` occupies words `r * row_words .. (r + 1) * row_words`.
     words: Vec<u64>,
-    row_words: usize,
-    /// `64 - log2(row width)`: keeps the high bits of a product as index.
-    index_shift: u32,
-    additions: u64,
-    sample_size: u64,
-    decays: u64,
+    layout: Layout,
+    clock: DecayClock,
     _key: PhantomData<fn(K)>,
 }
 
@@ -112,55 +245,13 @@ impl<K: SketchKey> TinyLFUSketch<K> {
     /// A sketch sized for about `capacity` distinct keys that decays after
     /// `sample_size` increments (at least 1).
     pub fn with_sample_size(capacity: usize, sample_size: u64) -> Self {
-        let width = capacity
-            .clamp(MIN_ROW_WIDTH, MAX_ROW_WIDTH)
-            .next_power_of_two();
-        let row_words = width / 16;
+        let layout = Layout::for_capacity(capacity);
         Self {
-            words: vec![0; 4 * row_words],
-            row_words,
-            index_shift: 64 - width.trailing_zeros(),
-            additions: 0,
-            sample_size: sample_size.max(1),
-            decays: 0,
+            words: vec![0; layout.table_words()],
+            layout,
+            clock: DecayClock::new(sample_size),
             _key: PhantomData,
         }
-    }
-
-    /// Multiplication alone is linear, so keys that differ only in their
-    /// top bits would share a column in every row; the xor-shift folds the
-    /// top bits down first.
-    #[inline]
-    fn mix(key: K) -> u64 {
-        let bits = key.sketch_bits();
-        bits ^ (bits >> 29)
-    }
-
-    /// For each row, the index of the word holding `key`'s counter and the
-    /// counter's bit offset in it.
-    #[inline(always)]
-    fn slots(&self, key: K) -> ([usize; 4], [u32; 4]) {
-        let mixed = Self::mix(key);
-        let (mut words, mut shifts) = ([0; 4], [0; 4]);
-        let mut base = 0;
-        for (row, multiplier) in ROW_MULTIPLIERS.iter().enumerate() {
-            let column = (mixed.wrapping_mul(*multiplier) >> self.index_shift) as usize;
-            words[row] = base + column / 16;
-            shifts[row] = (column % 16) as u32 * 4;
-            base += self.row_words;
-        }
-        (words, shifts)
-    }
-
-    /// The words at `indices` and the counters at `shifts` in them.
-    #[inline(always)]
-    fn read(table: &[u64], indices: &[usize; 4], shifts: &[u32; 4]) -> ([u64; 4], [u64; 4]) {
-        let (mut words, mut counters) = ([0; 4], [0; 4]);
-        for row in 0..4 {
-            words[row] = table[indices[row]];
-            counters[row] = (words[row] >> shifts[row]) & 0xF;
-        }
-        (words, counters)
     }
 
     /// Records one access to `key`.
@@ -176,75 +267,75 @@ impl<K: SketchKey> TinyLFUSketch<K> {
     /// afterwards (what [`estimate`](Self::estimate) would return, before
     /// any decay the increment triggers) without probing the rows twice.
     pub fn increment_and_estimate(&mut self, key: K) -> u32 {
-        let (indices, shifts) = self.slots(key);
+        let (indices, shifts) = self.layout.slots(key);
         // A local slice: its length stays in a register, so the writes
         // below reuse the reads' bounds checks.
         let table = self.words.as_mut_slice();
-        let (words, counters) = Self::read(table, &indices, &shifts);
-        let min = counters[0]
-            .min(counters[1])
-            .min(counters[2].min(counters[3]));
-        if min >= u64::from(MAX_COUNT) {
-            // A saturated key adds no information, so it does not advance
-            // the decay clock either.
+        let (words, counters) = read_counters(|i| table[i], &indices, &shifts);
+        // A saturated key adds no information, so it does not advance the
+        // decay clock either.
+        let Some((bumped, estimate)) = conservative_update(&words, &counters, &shifts) else {
             return MAX_COUNT;
-        }
-        // The rows occupy disjoint words, so each word is read once above
-        // and written once here, without branching on which counters grow.
+        };
         for row in 0..4 {
-            table[indices[row]] = words[row] + (u64::from(counters[row] == min) << shifts[row]);
+            table[indices[row]] = bumped[row];
         }
-        self.additions += 1;
-        if self.additions >= self.sample_size {
+        if self.clock.tick() {
             self.decay();
         }
-        min as u32 + 1
+        estimate
     }
 
     /// The estimated number of accesses to `key` (0..=15): never below the
     /// true count since the last decay, capped at 15.
     pub fn estimate(&self, key: K) -> u32 {
-        let (indices, shifts) = self.slots(key);
-        let (_, counters) = Self::read(&self.words, &indices, &shifts);
-        counters[0]
-            .min(counters[1])
-            .min(counters[2].min(counters[3])) as u32
+        let (indices, shifts) = self.layout.slots(key);
+        let (_, counters) = read_counters(|i| self.words[i], &indices, &shifts);
+        min_counter(&counters) as u32
     }
 
     /// Halves every counter (rounding down) and the increment clock.
     pub fn decay(&mut self) {
         for word in &mut self.words {
-            *word = (*word >> 1) & HALVE_MASK;
+            *word = halve(*word);
         }
-        self.additions /= 2;
-        self.decays += 1;
+        self.clock.halved();
     }
 
     /// Increments that trigger a decay.
     pub fn sample_size(&self) -> u64 {
-        self.sample_size
+        self.clock.sample_size
     }
 
     /// How many decays have happened.
     pub fn decays(&self) -> u64 {
-        self.decays
+        self.clock.decays
     }
 
     /// Counters per row.
     pub fn width(&self) -> usize {
-        self.row_words * 16
+        self.layout.width()
     }
 }
 
 impl<K> fmt::Debug for TinyLFUSketch<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TinyLFUSketch")
-            .field("width", &(self.row_words * 16))
-            .field("additions", &self.additions)
-            .field("sample_size", &self.sample_size)
-            .field("decays", &self.decays)
-            .finish()
+        debug_fields(f, "TinyLFUSketch", self.layout, &self.clock)
     }
+}
+
+fn debug_fields(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    layout: Layout,
+    clock: &DecayClock,
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("width", &layout.width())
+        .field("additions", &clock.additions)
+        .field("sample_size", &clock.sample_size)
+        .field("decays", &clock.decays)
+        .finish()
 }
 
 /// Counts accesses to keys, approximately and thread-safely.
@@ -270,53 +361,109 @@ pub trait FrequencyTracker<K: SketchKey>: Send + Sync {
     }
 }
 
-/// A [`TinyLFUSketch`] behind a mutex.
+/// A [`TinyLFUSketch`] shared between threads, with a lock-free
+/// [`count`](FrequencyTracker::count).
+///
+/// The multi-LRU backend asks for a count on every release, so counting
+/// takes no lock: the counter words are atomics read with `Relaxed` loads.
+/// Touches (increments and the decays they trigger) are serialised by a
+/// mutex around the decay clock, and only its holder writes counter words.
+///
+/// Why `Relaxed` suffices: the words carry no other data — nothing is
+/// published through them, so a reader needs no ordering with any other
+/// memory. A writer's loads see the previous writer's stores because the
+/// mutex orders the writers. A thread that touched (or that synchronised
+/// with the toucher by other means, e.g. the manager's lock) sees the touch
+/// by coherence, so single-threaded and lock-sequenced use counts exactly
+/// as the sketch does. A `count` racing a touch may see each of the four
+/// words before or after it (after a decay, some rows halved and some not),
+/// i.e. an estimate between the old and the new one — fine for a frequency
+/// hint. There is no ordering protocol to check, hence no loom model.
 pub struct TinyLFUTracker<K> {
-    sketch: Mutex<TinyLFUSketch<K>>,
+    words: Box<[AtomicU64]>,
+    layout: Layout,
+    clock: Mutex<DecayClock>,
+    _key: PhantomData<fn(K)>,
 }
 
 impl<K: SketchKey> TinyLFUTracker<K> {
-    /// A tracker over [`TinyLFUSketch::new(capacity)`](TinyLFUSketch::new).
+    /// A tracker that counts as [`TinyLFUSketch::new(capacity)`](TinyLFUSketch::new)
+    /// does.
     pub fn new(capacity: usize) -> Self {
-        Self::from_sketch(TinyLFUSketch::new(capacity))
+        let layout = Layout::for_capacity(capacity);
+        let sample_size = (capacity.max(1) as u64).saturating_mul(10);
+        Self {
+            words: (0..layout.table_words())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            layout,
+            clock: Mutex::new(DecayClock::new(sample_size)),
+            _key: PhantomData,
+        }
     }
 
-    /// A tracker over a sketch built elsewhere (e.g. with a custom sample
-    /// size).
+    /// A tracker that continues from a sketch built elsewhere (e.g. with a
+    /// custom sample size), counters and decay clock included.
     pub fn from_sketch(sketch: TinyLFUSketch<K>) -> Self {
         Self {
-            sketch: Mutex::new(sketch),
+            words: sketch.words.into_iter().map(AtomicU64::new).collect(),
+            layout: sketch.layout,
+            clock: Mutex::new(sketch.clock),
+            _key: PhantomData,
         }
     }
 
     /// How many decays the sketch has done.
     pub fn decays(&self) -> u64 {
-        self.sketch.lock().decays()
+        self.clock.lock().decays
+    }
+
+    /// One increment; the caller holds the clock's lock.
+    #[inline(always)]
+    fn increment_locked(&self, clock: &mut DecayClock, key: K) {
+        let (indices, shifts) = self.layout.slots(key);
+        let table = &*self.words;
+        let (words, counters) =
+            read_counters(|i| table[i].load(Ordering::Relaxed), &indices, &shifts);
+        let Some((bumped, _)) = conservative_update(&words, &counters, &shifts) else {
+            return;
+        };
+        for row in 0..4 {
+            table[indices[row]].store(bumped[row], Ordering::Relaxed);
+        }
+        if clock.tick() {
+            for word in table {
+                word.store(halve(word.load(Ordering::Relaxed)), Ordering::Relaxed);
+            }
+            clock.halved();
+        }
     }
 }
 
 impl<K: SketchKey> FrequencyTracker<K> for TinyLFUTracker<K> {
     fn touch(&self, key: K) {
-        self.sketch.lock().increment(key);
+        let mut clock = self.clock.lock();
+        self.increment_locked(&mut clock, key);
     }
 
     fn count(&self, key: K) -> u32 {
-        self.sketch.lock().estimate(key)
+        let (indices, shifts) = self.layout.slots(key);
+        let (_, counters) =
+            read_counters(|i| self.words[i].load(Ordering::Relaxed), &indices, &shifts);
+        min_counter(&counters) as u32
     }
 
     fn touch_many(&self, keys: &[K]) {
-        let mut sketch = self.sketch.lock();
+        let mut clock = self.clock.lock();
         for &key in keys {
-            sketch.increment(key);
+            self.increment_locked(&mut clock, key);
         }
     }
 }
 
 impl<K> fmt::Debug for TinyLFUTracker<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TinyLFUTracker")
-            .field(&*self.sketch.lock())
-            .finish()
+        debug_fields(f, "TinyLFUTracker", self.layout, &self.clock.lock())
     }
 }
 

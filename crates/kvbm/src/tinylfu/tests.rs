@@ -319,3 +319,99 @@ mod reference {
         }
     }
 }
+
+mod lock_free_tracker {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Used from one thread, the tracker counts exactly as a sketch fed
+        /// the same touches: same estimates for every key after every
+        /// touch or batch, decays (small sample sizes) and saturation
+        /// included, also when continuing from a pre-filled sketch.
+        #[test]
+        fn tracker_counts_exactly_as_the_sketch(
+            width in 16usize..256,
+            sample in 1u64..120,
+            prefill in prop::collection::vec(0u64..48, 0..60),
+            batches in prop::collection::vec(prop::collection::vec(0u64..48, 1..6), 1..120),
+        ) {
+            let keys = keys(11, 48);
+            let mut sketch = TinyLFUSketch::<u64>::with_sample_size(width, sample);
+            let mut seed = TinyLFUSketch::<u64>::with_sample_size(width, sample);
+            for &i in &prefill {
+                sketch.increment(keys[i as usize]);
+                seed.increment(keys[i as usize]);
+            }
+            let tracker = TinyLFUTracker::from_sketch(seed);
+            for (n, batch) in batches.iter().enumerate() {
+                let batch: Vec<u64> = batch.iter().map(|&i| keys[i as usize]).collect();
+                if n % 2 == 0 {
+                    tracker.touch_many(&batch);
+                } else {
+                    batch.iter().for_each(|&k| tracker.touch(k));
+                }
+                batch.iter().for_each(|&k| sketch.increment(k));
+                prop_assert_eq!(tracker.decays(), sketch.decays());
+                for &k in &keys {
+                    prop_assert_eq!(tracker.count(k), sketch.estimate(k), "key {}", k);
+                }
+            }
+            prop_assert_eq!(format!("{tracker:?}"), format!("{sketch:?}").replace("Sketch", "Tracker"));
+        }
+    }
+
+    #[test]
+    fn new_tracker_matches_new_sketch() {
+        let tracker = TinyLFUTracker::<u64>::new(32);
+        let mut sketch = TinyLFUSketch::<u64>::new(32);
+        // 1000 touches over 40 keys reach the sample size (320) several
+        // times (the clock is halved at each decay).
+        for &k in keys(5, 40).iter().cycle().take(1000) {
+            tracker.touch(k);
+            sketch.increment(k);
+        }
+        assert!(sketch.decays() >= 3);
+        assert_eq!(tracker.decays(), sketch.decays());
+        for k in keys(5, 40) {
+            assert_eq!(tracker.count(k), sketch.estimate(k));
+        }
+    }
+
+    /// Without decays counters only grow, so a count racing touches on
+    /// other threads never goes down, never exceeds 15, and every touch is
+    /// counted once all touching threads are done.
+    #[test]
+    fn racing_counts_grow_monotonically() {
+        let tracker =
+            TinyLFUTracker::<u64>::from_sketch(TinyLFUSketch::with_sample_size(1 << 12, u64::MAX));
+        let ks = keys(21, 4);
+        std::thread::scope(|s| {
+            for &k in &ks {
+                let tracker = &tracker;
+                s.spawn(move || {
+                    for _ in 0..12 {
+                        tracker.touch_many(&[k]);
+                    }
+                });
+            }
+            let tracker = &tracker;
+            let ks = &ks;
+            s.spawn(move || {
+                let mut last = [0; 4];
+                for _ in 0..2000 {
+                    for (k, seen) in ks.iter().zip(&mut last) {
+                        let now = tracker.count(*k);
+                        assert!(now >= *seen && now <= MAX_COUNT, "{now} after {seen}");
+                        *seen = now;
+                    }
+                }
+            });
+        });
+        // 4 keys in 4096 columns: no collisions, so the counts are exact.
+        for k in ks {
+            assert_eq!(tracker.count(k), 12);
+        }
+    }
+}
