@@ -261,6 +261,7 @@ impl<T: BlockMetadata> Store<T> {
             // Victims first: the backend runs before any guard exists, so
             // its failure leaves nothing half handed out.
             let mut failure = None;
+            let prefetch = self.block_count() >= guard_ops::PREFETCH_MIN_BLOCKS;
             while from_free + st.ids.len() < n {
                 let hashes = BlockHashes::from_store(&st.slots);
                 let victim =
@@ -277,7 +278,11 @@ impl<T: BlockMetadata> Store<T> {
                 match id.and_then(|id| st.slots.get_mut(id).map(|s| (id, s))) {
                     Some((id, slot)) if slot.state == SlotState::Cached => {
                         slot.state = SlotState::CheckedOut;
-                        st.index.remove_id(slot.hash(), id as u32);
+                        // Taken out of the index after the loop, so that
+                        // its bucket's miss overlaps the next victims'.
+                        if prefetch {
+                            st.index.prefetch(slot.hash());
+                        }
                         st.pending.push(slot.hash());
                         st.cached -= 1;
                         st.ids.push(id as u32);
@@ -294,6 +299,9 @@ impl<T: BlockMetadata> Store<T> {
                         break;
                     }
                 }
+            }
+            for (&id, &hash) in st.ids.iter().zip(&st.pending) {
+                st.index.remove_id(hash, id);
             }
             self.registry
                 .remove_presence_many(&st.pending, self.tier, &mut after.handles);
