@@ -217,10 +217,10 @@ fn resident_bytes() -> u64 {
 
 /// Resident set growth per block of a manager of `blocks` blocks, filled
 /// with `family` and all cached.
-fn memory_per_block<P: Pool>(backend: Backend, family: Family, blocks: usize) -> f64 {
+fn memory_per_block<P: Pool>(build: impl FnOnce() -> P, family: Family, blocks: usize) -> f64 {
     let mut rng = Rng::new(0x3e3);
     let before = resident_bytes();
-    let pool = P::build(backend, blocks);
+    let pool = build();
     fill(&pool, family, blocks, &mut rng);
     let after = resident_bytes();
     let per_block = after.saturating_sub(before) as f64 / blocks as f64;
@@ -378,17 +378,42 @@ pub fn scale_main(args: impl Iterator<Item = String>) {
     }
 }
 
-/// `kvbm-bench mem --lib L [--family F] [--backend B] [--mem-blocks N]`:
+/// A kvbm manager like [`Pool::build`]'s whose registry reports to an
+/// events manager (with no subscriber): the configuration in which the
+/// registry counts every registered hash itself, because events follow a
+/// hash across tiers.
+fn kvbm_with_events(backend: Backend, blocks: usize) -> Kvbm {
+    let events = std::sync::Arc::new(kvbm::events::EventsManager::builder().build());
+    let registry = kvbm::registry::BlockRegistry::builder()
+        .event_manager(events)
+        .build();
+    kvbm::BlockManager::builder()
+        .block_count(blocks)
+        .block_size(crate::workloads::BLOCK_SIZE)
+        .eviction_policy(backend)
+        .frequency_tracking_capacity(kvbm::manager::FrequencyTrackingCapacity::Small)
+        .registry(registry)
+        .build()
+        .expect("valid benchmark manager")
+}
+
+/// `kvbm-bench mem --lib L [--family F] [--backend B] [--mem-blocks N]`
+/// (`L`: `kvbm`, `kvbm-events` — kvbm with an events manager attached —
+/// or `logical`):
 /// prints the resident set growth per cached block of one library.
 pub fn mem_main(args: impl Iterator<Item = String>) {
     let options = parse(args);
     let family = options.families[0];
+    let (backend, blocks) = (options.backend, options.mem_blocks);
     let per_block = match options.lib.as_deref() {
-        Some("kvbm") => memory_per_block::<Kvbm>(options.backend, family, options.mem_blocks),
-        Some("logical" | "kvbm-logical") => {
-            memory_per_block::<Logical>(options.backend, family, options.mem_blocks)
+        Some("kvbm") => memory_per_block(|| Kvbm::build(backend, blocks), family, blocks),
+        Some("kvbm-events") => {
+            memory_per_block(|| kvbm_with_events(backend, blocks), family, blocks)
         }
-        other => panic!("mem needs --lib kvbm or --lib logical, got {other:?}"),
+        Some("logical" | "kvbm-logical") => {
+            memory_per_block(|| Logical::build(backend, blocks), family, blocks)
+        }
+        other => panic!("mem needs --lib kvbm, kvbm-events or logical, got {other:?}"),
     };
     // Two decimals: a figure near a budget must not be rounded into it.
     println!("{per_block:.2}");
