@@ -67,11 +67,6 @@ impl<T: BlockMetadata> IntoStaged<T> for Staged<T> {
     }
 }
 
-/// Stores of fewer blocks register without prefetching: their slots,
-/// counts and index fit in the CPU caches, where the prefetches and the
-/// ring below only cost time (about a tenth of a fill at 4K blocks).
-pub(crate) const PREFETCH_MIN_BLOCKS: usize = 1 << 16;
-
 /// How many staged blocks a batch registration takes apart (and
 /// prefetches for) before it registers the first: a request's new blocks
 /// (typically up to a few dozen) all ahead, so that their misses overlap

@@ -261,7 +261,7 @@ impl<T: BlockMetadata> Store<T> {
             // Victims first: the backend runs before any guard exists, so
             // its failure leaves nothing half handed out.
             let mut failure = None;
-            let prefetch = self.block_count() >= guard_ops::PREFETCH_MIN_BLOCKS;
+            let prefetch = self.block_count() >= crate::prefetch::PREFETCH_MIN_BLOCKS;
             while from_free + st.ids.len() < n {
                 let hashes = BlockHashes::from_store(&st.slots);
                 let victim =
@@ -370,7 +370,7 @@ impl<T: BlockMetadata> Store<T> {
             st.pending.clear();
             st.pending_lineage.clear();
             st.ids.clear();
-            if self.block_count() >= guard_ops::PREFETCH_MIN_BLOCKS {
+            if self.block_count() >= crate::prefetch::PREFETCH_MIN_BLOCKS {
                 // Registered `REGISTER_AHEAD` blocks behind the prefetches
                 // of their index buckets and share counts (see `guard_ops`).
                 let mut ahead = guard_ops::Ahead::new(blocks.into_iter());
