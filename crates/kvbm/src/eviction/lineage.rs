@@ -90,11 +90,6 @@
 
 mod records;
 
-/// Below this many blocks the backend does not prefetch for its next
-/// victim: its records and key table fit the CPU caches (the store's
-/// registration prefetches start at the same size).
-const PREFETCH_MIN_BLOCKS: usize = 1 << 16;
-
 use self::records::{Node, NodeKey, Records, NO_KEY};
 use super::{BlockHashes, InactiveBackend, NIL};
 use crate::id_index::IdIndex;
@@ -122,14 +117,19 @@ fn node_key(position: u64, fragment: u64) -> NodeKey {
 const MODE0_FRAGMENT_BITS: u32 = 54;
 const MODE0_FRAGMENT: u64 = (1 << MODE0_FRAGMENT_BITS) - 1;
 
+/// The position of a block whose packed hash is of the first mode.
+#[inline]
+fn mode0_position(packed: u128) -> Option<u64> {
+    (packed >> 126 == 0).then_some((packed >> (64 + MODE0_FRAGMENT_BITS)) as u64 & 0xFF)
+}
+
 /// The key a block is filed under: children look for it by their parent
 /// fragment, so the fragment is cut to the width a child at `position + 1`
 /// stores.
 #[inline]
 fn own_key(hash: SequenceHash) -> NodeKey {
     let packed = hash.as_u128();
-    if packed >> 126 == 0 {
-        let position = (packed >> (64 + MODE0_FRAGMENT_BITS)) as u64 & 0xFF;
+    if let Some(position) = mode0_position(packed) {
         // A child of 255 is at 256, in the next mode, with a narrower
         // fragment.
         if position < 255 {
@@ -148,8 +148,7 @@ fn own_key(hash: SequenceHash) -> NodeKey {
 #[inline]
 fn parent_key(hash: SequenceHash) -> Option<NodeKey> {
     let packed = hash.as_u128();
-    if packed >> 126 == 0 {
-        let position = (packed >> (64 + MODE0_FRAGMENT_BITS)) as u64 & 0xFF;
+    if let Some(position) = mode0_position(packed) {
         let parent = position.checked_sub(1)?;
         return Some((parent << MODE0_FRAGMENT_BITS) | (packed as u64 & MODE0_FRAGMENT));
     }
@@ -191,11 +190,17 @@ fn own_key_of(hashes: BlockHashes<'_>, id: u32) -> NodeKey {
     hashes.get(id as BlockId).map_or(NO_KEY, own_key)
 }
 
+/// A block's own and parent key ([`NO_PARENT`] at position 0).
+#[inline]
+fn keys(hash: SequenceHash) -> (NodeKey, NodeKey) {
+    (own_key(hash), parent_key(hash).unwrap_or(NO_PARENT))
+}
+
 /// Block `id`'s own and parent key, read through its hash.
 #[inline]
 fn keys_of(hashes: BlockHashes<'_>, id: u32) -> (NodeKey, NodeKey) {
     match hashes.get(id as BlockId) {
-        Some(hash) => (own_key(hash), parent_key(hash).unwrap_or(NO_PARENT)),
+        Some(hash) => keys(hash),
         None => {
             debug_assert!(false, "lineage: no hash for cached block {id}");
             (NO_KEY, NO_PARENT)
@@ -485,8 +490,7 @@ impl Tree {
             debug_assert!(false, "block {block} inserted twice");
             return;
         }
-        let key = own_key(hash);
-        let parent_key = parent_key(hash).unwrap_or(NO_PARENT);
+        let (key, parent_key) = keys(hash);
         let mut node = Node::shadow(self.nodes.take_tick());
         self.len += 1;
         // Whether the block is still counted under its parent key: it comes
@@ -538,8 +542,7 @@ impl Tree {
             Some(hash),
             "block {block} removed under another hash"
         );
-        let keys = (own_key(hash), parent_key(hash).unwrap_or(NO_PARENT));
-        self.detach(id, keys, hashes);
+        self.detach(id, keys(hash), hashes);
     }
 
     fn pop_victim(&mut self, hashes: BlockHashes<'_>) -> Option<BlockId> {
@@ -551,7 +554,7 @@ impl Tree {
         // overlap the caller's work on this victim and, when one
         // allocation evicts several blocks, the next call finds them.
         // Small caches stay in the CPU caches, where this is only cost.
-        let large = self.nodes.capacity() >= PREFETCH_MIN_BLOCKS;
+        let large = self.nodes.capacity() >= crate::prefetch::PREFETCH_MIN_BLOCKS;
         if let Some(next) = self.nodes.front().filter(|_| large) {
             if let Some(hash) = hashes.get(next as BlockId) {
                 self.filed.prefetch(own_key(hash));
