@@ -190,9 +190,6 @@ impl<P, S, A> Phases<P, S, A> {
     /// Drops every entry. Pending first, then staged, then assigned: the
     /// newest blocks go back first, like a stack unwinding.
     pub(crate) fn clear(&mut self) {
-        while self.pending.pop_back().is_some() {}
-        while self.staged.pop_back().is_some() {}
-        while self.assigned.pop().is_some() {}
-        self.ids.clear();
+        self.clear_releasing(|assigned| assigned.for_each(drop));
     }
 }

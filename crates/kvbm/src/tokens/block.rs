@@ -60,18 +60,7 @@ impl TokenBlock {
         salt_hash: SaltHash,
         parent: Option<PositionalLineageHash>,
     ) -> Result<Self, LineagePositionError> {
-        let block_hash = compute_block_hash_for_tokens(tokens.as_slice(), salt_hash);
-        let lineage = match parent {
-            None => PositionalLineageHash::root(block_hash),
-            Some(p) => p.try_extend(block_hash)?,
-        };
-        Ok(Self {
-            tokens,
-            salt_hash,
-            block_hash,
-            lineage,
-            parent_sequence_hash: parent.map(|p| p.current_sequence_hash()),
-        })
+        Self::hashed(tokens, salt_hash, parent, |p, h| p.try_extend(h))
     }
 
     /// [`after`](Self::after) for a block whose position the caller has
@@ -82,18 +71,34 @@ impl TokenBlock {
         salt_hash: SaltHash,
         parent: Option<PositionalLineageHash>,
     ) -> Self {
+        let extend = |p: PositionalLineageHash, h| Ok::<_, std::convert::Infallible>(p.extend(h));
+        match Self::hashed(tokens, salt_hash, parent, extend) {
+            Ok(block) => block,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Hashes `tokens` and extends `parent`'s lineage with `extend` (the
+    /// checked or the unchecked form).
+    #[inline(always)]
+    fn hashed<E>(
+        tokens: BlockTokens,
+        salt_hash: SaltHash,
+        parent: Option<PositionalLineageHash>,
+        extend: impl FnOnce(PositionalLineageHash, BlockHash) -> Result<PositionalLineageHash, E>,
+    ) -> Result<Self, E> {
         let block_hash = compute_block_hash_for_tokens(tokens.as_slice(), salt_hash);
         let lineage = match parent {
             None => PositionalLineageHash::root(block_hash),
-            Some(p) => p.extend(block_hash),
+            Some(p) => extend(p, block_hash)?,
         };
-        Self {
+        Ok(Self {
             tokens,
             salt_hash,
             block_hash,
             lineage,
             parent_sequence_hash: parent.map(|p| p.current_sequence_hash()),
-        }
+        })
     }
 
     /// The block's tokens.
