@@ -620,9 +620,9 @@ fn handles_report_presence_across_tiers() {
 }
 
 #[test]
-fn counts_past_a_byte_spill_and_come_back_exactly() {
+fn counts_past_a_spill_and_come_back_exactly() {
     // Hundreds of managers of one tier holding one hash: the per-tier count
-    // outgrows its byte and must still reach zero exactly.
+    // outgrows its bits and must still reach zero exactly.
     let r = BlockRegistry::new();
     let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
     let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
@@ -648,6 +648,81 @@ fn counts_past_a_byte_spill_and_come_back_exactly() {
     assert_eq!(r.inner.tables.lock().spilled_len(), 0);
     drop(handle);
     assert!(!r.is_registered(h(7)));
+    assert_eq!(r.registered_count(), 0);
+}
+
+#[test]
+fn an_announced_bit_follows_its_hash_between_blocks_and_handles() {
+    use crate::events::{EventEmissionPolicy, EventsManager, KvCacheEvent};
+    use std::sync::atomic::AtomicU32;
+
+    /// Announces every other hash it is asked about, so a bit that were
+    /// asked for again, or lost on the way, would show in the stream.
+    struct EveryOther(AtomicU32);
+    impl EventEmissionPolicy for EveryOther {
+        fn should_emit(&self, _: SequenceHash) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed) % 2 == 0
+        }
+    }
+
+    let events = Arc::new(
+        EventsManager::builder()
+            .policy(Arc::new(EveryOther(AtomicU32::new(0))))
+            .build(),
+    );
+    let mut stream = events.subscribe();
+    let r = BlockRegistry::builder().event_manager(events).build();
+    let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
+    let announced = |r: &BlockRegistry| {
+        let mut v = r.announced_hashes();
+        v.sort_by_key(|h| h.as_u128());
+        v
+    };
+
+    // Registered by a handle alone (announced), then held by blocks of two
+    // tiers, then by the handle alone again: one Create, one Remove.
+    let handle = r.register_sequence_hash(h(1));
+    assert_eq!(announced(&r), [h(1)]);
+    r.add_presence(h(1), t1);
+    r.add_presence(h(1), t2);
+    r.validate_presence().unwrap();
+    assert_eq!(announced(&r), [h(1)]);
+    assert!(r.remove_presence(h(1), t1).is_none());
+    drop(r.remove_presence(h(1), t2));
+    r.validate_presence().unwrap();
+    assert_eq!(announced(&r), [h(1)]);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Create(h(1))));
+    assert_eq!(stream.try_recv(), None);
+    drop(handle);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Remove(h(1))));
+    assert!(announced(&r).is_empty());
+
+    // Entering with a block, not announced: silent on the way out too.
+    r.add_presence(h(2), t1);
+    assert!(announced(&r).is_empty());
+    drop(r.remove_presence(h(2), t1));
+    assert!(!r.is_registered(h(2)));
+
+    // Entering with a block (announced), its count spilled past the
+    // per-tier bits, outlived by a handle.
+    for _ in 0..20 {
+        r.add_presence(h(3), t2);
+    }
+    let handle = r.register_sequence_hash(h(3));
+    assert_eq!(r.inner.tables.lock().spilled_len(), 1);
+    r.validate_presence().unwrap();
+    for _ in 0..20 {
+        drop(r.remove_presence(h(3), t2));
+    }
+    assert_eq!(r.inner.tables.lock().spilled_len(), 0);
+    r.validate_presence().unwrap();
+    assert_eq!(announced(&r), [h(3)]);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Create(h(3))));
+    drop(handle);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Remove(h(3))));
+    assert_eq!(stream.try_recv(), None);
+    assert!(announced(&r).is_empty());
     assert_eq!(r.registered_count(), 0);
 }
 
