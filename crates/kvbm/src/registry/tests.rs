@@ -958,3 +958,167 @@ mod concurrent_handles {
         }
     }
 }
+
+/// The tables against a model of what they stand for: blocks and handles
+/// per hash, with an events manager whose policy answers differently on
+/// each call (so an announced bit asked for twice, or lost while it moves
+/// between a hash's counts and the handle-only set, shows in the stream).
+mod announced_model {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::AtomicU32;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::events::{EventEmissionPolicy, EventStream, EventsManager, KvCacheEvent};
+
+    struct EveryOther(AtomicU32);
+    impl EventEmissionPolicy for EveryOther {
+        fn should_emit(&self, _: SequenceHash) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed) % 2 == 0
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A block of tier 0 or 1 holds hash `h`, `n` times over.
+        Add {
+            h: u64,
+            tier: usize,
+            n: u32,
+        },
+        /// `n` blocks of the tier stop holding it (at most as many as do).
+        Remove {
+            h: u64,
+            tier: usize,
+            n: u32,
+        },
+        Take {
+            h: u64,
+        },
+        Drop {
+            h: u64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Up to 9 blocks per step, so tier counts cross the spill at 7.
+        let h = 0u64..3;
+        prop_oneof![
+            (h.clone(), 0usize..2, 1u32..10).prop_map(|(h, tier, n)| Op::Add { h, tier, n }),
+            (h.clone(), 0usize..2, 1u32..10).prop_map(|(h, tier, n)| Op::Remove { h, tier, n }),
+            h.clone().prop_map(|h| Op::Take { h }),
+            h.prop_map(|h| Op::Drop { h }),
+        ]
+    }
+
+    #[derive(Default)]
+    struct Model {
+        counts: BTreeMap<(u64, usize), u32>,
+        handles: BTreeMap<u64, Vec<BlockRegistrationHandle>>,
+        announced: BTreeSet<u64>,
+        policy_calls: u32,
+        expected: Vec<KvCacheEvent>,
+    }
+
+    impl Model {
+        fn registered(&self, h: u64) -> bool {
+            (0..2).any(|t| self.counts.get(&(h, t)).copied().unwrap_or(0) > 0)
+                || self.handles.get(&h).is_some_and(|v| !v.is_empty())
+        }
+
+        /// Records the events of `h`'s registration changing from `was`.
+        fn changed(&mut self, h: u64, was: bool) {
+            match (was, self.registered(h)) {
+                (false, true) => {
+                    let announced = self.policy_calls % 2 == 0;
+                    self.policy_calls += 1;
+                    if announced {
+                        self.announced.insert(h);
+                        self.expected.push(KvCacheEvent::Create(super::h(h)));
+                    }
+                }
+                (true, false) => {
+                    if self.announced.remove(&h) {
+                        self.expected.push(KvCacheEvent::Remove(super::h(h)));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn run(ops: &[Op]) {
+        let events = Arc::new(
+            EventsManager::builder()
+                .policy(Arc::new(EveryOther(AtomicU32::new(0))))
+                .build(),
+        );
+        let mut stream: EventStream = events.subscribe();
+        let r = BlockRegistry::builder().event_manager(events).build();
+        let tiers = [
+            r.tier_for(TypeId::of::<G1>()).unwrap(),
+            r.tier_for(TypeId::of::<G2>()).unwrap(),
+        ];
+        let mut m = Model::default();
+        for op in ops {
+            match *op {
+                Op::Add { h: i, tier, n } => {
+                    for _ in 0..n {
+                        let was = m.registered(i);
+                        r.add_presence(h(i), tiers[tier]);
+                        *m.counts.entry((i, tier)).or_default() += 1;
+                        m.changed(i, was);
+                    }
+                }
+                Op::Remove { h: i, tier, n } => {
+                    let held = m.counts.get(&(i, tier)).copied().unwrap_or(0);
+                    for _ in 0..n.min(held) {
+                        let was = m.registered(i);
+                        drop(r.remove_presence(h(i), tiers[tier]));
+                        *m.counts.entry((i, tier)).or_default() -= 1;
+                        m.changed(i, was);
+                    }
+                }
+                Op::Take { h: i } => {
+                    let was = m.registered(i);
+                    let handle = r.register_sequence_hash(h(i));
+                    m.handles.entry(i).or_default().push(handle);
+                    m.changed(i, was);
+                }
+                Op::Drop { h: i } => {
+                    let was = m.registered(i);
+                    let handle = m.handles.get_mut(&i).and_then(Vec::pop);
+                    drop(handle);
+                    m.changed(i, was);
+                }
+            }
+            r.validate_presence().unwrap();
+            for i in 0..3 {
+                for (tier, &id) in tiers.iter().enumerate() {
+                    let want = m.counts.get(&(i, tier)).copied().unwrap_or(0);
+                    assert_eq!(r.inner.tables.lock().count(h(i), id), want, "{op:?}");
+                }
+                assert_eq!(r.is_registered(h(i)), m.registered(i), "{op:?}");
+            }
+            let mut announced = r.announced_hashes();
+            announced.sort_by_key(|h| h.as_u128());
+            let want: Vec<SequenceHash> = m.announced.iter().map(|&i| h(i)).collect();
+            assert_eq!(announced, want, "{op:?}");
+        }
+        let mut seen = Vec::new();
+        while let Some(event) = stream.try_recv() {
+            seen.push(event);
+        }
+        assert_eq!(seen, m.expected);
+    }
+
+    proptest! {
+        #[test]
+        fn announced_bits_and_counts_follow_blocks_and_handles(
+            ops in prop::collection::vec(op(), 1..60),
+        ) {
+            run(&ops);
+        }
+    }
+}
