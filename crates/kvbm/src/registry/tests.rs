@@ -1038,10 +1038,8 @@ mod announced_model {
                         self.expected.push(KvCacheEvent::Create(super::h(h)));
                     }
                 }
-                (true, false) => {
-                    if self.announced.remove(&h) {
-                        self.expected.push(KvCacheEvent::Remove(super::h(h)));
-                    }
+                (true, false) if self.announced.remove(&h) => {
+                    self.expected.push(KvCacheEvent::Remove(super::h(h)));
                 }
                 _ => {}
             }
