@@ -384,9 +384,13 @@ pub fn scale_main(args: impl Iterator<Item = String>) {
 /// hash across tiers.
 fn kvbm_with_events(backend: Backend, blocks: usize) -> Kvbm {
     let events = std::sync::Arc::new(kvbm::events::EventsManager::builder().build());
-    let registry = kvbm::registry::BlockRegistry::builder()
-        .event_manager(events)
-        .build();
+    let mut registry = kvbm::registry::BlockRegistry::builder().event_manager(events);
+    if backend.needs_frequency_tracker() {
+        // A registry handed to the builder brings its own tracker.
+        let tracker = kvbm::manager::FrequencyTrackingCapacity::Small.create_tracker();
+        registry = registry.frequency_tracker(tracker);
+    }
+    let registry = registry.build();
     kvbm::BlockManager::builder()
         .block_count(blocks)
         .block_size(crate::workloads::BLOCK_SIZE)

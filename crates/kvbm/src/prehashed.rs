@@ -67,31 +67,46 @@ impl Hasher for PrehashedHasher {
     }
 }
 
-/// A 128-bit key stored as two `u64` words. With 8-byte alignment a map
-/// entry of such a key and a small value is not padded to 32 bytes, as it
-/// is with a `u128` key; it hashes like the `u128` it holds.
+/// A 128-bit key stored as four `u32` words. With 4-byte alignment a map
+/// entry of such a key and a `u32` value takes 20 bytes, where a `u128` key
+/// pads it to 32 and two `u64` words to 24; it hashes like the `u128` it
+/// holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PackedKey([u64; 2]);
+pub(crate) struct PackedKey([u32; 4]);
 
 impl From<crate::SequenceHash> for PackedKey {
     #[inline]
     fn from(hash: crate::SequenceHash) -> Self {
         let value = hash.as_u128();
-        PackedKey([value as u64, (value >> 64) as u64])
+        PackedKey([
+            value as u32,
+            (value >> 32) as u32,
+            (value >> 64) as u32,
+            (value >> 96) as u32,
+        ])
+    }
+}
+
+impl PackedKey {
+    /// The `u128` the key holds.
+    #[inline]
+    fn value(self) -> u128 {
+        let [a, b, c, d] = self.0.map(u128::from);
+        a | b << 32 | c << 64 | d << 96
     }
 }
 
 impl From<PackedKey> for crate::SequenceHash {
     #[inline]
     fn from(key: PackedKey) -> Self {
-        crate::SequenceHash::from_u128(u128::from(key.0[0]) | (u128::from(key.0[1]) << 64))
+        crate::SequenceHash::from_u128(key.value())
     }
 }
 
 impl std::hash::Hash for PackedKey {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u128(u128::from(self.0[0]) | u128::from(self.0[1]) << 64);
+        state.write_u128(self.value());
     }
 }
 
@@ -216,5 +231,23 @@ mod tests {
             .map(|i| build.hash_one(format!("key {i}")) >> 40)
             .collect();
         assert_eq!(hashes.len(), 1000);
+    }
+
+    #[test]
+    fn packed_keys_round_trip_hash_like_u128_and_pack_tightly() {
+        let build = PrehashedBuildHasher::default();
+        for value in [
+            0u128,
+            1,
+            u128::MAX,
+            0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210,
+        ] {
+            let hash = SequenceHash::from_u128(value);
+            let key = PackedKey::from(hash);
+            assert_eq!(SequenceHash::from(key), hash);
+            assert_eq!(build.hash_one(key), build.hash_one(value));
+        }
+        // The registry's count entries: key and a `u32`, no padding.
+        assert_eq!(std::mem::size_of::<(PackedKey, u32)>(), 20);
     }
 }

@@ -3,9 +3,11 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
+use kvbm::events::EventsManager;
 use kvbm::eviction::EvictionPolicy as Backend;
-use kvbm::testing::{builder, chain};
+use kvbm::testing::{builder, chain, registry_with_events};
 
 struct Counting;
 
@@ -49,12 +51,23 @@ fn request(m: &kvbm::BlockManager<kvbm::testing::Device>, hashes: &[kvbm::Sequen
     drop((hits, registered));
 }
 
-fn allocations_per_request(backend: Backend) -> f64 {
-    let m = builder(backend)
-        .block_count(256)
-        .block_size(16)
-        .build()
-        .unwrap();
+/// Allocations per request at steady state; with `events`, the registry
+/// reports to an events manager whose one subscriber reads every event.
+fn allocations_per_request(backend: Backend, events: bool) -> f64 {
+    let mut builder = builder(backend).block_count(256).block_size(16);
+    let mut subscriber = None;
+    if events {
+        let manager = Arc::new(EventsManager::builder().channel_capacity(1024).build());
+        subscriber = Some(manager.subscribe());
+        builder = builder.registry(registry_with_events(backend, manager));
+    }
+    let m = builder.build().unwrap();
+    let mut request = |seq: &[kvbm::SequenceHash]| {
+        request(&m, seq);
+        if let Some(stream) = &mut subscriber {
+            while stream.try_recv().is_some() {}
+        }
+    };
     // 64 distinct sequences sharing an 8-block prefix: far more blocks than
     // the pool holds, so every request evicts.
     let shared = chain(1, 8);
@@ -70,12 +83,12 @@ fn allocations_per_request(backend: Backend) -> f64 {
         })
         .collect();
     for seq in workload.iter().cycle().take(512) {
-        request(&m, seq);
+        request(seq);
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let rounds = 1024;
     for seq in workload.iter().cycle().take(rounds) {
-        request(&m, seq);
+        request(seq);
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     assert!(m.metrics().snapshot().evictions > 0);
@@ -85,12 +98,15 @@ fn allocations_per_request(backend: Backend) -> f64 {
 #[test]
 fn steady_state_allocations_do_not_grow_with_blocks() {
     for backend in Backend::ALL {
-        let per_request = allocations_per_request(backend);
-        // match Vec + allocate Vec + staged Vec + registered Vec = 4 per
-        // request; anything per block would be ≥ 24 (the blocks filled).
-        assert!(
-            per_request <= 4.0,
-            "{backend:?}: {per_request} allocations per request of {BLOCKS_PER_REQUEST} blocks"
-        );
+        for events in [false, true] {
+            let per_request = allocations_per_request(backend, events);
+            // match Vec + allocate Vec + staged Vec + registered Vec = 4 per
+            // request; anything per block would be ≥ 24 (the blocks filled).
+            assert!(
+                per_request <= 4.0,
+                "{backend:?}, events {events}: {per_request} allocations per request \
+                 of {BLOCKS_PER_REQUEST} blocks"
+            );
+        }
     }
 }

@@ -384,14 +384,12 @@ impl BlockRegistry {
         let mut tables = self.inner.tables.lock();
         let mut emitter = self.inner.emitter();
         for (i, &seq_hash) in hashes.iter().enumerate() {
-            if let Some(emitter) = &mut emitter {
-                if !tables.is_registered(seq_hash) {
-                    let lineage = lineage.get(i).copied().flatten();
-                    let announced = emitter.created(seq_hash, lineage);
-                    tables.set_announced(seq_hash, announced);
-                }
-            }
-            if let Some(entry) = tables.add(seq_hash, tier) {
+            // Runs when the hash enters the registry with this block.
+            let created = || match &mut emitter {
+                Some(emitter) => emitter.created(seq_hash, lineage.get(i).copied().flatten()),
+                None => false,
+            };
+            if let Some(entry) = tables.add(seq_hash, tier, created) {
                 if entry.strong.is_none() {
                     entry.strong = entry.weak.upgrade();
                 }
@@ -434,15 +432,14 @@ impl BlockRegistry {
         let mut tables = self.inner.tables.lock();
         let mut emitter = self.inner.emitter();
         for &seq_hash in hashes {
-            match tables.remove(seq_hash, tier) {
+            let announced = match tables.remove(seq_hash, tier) {
                 Removal::NotPresent | Removal::StillHeld => continue,
-                Removal::NoLongerHeld => {}
-            }
+                Removal::NoLongerHeld { announced } => announced,
+            };
             let key: PackedKey = seq_hash.into();
             let Some(entry) = tables.handles.get_mut(&key) else {
                 // No handle: the registration ends with the last block.
                 if let Some(emitter) = &mut emitter {
-                    let announced = tables.take_announced(seq_hash);
                     emitter.removed(seq_hash, announced);
                 }
                 continue;
@@ -454,9 +451,12 @@ impl BlockRegistry {
                 tables.handles.remove(&key);
                 self.inner.count_handle_entries(&tables);
                 if let Some(emitter) = &mut emitter {
-                    let announced = tables.take_announced(seq_hash);
                     emitter.removed(seq_hash, announced);
                 }
+            } else {
+                // A handle keeps the hash registered: its announced bit
+                // outlives the counts it was kept with.
+                tables.set_unheld_announced(seq_hash, announced);
             }
             if let Some(inner) = strong {
                 kept.push(BlockRegistrationHandle { inner });
@@ -530,7 +530,7 @@ impl RegistryInner {
                     }
                     if let Some(mut emitter) = self.emitter() {
                         let announced = emitter.created(seq_hash, None);
-                        tables.set_announced(seq_hash, announced);
+                        tables.set_unheld_announced(seq_hash, announced);
                     }
                 }
                 return Some(self.handle_of(&mut tables, seq_hash, None));
@@ -646,6 +646,7 @@ impl RegistryInner {
                 }
             }
         }
+        tables.check_announced()?;
         for (key, entry) in &tables.handles {
             let hash = SequenceHash::from(*key);
             if entry.strong.is_some() && !tables.held_by_blocks(hash) {
@@ -719,7 +720,7 @@ impl RegistryInner {
                 }
                 if !held {
                     if let Some(mut emitter) = self.emitter() {
-                        let announced = tables.take_announced(seq_hash);
+                        let announced = tables.take_unheld_announced(seq_hash);
                         emitter.removed(seq_hash, announced);
                     }
                 }

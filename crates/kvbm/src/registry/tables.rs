@@ -10,14 +10,19 @@
 //!   events follow the registration of a hash across all tiers. Without
 //!   either, the stores' own indexes answer presence queries (see
 //!   `sources`) and this map stays empty: a cached block costs the registry
-//!   nothing. One byte per tier and the key stored as two `u64` words make
-//!   an entry 24 bytes. A tier count that reaches [`SPILLED`] moves to
-//!   `spilled`, a plain map that only sees hashes held by hundreds of
+//!   nothing. The same entry remembers whether the events manager announced
+//!   the hash's Create, so that events cost no second table. An entry is
+//!   the key as four `u32` words and one `u32` of 3-bit tier counts plus
+//!   the announced bit: 20 bytes. A tier count that reaches [`SPILLED`]
+//!   moves to `spilled`, a map that only sees hashes held by several
 //!   managers of one tier.
+//! - `announced_unheld`: the announced bit of hashes registered by a
+//!   handle alone, which have no `presence` entry to carry it; a few at
+//!   most.
 //!
-//! Both sit behind the registry's one lock.
+//! All sit behind the registry's one lock.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Weak};
 
 use super::handle::HandleInner;
@@ -25,23 +30,49 @@ use super::{TierId, TierMask, MAX_TIERS};
 use crate::prehashed::{PackedKey, PrehashedMap};
 use crate::SequenceHash;
 
-/// A tier count byte meaning "255 or more; the exact count is spilled".
-const SPILLED: u8 = u8::MAX;
+/// Bits of one tier's count.
+const COUNT_BITS: usize = 3;
+const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
+/// A tier count meaning "this many or more; the exact count is spilled".
+/// Several primaries of one tier hold a hash only when several managers of
+/// that tier share the registry.
+const SPILLED: u32 = COUNT_MASK;
+/// The count bits of every tier.
+const ALL_COUNTS: u32 = (1 << (COUNT_BITS * MAX_TIERS)) - 1;
+/// Set when the events manager announced the hash's Create.
+const ANNOUNCED: u32 = 1 << 31;
+const _: () = assert!(COUNT_BITS * MAX_TIERS < 31);
 
-/// Primary blocks holding one hash, per tier.
+/// Primary blocks holding one hash, per tier, and whether its Create was
+/// announced.
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct TierCounts([u8; MAX_TIERS]);
+pub(super) struct TierCounts(u32);
 
 impl TierCounts {
+    /// The count of `tier` ([`SPILLED`] for "see the spill map").
+    #[inline]
+    fn tier(self, tier: TierId) -> u32 {
+        self.0 >> (tier * COUNT_BITS) & COUNT_MASK
+    }
+
+    #[inline]
+    fn set_tier(&mut self, tier: TierId, n: u32) {
+        let shift = tier * COUNT_BITS;
+        self.0 = self.0 & !(COUNT_MASK << shift) | n << shift;
+    }
+
+    #[inline]
+    fn announced(self) -> bool {
+        self.0 & ANNOUNCED != 0
+    }
+
+    #[inline]
     pub(super) fn held_by_blocks(&self) -> bool {
-        self.0.iter().any(|&n| n > 0)
+        self.0 & ALL_COUNTS != 0
     }
 
     pub(super) fn present_in_any(&self, tiers: TierMask) -> bool {
-        self.0
-            .iter()
-            .enumerate()
-            .any(|(tier, &n)| n > 0 && tiers & (1 << tier) != 0)
+        (0..MAX_TIERS).any(|tier| tiers & (1 << tier) != 0 && self.tier(tier) > 0)
     }
 }
 
@@ -61,22 +92,22 @@ pub(super) enum Removal {
     NotPresent,
     /// Blocks still hold it.
     StillHeld,
-    /// That was the last block.
-    NoLongerHeld,
+    /// That was the last block; `announced` is the hash's announced bit,
+    /// which left the tables with its counts.
+    NoLongerHeld { announced: bool },
 }
 
-/// Presence counts and handles.
+/// Presence counts, announced bits and handles.
 #[derive(Default)]
 pub(super) struct Tables {
     /// Count every block-held hash (an events manager is attached), not
     /// only those with a handle entry.
     pub(super) track_all: bool,
     presence: PrehashedMap<PackedKey, TierCounts>,
-    spilled: HashMap<(PackedKey, TierId), u32>,
+    spilled: PrehashedMap<(PackedKey, TierId), u32>,
     pub(super) handles: PrehashedMap<PackedKey, HandleEntry>,
-    /// Registered hashes whose Create an events manager announced (only
-    /// filled with an events manager attached).
-    announced: PrehashedMap<PackedKey, ()>,
+    /// Announced hashes that no block holds (registered by a handle alone).
+    announced_unheld: PrehashedMap<PackedKey, ()>,
 }
 
 impl Tables {
@@ -124,20 +155,41 @@ impl Tables {
 
     /// One more block of `tier` holds `hash`; returns the handle entry of
     /// `hash` if it has one.
-    pub(super) fn add(&mut self, hash: SequenceHash, tier: TierId) -> Option<&mut HandleEntry> {
+    ///
+    /// When `hash` was not registered at all (no block, no handle), it
+    /// enters the registry now: `created` runs and returns whether the
+    /// events manager announced it. A hash that a handle alone registered
+    /// keeps the announced bit it had.
+    #[inline]
+    pub(super) fn add(
+        &mut self,
+        hash: SequenceHash,
+        tier: TierId,
+        created: impl FnOnce() -> bool,
+    ) -> Option<&mut HandleEntry> {
         let key = PackedKey::from(hash);
         if !self.track_all && !self.handles.contains_key(&key) {
             // Untracked: the stores answer for it.
             return None;
         }
-        let count = &mut self.presence.entry(key).or_default().0[tier];
-        match *count {
-            SPILLED => *self.spilled.entry((key, tier)).or_insert(SPILLED.into()) += 1,
-            n if n == SPILLED - 1 => {
-                *count = SPILLED;
-                self.spilled.insert((key, tier), SPILLED.into());
+        let counts = match self.presence.entry(key) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let announced = if !self.handles.is_empty() && self.handles.contains_key(&key) {
+                    self.announced_unheld.remove(&key).is_some()
+                } else {
+                    created()
+                };
+                entry.insert(TierCounts(if announced { ANNOUNCED } else { 0 }))
             }
-            _ => *count += 1,
+        };
+        match counts.tier(tier) {
+            SPILLED => *self.spilled.entry((key, tier)).or_insert(SPILLED) += 1,
+            n if n == SPILLED - 1 => {
+                counts.set_tier(tier, SPILLED);
+                self.spilled.insert((key, tier), SPILLED);
+            }
+            n => counts.set_tier(tier, n + 1),
         }
         if self.handles.is_empty() {
             return None;
@@ -146,55 +198,64 @@ impl Tables {
     }
 
     /// One block of `tier` less holds `hash`.
+    #[inline]
     pub(super) fn remove(&mut self, hash: SequenceHash, tier: TierId) -> Removal {
         let key = PackedKey::from(hash);
-        let Some(counts) = self.presence.get_mut(&key) else {
+        let Entry::Occupied(mut entry) = self.presence.entry(key) else {
             return Removal::NotPresent;
         };
-        let count = &mut counts.0[tier];
-        if *count == SPILLED {
-            let spilled = self.spilled.entry((key, tier)).or_insert(SPILLED.into());
-            *spilled -= 1;
-            if *spilled < SPILLED.into() {
-                *count = SPILLED - 1;
-                self.spilled.remove(&(key, tier));
+        let counts = entry.get_mut();
+        match counts.tier(tier) {
+            SPILLED => {
+                let spilled = self.spilled.entry((key, tier)).or_insert(SPILLED);
+                *spilled -= 1;
+                if *spilled < SPILLED {
+                    counts.set_tier(tier, *spilled);
+                    self.spilled.remove(&(key, tier));
+                }
             }
-        } else {
-            *count = count.saturating_sub(1);
+            n => counts.set_tier(tier, n.saturating_sub(1)),
         }
         if counts.held_by_blocks() {
             return Removal::StillHeld;
         }
-        self.presence.remove(&key);
-        Removal::NoLongerHeld
+        let announced = entry.remove().announced();
+        Removal::NoLongerHeld { announced }
     }
 
     /// Sets the counts of `hash`, read from every store, when its handle
-    /// entry is created and tracking it begins.
+    /// entry is created and tracking it begins. Only without an events
+    /// manager: with one, every block-held hash is tracked from the start.
     pub(super) fn set_counts(&mut self, hash: SequenceHash, counts: &[u32; MAX_TIERS]) {
+        debug_assert!(
+            !self.track_all,
+            "counts set from the stores while tracking all"
+        );
         let key = PackedKey::from(hash);
         self.forget_counts(hash);
         if counts.iter().all(|&n| n == 0) {
             return;
         }
-        let mut bytes = TierCounts::default();
+        let mut packed = TierCounts::default();
         for (tier, &n) in counts.iter().enumerate() {
-            if n >= u32::from(SPILLED) {
-                bytes.0[tier] = SPILLED;
+            if n >= SPILLED {
+                packed.set_tier(tier, SPILLED);
                 self.spilled.insert((key, tier), n);
             } else {
-                bytes.0[tier] = n as u8;
+                packed.set_tier(tier, n);
             }
         }
-        self.presence.insert(key, bytes);
+        self.presence.insert(key, packed);
     }
 
     /// Stops tracking the counts of `hash` (its handle entry is gone).
+    /// Only without an events manager, so no announced bit is lost.
     pub(super) fn forget_counts(&mut self, hash: SequenceHash) {
+        debug_assert!(!self.track_all, "counts forgotten while tracking all");
         let key = PackedKey::from(hash);
         if let Some(counts) = self.presence.remove(&key) {
-            for (tier, &n) in counts.0.iter().enumerate() {
-                if n == SPILLED {
+            for tier in 0..MAX_TIERS {
+                if counts.tier(tier) == SPILLED {
                     self.spilled.remove(&(key, tier));
                 }
             }
@@ -215,16 +276,24 @@ impl Tables {
         self.presence.keys().map(|&key| key.into())
     }
 
-    /// Records whether the events manager announced `hash`'s Create.
-    pub(super) fn set_announced(&mut self, hash: SequenceHash, announced: bool) {
+    /// Remembers the announced bit of `hash`, registered while no block
+    /// holds it: by a new handle, or by a handle that outlived the last
+    /// block.
+    pub(super) fn set_unheld_announced(&mut self, hash: SequenceHash, announced: bool) {
         if announced {
-            self.announced.insert(hash.into(), ());
+            self.announced_unheld.insert(hash.into(), ());
         }
     }
 
-    /// Whether `hash`'s Create was announced, forgetting it.
-    pub(super) fn take_announced(&mut self, hash: SequenceHash) -> bool {
-        self.announced.remove(&PackedKey::from(hash)).is_some()
+    /// Whether `hash`, registered while no block holds it, was announced;
+    /// forgets it (its registration ends).
+    pub(super) fn take_unheld_announced(&mut self, hash: SequenceHash) -> bool {
+        if self.announced_unheld.is_empty() {
+            return false;
+        }
+        self.announced_unheld
+            .remove(&PackedKey::from(hash))
+            .is_some()
     }
 
     /// Every registered hash.
@@ -243,16 +312,49 @@ impl Tables {
     /// The hashes whose Create was announced and whose Remove has not
     /// happened.
     pub(super) fn announced_hashes(&self) -> Vec<SequenceHash> {
-        self.announced.keys().map(|&key| key.into()).collect()
+        let held = self
+            .presence
+            .iter()
+            .filter(|(_, counts)| counts.announced())
+            .map(|(key, _)| key);
+        held.chain(self.announced_unheld.keys())
+            .map(|&key| key.into())
+            .collect()
+    }
+
+    /// Checks where the announced bits live: a bit outside `presence`
+    /// belongs to a hash that a handle alone registers, and without an
+    /// events manager there are none.
+    pub(super) fn check_announced(&self) -> Result<(), String> {
+        for &key in self.announced_unheld.keys() {
+            let hash = SequenceHash::from(key);
+            if self.presence.contains_key(&key) {
+                return Err(format!(
+                    "registry: {hash:?} held by blocks has its announced bit outside its counts"
+                ));
+            }
+            if !self.handles.contains_key(&key) {
+                return Err(format!(
+                    "registry: announced {hash:?} is registered by neither a block nor a handle"
+                ));
+            }
+        }
+        if !self.track_all
+            && (!self.announced_unheld.is_empty()
+                || self.presence.values().any(|counts| counts.announced()))
+        {
+            return Err("registry: announced bits without an events manager".into());
+        }
+        Ok(())
     }
 
     /// The exact count of `tier` for `hash`, spilled or not.
     pub(super) fn count(&self, hash: SequenceHash, tier: TierId) -> u32 {
         let key = PackedKey::from(hash);
-        match self.presence.get(&key).map(|c| c.0[tier]) {
+        match self.presence.get(&key).map(|c| c.tier(tier)) {
             None => 0,
             Some(SPILLED) => self.spilled.get(&(key, tier)).copied().unwrap_or(0),
-            Some(n) => n.into(),
+            Some(n) => n,
         }
     }
 

@@ -620,9 +620,9 @@ fn handles_report_presence_across_tiers() {
 }
 
 #[test]
-fn counts_past_a_byte_spill_and_come_back_exactly() {
+fn counts_past_a_spill_and_come_back_exactly() {
     // Hundreds of managers of one tier holding one hash: the per-tier count
-    // outgrows its byte and must still reach zero exactly.
+    // outgrows its bits and must still reach zero exactly.
     let r = BlockRegistry::new();
     let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
     let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
@@ -648,6 +648,81 @@ fn counts_past_a_byte_spill_and_come_back_exactly() {
     assert_eq!(r.inner.tables.lock().spilled_len(), 0);
     drop(handle);
     assert!(!r.is_registered(h(7)));
+    assert_eq!(r.registered_count(), 0);
+}
+
+#[test]
+fn an_announced_bit_follows_its_hash_between_blocks_and_handles() {
+    use crate::events::{EventEmissionPolicy, EventsManager, KvCacheEvent};
+    use std::sync::atomic::AtomicU32;
+
+    /// Announces every other hash it is asked about, so a bit that were
+    /// asked for again, or lost on the way, would show in the stream.
+    struct EveryOther(AtomicU32);
+    impl EventEmissionPolicy for EveryOther {
+        fn should_emit(&self, _: SequenceHash) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed) % 2 == 0
+        }
+    }
+
+    let events = Arc::new(
+        EventsManager::builder()
+            .policy(Arc::new(EveryOther(AtomicU32::new(0))))
+            .build(),
+    );
+    let mut stream = events.subscribe();
+    let r = BlockRegistry::builder().event_manager(events).build();
+    let t1 = r.tier_for(TypeId::of::<G1>()).unwrap();
+    let t2 = r.tier_for(TypeId::of::<G2>()).unwrap();
+    let announced = |r: &BlockRegistry| {
+        let mut v = r.announced_hashes();
+        v.sort_by_key(|h| h.as_u128());
+        v
+    };
+
+    // Registered by a handle alone (announced), then held by blocks of two
+    // tiers, then by the handle alone again: one Create, one Remove.
+    let handle = r.register_sequence_hash(h(1));
+    assert_eq!(announced(&r), [h(1)]);
+    r.add_presence(h(1), t1);
+    r.add_presence(h(1), t2);
+    r.validate_presence().unwrap();
+    assert_eq!(announced(&r), [h(1)]);
+    assert!(r.remove_presence(h(1), t1).is_none());
+    drop(r.remove_presence(h(1), t2));
+    r.validate_presence().unwrap();
+    assert_eq!(announced(&r), [h(1)]);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Create(h(1))));
+    assert_eq!(stream.try_recv(), None);
+    drop(handle);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Remove(h(1))));
+    assert!(announced(&r).is_empty());
+
+    // Entering with a block, not announced: silent on the way out too.
+    r.add_presence(h(2), t1);
+    assert!(announced(&r).is_empty());
+    drop(r.remove_presence(h(2), t1));
+    assert!(!r.is_registered(h(2)));
+
+    // Entering with a block (announced), its count spilled past the
+    // per-tier bits, outlived by a handle.
+    for _ in 0..20 {
+        r.add_presence(h(3), t2);
+    }
+    let handle = r.register_sequence_hash(h(3));
+    assert_eq!(r.inner.tables.lock().spilled_len(), 1);
+    r.validate_presence().unwrap();
+    for _ in 0..20 {
+        drop(r.remove_presence(h(3), t2));
+    }
+    assert_eq!(r.inner.tables.lock().spilled_len(), 0);
+    r.validate_presence().unwrap();
+    assert_eq!(announced(&r), [h(3)]);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Create(h(3))));
+    drop(handle);
+    assert_eq!(stream.try_recv(), Some(KvCacheEvent::Remove(h(3))));
+    assert_eq!(stream.try_recv(), None);
+    assert!(announced(&r).is_empty());
     assert_eq!(r.registered_count(), 0);
 }
 
@@ -880,6 +955,168 @@ mod concurrent_handles {
             let in_stores =
                 r.check_presence_any(&[h(i)], &[TypeId::of::<G1>(), TypeId::of::<G2>()])[0].1;
             assert_eq!(held.contains(&h(i)), in_stores, "hash {i}");
+        }
+    }
+}
+
+/// The tables against a model of what they stand for: blocks and handles
+/// per hash, with an events manager whose policy answers differently on
+/// each call (so an announced bit asked for twice, or lost while it moves
+/// between a hash's counts and the handle-only set, shows in the stream).
+mod announced_model {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::AtomicU32;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::events::{EventEmissionPolicy, EventStream, EventsManager, KvCacheEvent};
+
+    struct EveryOther(AtomicU32);
+    impl EventEmissionPolicy for EveryOther {
+        fn should_emit(&self, _: SequenceHash) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed) % 2 == 0
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A block of tier 0 or 1 holds hash `h`, `n` times over.
+        Add {
+            h: u64,
+            tier: usize,
+            n: u32,
+        },
+        /// `n` blocks of the tier stop holding it (at most as many as do).
+        Remove {
+            h: u64,
+            tier: usize,
+            n: u32,
+        },
+        Take {
+            h: u64,
+        },
+        Drop {
+            h: u64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Up to 9 blocks per step, so tier counts cross the spill at 7.
+        let h = 0u64..3;
+        prop_oneof![
+            (h.clone(), 0usize..2, 1u32..10).prop_map(|(h, tier, n)| Op::Add { h, tier, n }),
+            (h.clone(), 0usize..2, 1u32..10).prop_map(|(h, tier, n)| Op::Remove { h, tier, n }),
+            h.clone().prop_map(|h| Op::Take { h }),
+            h.prop_map(|h| Op::Drop { h }),
+        ]
+    }
+
+    #[derive(Default)]
+    struct Model {
+        counts: BTreeMap<(u64, usize), u32>,
+        handles: BTreeMap<u64, Vec<BlockRegistrationHandle>>,
+        announced: BTreeSet<u64>,
+        policy_calls: u32,
+        expected: Vec<KvCacheEvent>,
+    }
+
+    impl Model {
+        fn registered(&self, h: u64) -> bool {
+            (0..2).any(|t| self.counts.get(&(h, t)).copied().unwrap_or(0) > 0)
+                || self.handles.get(&h).is_some_and(|v| !v.is_empty())
+        }
+
+        /// Records the events of `h`'s registration changing from `was`.
+        fn changed(&mut self, h: u64, was: bool) {
+            match (was, self.registered(h)) {
+                (false, true) => {
+                    let announced = self.policy_calls % 2 == 0;
+                    self.policy_calls += 1;
+                    if announced {
+                        self.announced.insert(h);
+                        self.expected.push(KvCacheEvent::Create(super::h(h)));
+                    }
+                }
+                (true, false) if self.announced.remove(&h) => {
+                    self.expected.push(KvCacheEvent::Remove(super::h(h)));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn run(ops: &[Op]) {
+        let events = Arc::new(
+            EventsManager::builder()
+                .policy(Arc::new(EveryOther(AtomicU32::new(0))))
+                .build(),
+        );
+        let mut stream: EventStream = events.subscribe();
+        let r = BlockRegistry::builder().event_manager(events).build();
+        let tiers = [
+            r.tier_for(TypeId::of::<G1>()).unwrap(),
+            r.tier_for(TypeId::of::<G2>()).unwrap(),
+        ];
+        let mut m = Model::default();
+        for op in ops {
+            match *op {
+                Op::Add { h: i, tier, n } => {
+                    for _ in 0..n {
+                        let was = m.registered(i);
+                        r.add_presence(h(i), tiers[tier]);
+                        *m.counts.entry((i, tier)).or_default() += 1;
+                        m.changed(i, was);
+                    }
+                }
+                Op::Remove { h: i, tier, n } => {
+                    let held = m.counts.get(&(i, tier)).copied().unwrap_or(0);
+                    for _ in 0..n.min(held) {
+                        let was = m.registered(i);
+                        drop(r.remove_presence(h(i), tiers[tier]));
+                        *m.counts.entry((i, tier)).or_default() -= 1;
+                        m.changed(i, was);
+                    }
+                }
+                Op::Take { h: i } => {
+                    let was = m.registered(i);
+                    let handle = r.register_sequence_hash(h(i));
+                    m.handles.entry(i).or_default().push(handle);
+                    m.changed(i, was);
+                }
+                Op::Drop { h: i } => {
+                    let was = m.registered(i);
+                    let handle = m.handles.get_mut(&i).and_then(Vec::pop);
+                    drop(handle);
+                    m.changed(i, was);
+                }
+            }
+            r.validate_presence().unwrap();
+            for i in 0..3 {
+                for (tier, &id) in tiers.iter().enumerate() {
+                    let want = m.counts.get(&(i, tier)).copied().unwrap_or(0);
+                    assert_eq!(r.inner.tables.lock().count(h(i), id), want, "{op:?}");
+                }
+                assert_eq!(r.is_registered(h(i)), m.registered(i), "{op:?}");
+            }
+            let mut announced = r.announced_hashes();
+            announced.sort_by_key(|h| h.as_u128());
+            let want: Vec<SequenceHash> = m.announced.iter().map(|&i| h(i)).collect();
+            assert_eq!(announced, want, "{op:?}");
+        }
+        let mut seen = Vec::new();
+        while let Some(event) = stream.try_recv() {
+            seen.push(event);
+        }
+        assert_eq!(seen, m.expected);
+    }
+
+    proptest! {
+        #[test]
+        fn announced_bits_and_counts_follow_blocks_and_handles(
+            ops in prop::collection::vec(op(), 1..60),
+        ) {
+            run(&ops);
         }
     }
 }
