@@ -53,6 +53,7 @@ pub mod blocks;
 mod compat;
 pub mod events;
 pub mod eviction;
+mod huge_pages;
 mod id_index;
 pub mod integrations;
 pub mod manager;

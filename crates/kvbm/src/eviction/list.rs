@@ -55,8 +55,8 @@ impl<const N: usize> IndexLists<N> {
         );
         assert!(N < UNLISTED as usize, "too many lists");
         Self {
-            links: vec![DETACHED; capacity],
-            tags: vec![UNLISTED; capacity],
+            links: crate::huge_pages::filled_huge(DETACHED, capacity),
+            tags: crate::huge_pages::filled_huge(UNLISTED, capacity),
             ends: [EMPTY; N],
         }
     }

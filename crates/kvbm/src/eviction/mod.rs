@@ -75,8 +75,10 @@ pub trait InactiveBackend: Send + 'static {
 
     /// A hint given before a batch of [`insert`](Self::insert)s (a batch
     /// release, see
-    /// [`ImmutableBlock::release_all`](crate::ImmutableBlock::release_all)):
-    /// `block` will be inserted under `hash` soon. A backend whose inserts
+    /// [`ImmutableBlock::release_all`](crate::ImmutableBlock::release_all)),
+    /// and, in pools of 2^16 blocks or more, when blocks are registered
+    /// (they are inserted when their last holder lets go): `block` will be
+    /// inserted under `hash` soon. A backend whose inserts
     /// miss the CPU caches (caches of millions of blocks) can start loading
     /// what that insert will touch, so that the misses of the batch
     /// overlap. Must not change what the backend holds; the default does

@@ -407,7 +407,12 @@ impl<T: BlockMetadata> Store<T> {
     /// is about to cache (see `InactiveBackend::prefetch_insert`), in one
     /// call into user code. A panic there poisons the store like any
     /// other backend failure.
-    fn prefetch_inserts(&self, st: &mut State<T>, count: usize, after: &mut AfterUnlock<Self>) {
+    pub(super) fn prefetch_inserts(
+        &self,
+        st: &mut State<T>,
+        count: usize,
+        after: &mut AfterUnlock<Self>,
+    ) {
         let Some(backend) = st.backend.as_deref() else {
             return;
         };

@@ -379,6 +379,14 @@ impl<T: BlockMetadata> Store<T> {
                     let id = self.register_locked(st, staged, &mut after);
                     st.ids.push(id as u32);
                 }
+                // The blocks go to the backend when their last share is
+                // dropped, each under a lock of its own whose locked
+                // instructions wait for the misses inside it: start loading
+                // what those inserts will touch now, while it overlaps.
+                if st.poisoned.is_none() {
+                    let count = st.ids.len();
+                    self.prefetch_inserts(st, count, &mut after);
+                }
             } else {
                 for block in blocks {
                     let id = self.register_locked(st, block, &mut after);

@@ -27,12 +27,18 @@ impl Reserved {
                 .map_err(|e| format!("cannot reserve the {what} of {n} blocks: {e}"))?;
             Ok(v)
         }
-        let mut slots = reserve("slots", n)?;
+        // The two arrays every operation reaches at random, filled here:
+        // backed by huge pages where the kernel allows (see `huge_pages`).
+        fn reserve_huge<V>(what: &str, n: usize) -> Result<Vec<V>, String> {
+            crate::huge_pages::try_reserve_huge(n)
+                .map_err(|e| format!("cannot reserve the {what} of {n} blocks: {e}"))
+        }
+        let mut slots = reserve_huge("slots", n)?;
         slots.resize(n, Slot::FREE);
         let free = FreeList::all(&mut slots);
         let pending = reserve("registry batch", n)?;
         let ids = reserve("block id batch", n)?;
-        let mut shares = reserve("share counts", n)?;
+        let mut shares = reserve_huge("share counts", n)?;
         shares.resize_with(n, ShareCount::default);
         let index = IdIndex::try_with_capacity(n)
             .map_err(|e| format!("cannot reserve the hash index of {n} blocks: {e}"))?;

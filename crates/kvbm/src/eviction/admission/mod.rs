@@ -266,7 +266,7 @@ impl AdmissionBackend {
         }
         let mut backend = Self {
             lists: IndexLists::new(capacity),
-            ticks: vec![0; capacity],
+            ticks: crate::huge_pages::filled_huge(0, capacity),
             next_tick: 0,
             last_release: None,
             pending_tail: None,

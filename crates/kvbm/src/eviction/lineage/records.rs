@@ -145,7 +145,7 @@ impl Records {
             "block capacity {capacity} does not fit 32-bit block links"
         );
         Records {
-            nodes: vec![ABSENT_NODE; capacity],
+            nodes: crate::huge_pages::filled_huge(ABSENT_NODE, capacity),
             head: NIL,
             tail: NIL,
             leaves: 0,
