@@ -292,12 +292,23 @@ impl Tree {
         self.filed.get(key, |id| own_key_of(hashes, id))
     }
 
-    /// Counts one more cached child under `key`; returns the filed parent
-    /// if this was its first cached child.
+    /// The filed block that `hint` names if it is the one filed under
+    /// `key`: filed (so cached, and the only block filed under its own
+    /// key) with `key` as its own key. A hint goes stale when its block
+    /// left the tree (and its id was perhaps reused); the check reads only
+    /// the hinted block's record and hash.
     #[inline]
-    fn add_child(&mut self, key: NodeKey, hashes: BlockHashes<'_>) -> Option<u32> {
+    fn parent_by_hint(&self, key: NodeKey, hint: u32, hashes: BlockHashes<'_>) -> Option<u32> {
+        (hint != NIL && self.nodes.get(hint).is_filed() && own_key_of(hashes, hint) == key)
+            .then_some(hint)
+    }
+
+    /// Counts one more cached child under `key`; returns the filed parent
+    /// (if there is one) and whether this was its first cached child.
+    #[inline]
+    fn add_child(&mut self, key: NodeKey, hashes: BlockHashes<'_>) -> Option<(u32, bool)> {
         match self.filed_under(key, hashes) {
-            Some(parent) => self.nodes.add_child(parent).then_some(parent),
+            Some(parent) => Some((parent, self.nodes.add_child(parent))),
             None => {
                 self.ghosts
                     .entry(key)
@@ -341,6 +352,12 @@ impl Tree {
                 );
                 return;
             }
+        }
+        if let Some(filed) = self.parent_by_hint(parent, node.parent_hint(), hashes) {
+            if self.nodes.remove_child(filed) {
+                self.requeue(filed, gap);
+            }
+            return;
         }
         self.release_child(parent, gap, hashes);
     }
@@ -518,13 +535,16 @@ impl Tree {
             self.nodes.set(id, node);
             true
         };
-        let first_child_of = match parent_key {
+        let filed_parent = match parent_key {
             NO_PARENT => None,
             _ if counted => None,
             key => self.add_child(key, hashes),
         };
-        // A parent that got its first child left the leaf queue.
-        debug_assert!(first_child_of.is_none_or(|p| !self.nodes.get(p).is_leaf()));
+        if let Some((parent, first)) = filed_parent {
+            self.nodes.set_parent_hint(id, parent);
+            // A parent that got its first child left the leaf queue.
+            debug_assert!(!first || !self.nodes.get(parent).is_leaf());
+        }
         // The newest tick: a new leaf sorts last.
         if is_leaf {
             self.nodes.push_back(id);
@@ -558,8 +578,18 @@ impl Tree {
         if let Some(next) = self.nodes.front().filter(|_| large) {
             if let Some(hash) = hashes.get(next as BlockId) {
                 self.filed.prefetch(own_key(hash));
-                if let Some(parent) = parent_key(hash) {
-                    self.filed.prefetch(parent);
+                // Its parent's record and hash (to check the hint), or,
+                // without a hint, the key-table bucket of its parent key.
+                match self.nodes.get(next).parent_hint() {
+                    NIL => {
+                        if let Some(parent) = parent_key(hash) {
+                            self.filed.prefetch(parent);
+                        }
+                    }
+                    hint => {
+                        self.nodes.prefetch(hint);
+                        hashes.prefetch(hint as BlockId);
+                    }
                 }
             }
         }
@@ -723,6 +753,40 @@ mod tests {
         // after 2. Once 2 is evicted the root is a leaf again, and its
         // release predates 3's.
         assert_eq!(pop_all(&mut backend), vec![2, 0, 3]);
+    }
+
+    /// A child's parent hint goes stale: its parent is revived, another
+    /// block takes the parent's key (and its children), and the parent's
+    /// id comes back under an unrelated hash. Evicting the child must still
+    /// count it off the block now filed under the parent key.
+    #[test]
+    fn a_stale_parent_hint_falls_back_to_the_key() {
+        let hashes = chain(12, 2);
+        let mut backend = LineageBackend::new(4);
+        backend.insert(0, hashes[0]);
+        backend.insert(1, hashes[1]); // hint: parent filed as block 0
+        backend.remove(0, hashes[0]); // revived: a ghost with one child
+        backend.insert(2, hashes[0]); // the parent key again, as block 2
+        backend.insert(0, SequenceHash::root(900)); // block 0, unrelated
+        backend.validate().unwrap();
+        // Block 2 waits for its child; block 0 is a newer leaf.
+        assert_eq!(pop_all(&mut backend), vec![1, 2, 0]);
+    }
+
+    /// A hint that is still right: the parent evicted right after its
+    /// child, with a second child keeping it in place until both are gone.
+    #[test]
+    fn a_parent_found_by_hint_waits_for_every_child() {
+        let root = SequenceHash::root(13);
+        let (a, b) = (root.extend(1), root.extend(2));
+        let mut backend = LineageBackend::new(4);
+        backend.insert(0, root);
+        backend.insert(1, a);
+        backend.insert(2, b);
+        assert_eq!(backend.pop_victim(), Some(1));
+        backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 1, "the root still has a child");
+        assert_eq!(pop_all(&mut backend), vec![2, 0]);
     }
 
     #[test]

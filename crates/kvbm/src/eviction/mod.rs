@@ -199,6 +199,24 @@ impl<'a> BlockHashes<'a> {
             HashSource::Slice(hashes) => hashes.get(block).copied(),
         }
     }
+
+    /// Hints that `block`'s hash will be read soon (a large cache's
+    /// backend knowing its next victim's parent, say).
+    #[inline]
+    pub(crate) fn prefetch(&self, block: BlockId) {
+        match self.source {
+            HashSource::Store(slots) => {
+                if let Some(slot) = slots.get(block) {
+                    crate::prefetch::prefetch(slot);
+                }
+            }
+            HashSource::Slice(hashes) => {
+                if let Some(hash) = hashes.get(block) {
+                    crate::prefetch::prefetch(hash);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for BlockHashes<'_> {
