@@ -94,6 +94,14 @@ pub trait InactiveBackend: Send + 'static {
     /// Chooses, removes and returns the next block to evict.
     fn pop_victim(&mut self) -> Option<BlockId>;
 
+    /// Called after the last [`pop_victim`](Self::pop_victim) of one
+    /// allocation, which may evict many blocks in a row. A backend may put
+    /// off bookkeeping of its evictions that the next choice does not need
+    /// (so that its cache misses overlap those of the next victims) and
+    /// finish it here — and before any other call that needs it, since a
+    /// caller without a store need not call this. The default does nothing.
+    fn evictions_done(&mut self) {}
+
     /// The number of cached blocks held.
     fn len(&self) -> usize;
 
