@@ -41,6 +41,8 @@ enum Trap {
     PanicOnPrefetch,
     /// `prefetch_insert` calls back into the manager.
     ReenterOnPrefetch,
+    /// `evictions_done` panics.
+    PanicOnEvictionsDone,
 }
 
 /// The switch a test arms its adversary with, and the manager it may call
@@ -104,6 +106,13 @@ impl InactiveBackend for Adversary {
             return None;
         }
         self.inner.pop_victim()
+    }
+    fn evictions_done(&mut self) {
+        assert!(
+            !self.switch.is(Trap::PanicOnEvictionsDone),
+            "evictions_done trap"
+        );
+        self.inner.evictions_done();
     }
     fn len(&self) -> usize {
         self.inner.len()
@@ -354,6 +363,25 @@ fn a_panicking_insert_hint_in_a_batch_release_poisons_the_store() {
     expect_panic("prefetch trap", || ImmutableBlock::release_all(batch));
     assert_poisoned(&m, "prefetch trap");
     assert_eq!(m.available_blocks(), 4);
+    check(&m);
+}
+
+/// A panicking `evictions_done` after an allocation's victims were
+/// chosen: the allocation fails, the store is poisoned, the victims and the
+/// rest of the cache are freed, and blocks held elsewhere stay valid.
+#[test]
+fn a_panicking_evictions_done_fails_the_allocation() {
+    let (m, switch) = adversarial(3);
+    let hashes = chain(1, 3);
+    let held = fill(&m, &hashes[..1]).pop().unwrap();
+    drop(fill(&m, &hashes[1..]));
+    switch.arm(Trap::PanicOnEvictionsDone);
+    expect_panic("evictions_done trap", || m.allocate_blocks(2));
+    assert_poisoned(&m, "evictions_done trap");
+    assert_eq!(m.available_blocks(), 2, "both cached blocks were freed");
+    assert!(!m.block_registry().is_registered(hashes[1]));
+    assert_eq!(held.sequence_hash(), hashes[0]);
+    drop(held);
     check(&m);
 }
 

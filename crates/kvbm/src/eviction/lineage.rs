@@ -253,7 +253,19 @@ struct Tree {
     /// linked through them.
     nodes: Records,
     len: usize,
+    /// Victims still in `filed`, their removal put off (see
+    /// [`Tree::settle`]); empty between allocations, and always in small
+    /// caches.
+    deferred: Vec<(NodeKey, u32)>,
+    /// Whether `pop_victim` defers its key-table removals: in caches of
+    /// [`PREFETCH_MIN_BLOCKS`](crate::prefetch::PREFETCH_MIN_BLOCKS) or
+    /// more, where each removal is a miss.
+    defers: bool,
 }
+
+/// At most this many victims' key-table removals wait for
+/// [`Tree::settle`]: an allocation's worth of victims, typically.
+const DEFERRED_REMOVALS: usize = 64;
 
 impl LineageBackend {
     /// An empty backend for block ids below `capacity`.
@@ -272,9 +284,20 @@ impl LineageBackend {
                 ghosts: PrehashedMap::with_capacity_and_hasher(capacity / 64, Default::default()),
                 nodes: Records::new(capacity),
                 len: 0,
+                deferred: Vec::with_capacity(DEFERRED_REMOVALS),
+                defers: capacity >= crate::prefetch::PREFETCH_MIN_BLOCKS,
             },
             own_hashes: Vec::new(),
         }
+    }
+
+    /// [`new`](Self::new), deferring victims' key-table removals whatever
+    /// the capacity (tests of the deferral on small caches).
+    #[cfg(test)]
+    fn deferring(capacity: usize) -> Self {
+        let mut backend = Self::new(capacity);
+        backend.tree.defers = true;
+        backend
     }
 
     /// How many cached blocks are leaves (evictable now).
@@ -292,12 +315,23 @@ impl Tree {
         self.filed.get(key, |id| own_key_of(hashes, id))
     }
 
-    /// Counts one more cached child under `key`; returns the filed parent
-    /// if this was its first cached child.
+    /// The filed block that `hint` names if it is the one filed under
+    /// `key`: filed (so cached, and the only block filed under its own
+    /// key) with `key` as its own key. A hint goes stale when its block
+    /// left the tree (and its id was perhaps reused); the check reads only
+    /// the hinted block's record and hash.
     #[inline]
-    fn add_child(&mut self, key: NodeKey, hashes: BlockHashes<'_>) -> Option<u32> {
+    fn parent_by_hint(&self, key: NodeKey, hint: u32, hashes: BlockHashes<'_>) -> Option<u32> {
+        (hint != NIL && self.nodes.get(hint).is_filed() && own_key_of(hashes, hint) == key)
+            .then_some(hint)
+    }
+
+    /// Counts one more cached child under `key`; returns the filed parent
+    /// (if there is one) and whether this was its first cached child.
+    #[inline]
+    fn add_child(&mut self, key: NodeKey, hashes: BlockHashes<'_>) -> Option<(u32, bool)> {
         match self.filed_under(key, hashes) {
-            Some(parent) => self.nodes.add_child(parent).then_some(parent),
+            Some(parent) => Some((parent, self.nodes.add_child(parent))),
             None => {
                 self.ghosts
                     .entry(key)
@@ -314,7 +348,16 @@ impl Tree {
     /// Takes cached block `id`, with keys `own` and `parent`, out of the
     /// tree and promotes its parent to a leaf if this was the parent's last
     /// cached child.
-    fn detach(&mut self, id: u32, (own, parent): (NodeKey, NodeKey), hashes: BlockHashes<'_>) {
+    ///
+    /// With `defer`, a filed leaf's key-table removal waits for
+    /// [`settle`](Self::settle), its bucket prefetched meanwhile.
+    fn detach(
+        &mut self,
+        id: u32,
+        (own, parent): (NodeKey, NodeKey),
+        hashes: BlockHashes<'_>,
+        defer: bool,
+    ) {
         let node = *self.nodes.get(id);
         // The gap the block leaves in the queue is where its parent most
         // likely belongs (their ticks are usually adjacent).
@@ -325,7 +368,13 @@ impl Tree {
         });
         self.len -= 1;
         self.nodes.clear(id);
-        if node.is_filed() {
+        if node.is_filed() && defer && node.children() == 0 {
+            if self.deferred.len() == DEFERRED_REMOVALS {
+                self.settle();
+            }
+            self.filed.prefetch(own);
+            self.deferred.push((own, id));
+        } else if node.is_filed() {
             // By id: no other block's hash needs reading.
             let removed = self.filed.remove_id(own, id);
             debug_assert!(removed, "filed block not in the key table");
@@ -342,7 +391,31 @@ impl Tree {
                 return;
             }
         }
+        if let Some(filed) = self.parent_by_hint(parent, node.parent_hint(), hashes) {
+            if self.nodes.remove_child(filed) {
+                self.requeue(filed, gap);
+            }
+            return;
+        }
         self.release_child(parent, gap, hashes);
+    }
+
+    /// Removes the deferred victims from the key table.
+    ///
+    /// Evicting a leaf removes its entry from the key table, a miss in a
+    /// large cache that nothing in the eviction waits for; put off until
+    /// the allocation's last victim is chosen (and prefetched when put
+    /// off), the removals of one allocation overlap. Until then a deferred
+    /// entry stays in the table, but no lookup can match it: it is a leaf's
+    /// own key, so no cached block has it as parent key, and no block is
+    /// filed under it again before an insert, which settles first (and
+    /// through the store's hashes, the victim's hash is gone at once).
+    fn settle(&mut self) {
+        for &(key, id) in &self.deferred {
+            let removed = self.filed.remove_id(key, id);
+            debug_assert!(removed, "deferred block not in the key table");
+        }
+        self.deferred.clear();
     }
 
     /// Counts one child less under `key`. A filed parent left without
@@ -449,10 +522,23 @@ impl Tree {
             }
         }
         let filed = expected.values().filter(|e| e.node != NIL).count();
-        if filed != self.filed.len() {
+        // Deferred victims are still in the table (see `settle`).
+        if !self.deferred.is_empty() {
+            let in_table: std::collections::HashSet<u32> = self.filed.ids().collect();
+            for &(_, id) in &self.deferred {
+                if self.nodes.get(id).is_cached() {
+                    return Err(format!("lineage: deferred block {id} is cached"));
+                }
+                if !in_table.contains(&id) {
+                    return Err(format!("lineage: deferred block {id} not in the key table"));
+                }
+            }
+        }
+        if filed + self.deferred.len() != self.filed.len() {
             return Err(format!(
-                "lineage: {} filed keys, expected {filed}",
-                self.filed.len()
+                "lineage: {} filed keys, expected {filed} and {} deferred",
+                self.filed.len(),
+                self.deferred.len()
             ));
         }
         let ghosts = expected.len() - filed;
@@ -485,6 +571,7 @@ impl Tree {
 
 impl Tree {
     fn insert(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        self.settle();
         let id = block as u32;
         if self.nodes.get(id).is_cached() {
             debug_assert!(false, "block {block} inserted twice");
@@ -518,13 +605,16 @@ impl Tree {
             self.nodes.set(id, node);
             true
         };
-        let first_child_of = match parent_key {
+        let filed_parent = match parent_key {
             NO_PARENT => None,
             _ if counted => None,
             key => self.add_child(key, hashes),
         };
-        // A parent that got its first child left the leaf queue.
-        debug_assert!(first_child_of.is_none_or(|p| !self.nodes.get(p).is_leaf()));
+        if let Some((parent, first)) = filed_parent {
+            self.nodes.set_parent_hint(id, parent);
+            // A parent that got its first child left the leaf queue.
+            debug_assert!(!first || !self.nodes.get(parent).is_leaf());
+        }
         // The newest tick: a new leaf sorts last.
         if is_leaf {
             self.nodes.push_back(id);
@@ -532,6 +622,7 @@ impl Tree {
     }
 
     fn remove(&mut self, block: BlockId, hash: SequenceHash, hashes: BlockHashes<'_>) {
+        self.settle();
         let id = block as u32;
         if !self.nodes.get(id).is_cached() {
             debug_assert!(false, "block {block} removed but not cached");
@@ -542,12 +633,12 @@ impl Tree {
             Some(hash),
             "block {block} removed under another hash"
         );
-        self.detach(id, keys(hash), hashes);
+        self.detach(id, keys(hash), hashes, false);
     }
 
     fn pop_victim(&mut self, hashes: BlockHashes<'_>) -> Option<BlockId> {
         let id = self.nodes.front()?;
-        self.detach(id, keys_of(hashes, id), hashes);
+        self.detach(id, keys_of(hashes, id), hashes, self.defers);
         // The next victim is known now (in a chain it is the parent just
         // re-queued, whose hash was read to find it): start loading the
         // key-table buckets its detach will probe, so that their misses
@@ -558,8 +649,18 @@ impl Tree {
         if let Some(next) = self.nodes.front().filter(|_| large) {
             if let Some(hash) = hashes.get(next as BlockId) {
                 self.filed.prefetch(own_key(hash));
-                if let Some(parent) = parent_key(hash) {
-                    self.filed.prefetch(parent);
+                // Its parent's record and hash (to check the hint), or,
+                // without a hint, the key-table bucket of its parent key.
+                match self.nodes.get(next).parent_hint() {
+                    NIL => {
+                        if let Some(parent) = parent_key(hash) {
+                            self.filed.prefetch(parent);
+                        }
+                    }
+                    hint => {
+                        self.nodes.prefetch(hint);
+                        hashes.prefetch(hint as BlockId);
+                    }
                 }
             }
         }
@@ -570,6 +671,7 @@ impl Tree {
         while let Some(id) = self.pop_victim(hashes) {
             sink(id);
         }
+        self.settle();
     }
 
     fn validate(&self, hashes: BlockHashes<'_>) -> Result<(), String> {
@@ -618,6 +720,10 @@ impl InactiveBackend for LineageBackend {
     fn pop_victim(&mut self) -> Option<BlockId> {
         let hashes = BlockHashes::from_slice(&self.own_hashes);
         self.tree.pop_victim(hashes)
+    }
+
+    fn evictions_done(&mut self) {
+        self.tree.settle();
     }
 
     fn len(&self) -> usize {
@@ -723,6 +829,40 @@ mod tests {
         // after 2. Once 2 is evicted the root is a leaf again, and its
         // release predates 3's.
         assert_eq!(pop_all(&mut backend), vec![2, 0, 3]);
+    }
+
+    /// A child's parent hint goes stale: its parent is revived, another
+    /// block takes the parent's key (and its children), and the parent's
+    /// id comes back under an unrelated hash. Evicting the child must still
+    /// count it off the block now filed under the parent key.
+    #[test]
+    fn a_stale_parent_hint_falls_back_to_the_key() {
+        let hashes = chain(12, 2);
+        let mut backend = LineageBackend::new(4);
+        backend.insert(0, hashes[0]);
+        backend.insert(1, hashes[1]); // hint: parent filed as block 0
+        backend.remove(0, hashes[0]); // revived: a ghost with one child
+        backend.insert(2, hashes[0]); // the parent key again, as block 2
+        backend.insert(0, SequenceHash::root(900)); // block 0, unrelated
+        backend.validate().unwrap();
+        // Block 2 waits for its child; block 0 is a newer leaf.
+        assert_eq!(pop_all(&mut backend), vec![1, 2, 0]);
+    }
+
+    /// A hint that is still right: the parent evicted right after its
+    /// child, with a second child keeping it in place until both are gone.
+    #[test]
+    fn a_parent_found_by_hint_waits_for_every_child() {
+        let root = SequenceHash::root(13);
+        let (a, b) = (root.extend(1), root.extend(2));
+        let mut backend = LineageBackend::new(4);
+        backend.insert(0, root);
+        backend.insert(1, a);
+        backend.insert(2, b);
+        assert_eq!(backend.pop_victim(), Some(1));
+        backend.validate().unwrap();
+        assert_eq!(backend.leaf_count(), 1, "the root still has a child");
+        assert_eq!(pop_all(&mut backend), vec![2, 0]);
     }
 
     #[test]
@@ -1087,5 +1227,89 @@ mod tests {
             }
         }
         assert_eq!(keys.len(), pairs);
+    }
+
+    /// Deferred key-table removals change nothing a caller sees: a backend
+    /// that defers and one that does not, driven alike (inserts of
+    /// branching chains with repeated hashes, revivals, evictions, with and
+    /// without `evictions_done` between them), choose the same victims, and
+    /// both validate after every step, removals pending or not.
+    mod deferral {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const IDS: usize = 12;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Insert { id: usize, hash: usize },
+            Remove { id: usize },
+            Pop,
+            Done,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0..IDS, 0..12usize).prop_map(|(id, hash)| Op::Insert { id, hash }),
+                1 => (0..IDS).prop_map(|id| Op::Remove { id }),
+                3 => Just(Op::Pop),
+                1 => Just(Op::Done),
+            ]
+        }
+
+        /// Two chains of 4 sharing their first two blocks, and a third of 4.
+        fn hashes() -> Vec<SequenceHash> {
+            let a = chain(40, 4);
+            let b2 = a[1].extend(77);
+            let b3 = b2.extend(78);
+            let mut all = a;
+            all.extend([b2, b3]);
+            all.extend(chain(41, 4));
+            all.extend([SequenceHash::root(42), SequenceHash::root(43)]);
+            all
+        }
+
+        proptest! {
+            #[test]
+            fn deferring_chooses_the_same_victims(ops in prop::collection::vec(op(), 1..120)) {
+                let hashes = hashes();
+                let mut plain = LineageBackend::new(IDS);
+                let mut deferring = LineageBackend::deferring(IDS);
+                let mut cached: [Option<usize>; IDS] = [None; IDS];
+                for op in ops {
+                    match op {
+                        Op::Insert { id, hash } if cached[id].is_none() => {
+                            plain.insert(id, hashes[hash]);
+                            deferring.insert(id, hashes[hash]);
+                            cached[id] = Some(hash);
+                        }
+                        Op::Remove { id } => {
+                            if let Some(hash) = cached[id].take() {
+                                plain.remove(id, hashes[hash]);
+                                deferring.remove(id, hashes[hash]);
+                            }
+                        }
+                        Op::Pop => {
+                            let victim = plain.pop_victim();
+                            prop_assert_eq!(deferring.pop_victim(), victim);
+                            if let Some(id) = victim {
+                                cached[id] = None;
+                            }
+                        }
+                        Op::Done => deferring.evictions_done(),
+                        Op::Insert { .. } => {}
+                    }
+                    prop_assert_eq!(plain.validate(), Ok(()));
+                    prop_assert_eq!(deferring.validate(), Ok(()));
+                    prop_assert_eq!(plain.len(), deferring.len());
+                }
+                let mut rest = Vec::new();
+                deferring.drain(&mut |id| rest.push(id));
+                prop_assert_eq!(rest, pop_all(&mut plain));
+                prop_assert_eq!(deferring.validate(), Ok(()));
+                prop_assert_eq!(deferring.tree.filed.len(), 0);
+            }
+        }
     }
 }

@@ -94,6 +94,14 @@ pub trait InactiveBackend: Send + 'static {
     /// Chooses, removes and returns the next block to evict.
     fn pop_victim(&mut self) -> Option<BlockId>;
 
+    /// Called after the last [`pop_victim`](Self::pop_victim) of one
+    /// allocation, which may evict many blocks in a row. A backend may put
+    /// off bookkeeping of its evictions that the next choice does not need
+    /// (so that its cache misses overlap those of the next victims) and
+    /// finish it here — and before any other call that needs it, since a
+    /// caller without a store need not call this. The default does nothing.
+    fn evictions_done(&mut self) {}
+
     /// The number of cached blocks held.
     fn len(&self) -> usize;
 
@@ -197,6 +205,24 @@ impl<'a> BlockHashes<'a> {
         match self.source {
             HashSource::Store(slots) => slots.get(block).and_then(Slot::cached_hash),
             HashSource::Slice(hashes) => hashes.get(block).copied(),
+        }
+    }
+
+    /// Hints that `block`'s hash will be read soon (a large cache's
+    /// backend knowing its next victim's parent, say).
+    #[inline]
+    pub(crate) fn prefetch(&self, block: BlockId) {
+        match self.source {
+            HashSource::Store(slots) => {
+                if let Some(slot) = slots.get(block) {
+                    crate::prefetch::prefetch(slot);
+                }
+            }
+            HashSource::Slice(hashes) => {
+                if let Some(hash) = hashes.get(block) {
+                    crate::prefetch::prefetch(hash);
+                }
+            }
         }
     }
 }

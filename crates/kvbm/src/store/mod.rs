@@ -300,6 +300,11 @@ impl<T: BlockMetadata> Store<T> {
                     }
                 }
             }
+            if failure.is_none() && !st.ids.is_empty() {
+                if let Err(f) = self.call_backend(&mut st.backend, |b| b.evictions_done()) {
+                    failure = Some(f);
+                }
+            }
             for (&id, &hash) in st.ids.iter().zip(&st.pending) {
                 st.index.remove_id(hash, id);
             }

@@ -1,10 +1,10 @@
 //! The lineage backend's per-block records, and its leaf queue threaded
 //! through them.
 //!
-//! One 12-byte record per block holds everything the backend keeps about
-//! it — its release tick, and either its links in the leaf queue or its
-//! count of cached children — so handling a block touches one record and
-//! nothing else is allocated per block. The block's own and parent keys
+//! One 16-byte record per block holds everything the backend keeps about
+//! it — its release tick, either its links in the leaf queue or its count
+//! of cached children, and where its parent was last seen — so handling a
+//! block touches one record and nothing else is allocated per block. The block's own and parent keys
 //! are not kept: both are cut from its sequence hash, which the store holds
 //! (see [`BlockHashes`](crate::eviction::BlockHashes)). A block is a leaf
 //! exactly when it has no cached children, so a record never needs both
@@ -50,14 +50,22 @@ pub(super) struct Node {
     prev_or_children: u32,
     /// A leaf's forward link in the queue; [`INNER`] for an inner block.
     next: u32,
+    /// The block its parent was filed as when it was inserted, or [`NIL`]:
+    /// a hint, checked before use (see `Tree::parent_by_hint`). Evicting a
+    /// block finds its parent here instead of probing the key table with
+    /// the parent key, whose bucket and candidate's hash are two misses in
+    /// a row in a large cache; the hint's record and hash can be loaded a
+    /// victim ahead.
+    parent: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Node>() == 12);
+const _: () = assert!(std::mem::size_of::<Node>() == 16);
 
 const ABSENT_NODE: Node = Node {
     tick: ABSENT,
     prev_or_children: NIL,
     next: NIL,
+    parent: NIL,
 };
 
 impl Node {
@@ -70,6 +78,7 @@ impl Node {
             tick: tick | SHADOW,
             prev_or_children: NIL,
             next: NIL,
+            parent: NIL,
         }
     }
 
@@ -85,6 +94,13 @@ impl Node {
             self.prev_or_children = children;
             self.next = INNER;
         }
+    }
+
+    /// The block its parent was filed as at its insert ([`NIL`] if none
+    /// was): a hint only.
+    #[inline]
+    pub(super) fn parent_hint(&self) -> u32 {
+        self.parent
     }
 
     /// Its release tick.
@@ -167,6 +183,21 @@ impl Records {
     #[inline]
     pub(super) fn set(&mut self, id: u32, node: Node) {
         self.nodes[id as usize] = node;
+    }
+
+    /// Records where a cached block's parent is filed (see
+    /// [`Node::parent_hint`]).
+    #[inline]
+    pub(super) fn set_parent_hint(&mut self, id: u32, parent: u32) {
+        self.nodes[id as usize].parent = parent;
+    }
+
+    /// Hints that block `id`'s record will be read soon.
+    #[inline]
+    pub(super) fn prefetch(&self, id: u32) {
+        if let Some(node) = self.nodes.get(id as usize) {
+            crate::prefetch::prefetch(node);
+        }
     }
 
     /// Marks a block absent (after taking it out of the leaf queue).
