@@ -76,8 +76,9 @@
 //!
 //! `insert` and `remove` are O(1): a list splice, one sketch update (four
 //! counters) and a parent/child check against the previous release; one
-//! release in `rate` also updates each miniature (a table probe and a list
-//! splice, an eviction comparing seven fronts when it is full).
+//! release in `rate` also updates the miniatures (one probe of their
+//! shared table, then in each a list splice, and an eviction comparing
+//! seven fronts when it is full).
 //! `pop_victim` compares seven list fronts. Memory, fixed at construction:
 //! per block id 8 bytes of links, 1 tag byte and an 8-byte tick (17 bytes);
 //! the sketch (the ghost history) has [`SKETCH_FACTOR`] × capacity 4-bit
@@ -85,12 +86,14 @@
 //! 2 × [`SKETCH_FACTOR`] = 64 bytes per block, up to 128 after rounding.
 //! It must be that wide: it sees up to [`SAMPLE_FACTOR`] releases per
 //! cached block between two halvings, most of them distinct hashes, and a
-//! narrower sketch mistakes first sightings for reuse. The miniatures keep
-//! 40 bytes per sampled slot (a 32-byte slot: 64-bit mixed hash, tick,
-//! links, table position, class; and two table entries), 5 × 40 / `rate`
-//! bytes per block of capacity: about 3.1 at `rate` 64 (from 8,192
-//! blocks), 200 for pools under 256 blocks (`rate` 1, where the
-//! miniatures are full-size copies). Nothing allocates after construction.
+//! narrower sketch mistakes first sightings for reuse. The five
+//! miniatures share a table of up to 5 × `slots` + 1 entries of 64 bytes
+//! (64-bit mixed hash, tick, class, membership, table position and each
+//! miniature's links) and 2 to 4 four-byte table positions per entry:
+//! 360 to 400 bytes per miniature slot, so 360 to 400 / `rate` bytes per
+//! block of capacity: about 6 at `rate` 64 (from 8,192 blocks), up to 400
+//! for pools under 256 blocks (`rate` 1, where the miniatures are
+//! full-size copies). Nothing allocates after construction.
 
 mod minisim;
 
@@ -98,7 +101,7 @@ use super::list::IndexLists;
 use super::InactiveBackend;
 use crate::tinylfu::TinyLFUSketch;
 use crate::{BlockId, SequenceHash};
-use minisim::MiniSim;
+use minisim::Miniatures;
 
 const TAIL: usize = 0;
 const DEEP_NEW: usize = 1;
@@ -210,7 +213,7 @@ pub struct AdmissionBackend {
     /// [`SCALES`].
     scale: i64,
     /// One miniature cache per candidate in [`SCALES`].
-    minis: Vec<MiniSim>,
+    minis: Miniatures,
     /// A hash is sampled when these bits of its mix are 0.
     sample_mask: u64,
     /// Each miniature's hits, faded every choice period.
@@ -284,10 +287,7 @@ impl AdmissionBackend {
             ),
             since_decay: 0,
             scale: SCALE_ONE,
-            minis: SCALES
-                .iter()
-                .map(|_| MiniSim::new(capacity / rate))
-                .collect(),
+            minis: Miniatures::new(capacity / rate),
             sample_mask: rate as u64 - 1,
             scores: [0; SCALES.len()],
             choice_period: (blocks as u64).saturating_mul(CHOICE_PERIOD).max(256),
@@ -300,9 +300,9 @@ impl AdmissionBackend {
     /// Applies the candidate scale whose miniature hit the most.
     fn choose_scale(&mut self) {
         let mut best = 0;
-        for (k, mini) in self.minis.iter_mut().enumerate() {
+        for k in 0..SCALES.len() {
             self.scores[k] =
-                self.scores[k] - (self.scores[k] >> SCORE_FADE_SHIFT) + mini.take_hits();
+                self.scores[k] - (self.scores[k] >> SCORE_FADE_SHIFT) + self.minis.take_hits(k);
             if self.scores[k] > self.scores[best] {
                 best = k;
             }
@@ -361,8 +361,8 @@ impl AdmissionBackend {
         let (unit, credits) = (self.unit, self.credits);
         let offsets = |scale: i64| credits.map(|c| c * unit * scale / (4 * SCALE_ONE));
         self.offsets = offsets(self.scale);
-        for (mini, &scale) in self.minis.iter_mut().zip(&SCALES) {
-            mini.set_offsets(offsets(scale));
+        for (k, &scale) in SCALES.iter().enumerate() {
+            self.minis.set_offsets(k, offsets(scale));
         }
     }
 
@@ -460,9 +460,7 @@ impl InactiveBackend for AdmissionBackend {
         self.last_release = Some((id, hash, position));
         let tick = self.next_tick;
         if let Some(mixed) = minisim::sampled(hash, self.sample_mask) {
-            for mini in &mut self.minis {
-                mini.release(mixed, class, tick);
-            }
+            self.minis.release(mixed, class, tick);
         }
         self.ticks[block] = tick;
         self.next_tick += 1;
@@ -558,10 +556,7 @@ impl InactiveBackend for AdmissionBackend {
                 self.scale
             ));
         }
-        for mini in &self.minis {
-            mini.validate()?;
-        }
-        Ok(())
+        self.minis.validate()
     }
 }
 

@@ -176,34 +176,60 @@ fn miniatures_choose_credits_when_popular_hashes_return_late() {
 
 #[test]
 fn a_miniature_finds_what_it_keeps_through_evictions() {
-    let mut mini = minisim::MiniSim::new(16);
-    mini.set_offsets([0; CLASSES]);
+    let mut minis = minisim::Miniatures::new(16);
     let mut tick = 0;
-    let mut release = |mini: &mut minisim::MiniSim, i: u64| {
+    let mut release = |minis: &mut minisim::Miniatures, i: u64| {
         let hash = SequenceHash::root(i);
-        mini.release(minisim::mix(hash), NEW, tick);
+        minis.release(minisim::mix(hash), NEW, tick);
         tick += 1;
-        mini.validate().unwrap();
+        minis.validate().unwrap();
+    };
+    let hits = |minis: &mut minisim::Miniatures| -> Vec<u64> {
+        (0..minisim::MINIS).map(|m| minis.take_hits(m)).collect()
     };
     for i in 0..16 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
-    assert_eq!(mini.take_hits(), 0);
-    // All 16 fit: each comes back as a hit.
+    assert_eq!(hits(&mut minis), [0; minisim::MINIS]);
+    // All 16 fit: each comes back as a hit, in every miniature.
     for i in 0..16 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
-    assert_eq!(mini.take_hits(), 16);
+    assert_eq!(hits(&mut minis), [16; minisim::MINIS]);
     // 1000 more hashes push everything out in LRU order (credits 0).
     for i in 100..1_100 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
     for i in 1_084..1_100 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
-    assert_eq!(mini.take_hits(), 16, "the last 16 are kept");
-    release(&mut mini, 0);
-    assert_eq!(mini.take_hits(), 0, "evicted long ago");
+    assert_eq!(
+        hits(&mut minis),
+        [16; minisim::MINIS],
+        "the last 16 are kept"
+    );
+    release(&mut minis, 0);
+    assert_eq!(hits(&mut minis), [0; minisim::MINIS], "evicted long ago");
+}
+
+#[test]
+fn miniatures_with_different_credits_keep_different_hashes() {
+    let mut minis = minisim::Miniatures::new(4);
+    // Miniature 0 is LRU; miniature 1 gives class 3 a long credit.
+    minis.set_offsets(1, [0, 0, 0, 100, 0, 0, 0]);
+    let mut tick = 0;
+    let mut release = |minis: &mut minisim::Miniatures, i: u64, class: usize| {
+        minis.release(minisim::mix(SequenceHash::root(i)), class, tick);
+        tick += 1;
+        minis.validate().unwrap();
+    };
+    release(&mut minis, 0, 3);
+    for i in 1..9 {
+        release(&mut minis, i, NEW);
+    }
+    release(&mut minis, 0, 3);
+    assert_eq!(minis.take_hits(0), 0, "LRU evicted it");
+    assert_eq!(minis.take_hits(1), 1, "the credit kept it");
 }
 
 #[test]
@@ -274,26 +300,31 @@ mod miniature_model {
     }
 
     proptest! {
-        /// Hits, evictions and the table (probing, erasing with backward
-        /// shifts, recorded positions) agree with the plain model under
-        /// any credits, classes and key reuse.
+        /// Every miniature's hits and evictions agree with its own plain
+        /// model under any credits, classes and key reuse, and the shared
+        /// table (probing, erasing with backward shifts, recorded
+        /// positions, the free list) stays consistent.
         #[test]
-        fn a_miniature_matches_a_plain_model(
+        fn miniatures_match_plain_models(
             slots in 1usize..12,
-            offsets in prop::array::uniform7(-40i64..40),
+            offsets in prop::array::uniform5(prop::array::uniform7(-40i64..40)),
             releases in prop::collection::vec((0u64..24, 0usize..CLASSES, 1i64..4), 1..300),
         ) {
-            let mut mini = minisim::MiniSim::new(slots);
-            mini.set_offsets(offsets);
-            let mut entries = Vec::new();
+            let mut minis = minisim::Miniatures::new(slots);
+            for (m, offsets) in offsets.iter().enumerate() {
+                minis.set_offsets(m, *offsets);
+            }
+            let mut models = vec![Vec::new(); minisim::MINIS];
             let mut tick = 0;
             for (key, class, step) in releases {
                 tick += step;
                 let mixed = minisim::mix(SequenceHash::root(key));
-                mini.release(mixed, class, tick);
-                let hit = model_release(&mut entries, slots, &offsets, (mixed, class, tick));
-                prop_assert_eq!(mini.take_hits(), u64::from(hit));
-                prop_assert_eq!(mini.validate(), Ok(()));
+                minis.release(mixed, class, tick);
+                for (m, entries) in models.iter_mut().enumerate() {
+                    let hit = model_release(entries, slots, &offsets[m], (mixed, class, tick));
+                    prop_assert_eq!(minis.take_hits(m), u64::from(hit));
+                }
+                prop_assert_eq!(minis.validate(), Ok(()));
             }
         }
     }
