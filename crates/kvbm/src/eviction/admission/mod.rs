@@ -186,9 +186,8 @@ pub struct AdmissionBackend {
     /// Release tick of each cached block.
     ticks: Vec<i64>,
     next_tick: i64,
-    /// The block released last, its hash and the hash's position, for
-    /// tail detection (the position is kept so it is decoded once).
-    last_release: Option<(u32, SequenceHash, u64)>,
+    /// The block released last, its hash decoded, for tail detection.
+    last_release: Option<Released>,
     /// The block released last, when it is a tail so far: it stays out of
     /// the lists until the next release says whether it has a child (a
     /// root-first caller would otherwise move nearly every block from the
@@ -197,17 +196,21 @@ pub struct AdmissionBackend {
     credits: [i64; CLASSES],
     /// Each class's credit in ticks at the current unit and scale.
     offsets: [i64; CLASSES],
-    /// Release tick of each list's front ([`EMPTY_HEAD`] for empty lists).
-    heads: [i64; CLASSES],
+    /// Each list's eviction priority: its front's release tick
+    /// ([`EMPTY_HEAD`] for an empty list) plus its class's offset, kept
+    /// summed so the victim search reads seven numbers, not fourteen.
+    priorities: [i64; CLASSES],
     capacity: i64,
     /// Moving average of the age (in ticks) at which cached blocks are
     /// revived: the time scale on which this workload reuses blocks.
     hit_age: f64,
     /// One credit, in ticks: the hit age, at most the capacity.
     unit: i64,
+    /// Operations counted towards the next unit refresh (as of the last
+    /// [`sync_counters`](Self::sync_counters)).
     since_refresh: u32,
     sketch: TinyLFUSketch<SequenceHash>,
-    /// Sketch increments since its last halving.
+    /// Sketch increments since its last halving (as of the last sync).
     since_decay: u64,
     /// The share of the class credits applied, in 1/`SCALE_ONE`: one of
     /// [`SCALES`].
@@ -219,36 +222,72 @@ pub struct AdmissionBackend {
     /// Each miniature's hits, faded every choice period.
     scores: [u64; SCALES.len()],
     choice_period: u64,
+    /// Releases since the last choice (as of the last sync).
     since_choice: u64,
+    /// Releases left until the next housekeeping: the nearest of the
+    /// sketch halving, the scale choice and the unit refresh. One
+    /// countdown instead of three counters, each compared on every
+    /// release.
+    countdown: u32,
+    /// The countdown's value when last set: `span - countdown` releases
+    /// are not yet added to the three counters.
+    span: u32,
 }
 
-/// Whether `child`, at `child_position`, names `parent`, at
-/// `parent_position`, as its parent block. The positions are passed in
-/// because decoding one costs more than the comparison that usually ends
-/// the check.
-#[inline]
-fn is_child(
-    child: SequenceHash,
-    child_position: u64,
-    parent: SequenceHash,
-    parent_position: u64,
-) -> bool {
-    child_position == parent_position + 1
-        && child.parent_hash_fragment() == parent.parent_fragment_for_child_position(child_position)
+/// What tail detection needs of a released block's hash, decoded once.
+#[derive(Debug, Clone, Copy)]
+struct Released {
+    id: u32,
+    /// Position in its sequence.
+    position: u64,
+    /// Its own 64-bit sequence hash.
+    current: u64,
+    /// The low bits of its parent's sequence hash that it carries.
+    fragment: u64,
 }
 
-/// The class whose front has the smallest `head + offset`, the lowest
-/// class on ties. Every class takes part: an empty one has an
-/// [`EMPTY_HEAD`] and so loses to any listed front.
+impl Released {
+    /// Decodes `hash` as [`SequenceHash::position`],
+    /// [`current_sequence_hash`](SequenceHash::current_sequence_hash) and
+    /// [`parent_hash_fragment`](SequenceHash::parent_hash_fragment) do,
+    /// with 64-bit shifts and no branch on the mode.
+    #[inline]
+    fn decode(id: u32, hash: SequenceHash) -> Self {
+        let packed = hash.as_u128();
+        let (high, low) = ((packed >> 64) as u64, packed as u64);
+        // Modes 0, 1 and 2 keep 54, 46 and 38 parent bits; mode 3 (never
+        // produced) reads as 2.
+        let mode = ((high >> 62) as u32).min(2);
+        let parent_bits = 54 - 8 * mode;
+        let position_bits = 62 - parent_bits;
+        Self {
+            id,
+            position: (high >> parent_bits) & ((1 << position_bits) - 1),
+            current: (high << (64 - parent_bits)) | (low >> parent_bits),
+            fragment: low & ((1 << parent_bits) - 1),
+        }
+    }
+}
+
+/// Whether `child` names `parent` as its parent block (as
+/// [`SequenceHash::parent_fragment_for_child_position`] defines it).
 #[inline]
-fn best_front(heads: &[i64; CLASSES], offsets: &[i64; CLASSES]) -> usize {
+fn is_child(child: &Released, parent: &Released) -> bool {
+    child.position == parent.position + 1 && {
+        let (_, bits) = crate::tokens::lineage_fragment_layout(child.position);
+        child.fragment == parent.current & ((1 << bits) - 1)
+    }
+}
+
+/// The class with the smallest priority, the lowest class on ties. Every
+/// class takes part: an empty one has an [`EMPTY_HEAD`] and so loses to
+/// any listed front.
+#[inline]
+fn best_front(priorities: &[i64; CLASSES]) -> usize {
     let mut best = 0;
-    let mut best_priority = heads[0] + offsets[0];
     for class in 1..CLASSES {
-        let priority = heads[class] + offsets[class];
-        if priority < best_priority {
+        if priorities[class] < priorities[best] {
             best = class;
-            best_priority = priority;
         }
     }
     best
@@ -275,7 +314,7 @@ impl AdmissionBackend {
             pending_tail: None,
             credits: CREDITS,
             offsets: [0; CLASSES],
-            heads: [EMPTY_HEAD; CLASSES],
+            priorities: [EMPTY_HEAD; CLASSES],
             capacity: blocks,
             hit_age: blocks as f64,
             unit: blocks,
@@ -292,7 +331,10 @@ impl AdmissionBackend {
             scores: [0; SCALES.len()],
             choice_period: (blocks as u64).saturating_mul(CHOICE_PERIOD).max(256),
             since_choice: 0,
+            countdown: 0,
+            span: 0,
         };
+        backend.schedule();
         backend.refresh_offsets();
         backend
     }
@@ -334,16 +376,48 @@ impl AdmissionBackend {
         self.scale as f64 / SCALE_ONE as f64
     }
 
-    /// Counts an event and refreshes the unit every `REFRESH_EVENTS`: it
-    /// follows moving averages, so recomputing it (a division) on every
-    /// operation would buy nothing.
+    /// Adds the releases counted down since the countdown was set to the
+    /// three counters.
     #[inline]
-    fn tick_refresh(&mut self) {
-        self.since_refresh += 1;
+    fn sync_counters(&mut self) {
+        let elapsed = self.span - self.countdown;
+        self.since_decay += u64::from(elapsed);
+        self.since_choice += u64::from(elapsed);
+        self.since_refresh += elapsed;
+        self.span = self.countdown;
+    }
+
+    /// Sets the countdown to the nearest due event. Every counter is
+    /// below its threshold, so it is at least 1 (and at most
+    /// `REFRESH_EVENTS`).
+    fn schedule(&mut self) {
+        let due = (SAMPLE_FACTOR * self.capacity as u64 - self.since_decay)
+            .min(self.choice_period - self.since_choice)
+            .min(u64::from(REFRESH_EVENTS - self.since_refresh));
+        self.countdown = due as u32;
+        self.span = self.countdown;
+    }
+
+    /// The countdown reached 0: halves the sketch, chooses the scale and
+    /// refreshes the unit, each when due (in this order, as if each
+    /// counted every release itself).
+    fn housekeeping(&mut self) {
+        self.sync_counters();
+        if self.since_decay >= SAMPLE_FACTOR * self.capacity as u64 {
+            self.sketch.decay();
+            self.since_decay /= 2;
+        }
+        if self.since_choice >= self.choice_period {
+            self.since_choice = 0;
+            self.choose_scale();
+        }
+        // The unit follows moving averages, so recomputing it (a division)
+        // on every operation would buy nothing.
         if self.since_refresh >= REFRESH_EVENTS {
             self.since_refresh = 0;
             self.refresh_unit();
         }
+        self.schedule();
     }
 
     /// Recomputes the credit unit from the hit age.
@@ -360,17 +434,27 @@ impl AdmissionBackend {
     fn refresh_offsets(&mut self) {
         let (unit, credits) = (self.unit, self.credits);
         let offsets = |scale: i64| credits.map(|c| c * unit * scale / (4 * SCALE_ONE));
-        self.offsets = offsets(self.scale);
+        let new = offsets(self.scale);
+        for ((priority, new), old) in self.priorities.iter_mut().zip(&new).zip(&self.offsets) {
+            *priority += new - old;
+        }
+        self.offsets = new;
         for (k, &scale) in SCALES.iter().enumerate() {
             self.minis.set_offsets(k, offsets(scale));
         }
+    }
+
+    /// The priority of `class` whose front was released at `head`.
+    #[inline]
+    fn priority(&self, class: usize, head: i64) -> i64 {
+        head + self.offsets[class]
     }
 
     /// Appends `id`, released at `tick`, to `class`.
     #[inline]
     fn push(&mut self, class: usize, id: u32, tick: i64) {
         if self.lists.len(class) == 0 {
-            self.heads[class] = tick;
+            self.priorities[class] = self.priority(class, tick);
         }
         self.lists.push_back(class, id);
     }
@@ -383,10 +467,11 @@ impl AdmissionBackend {
         let was_front = self.lists.front(class) == Some(id);
         self.lists.remove(id);
         if was_front {
-            self.heads[class] = match self.lists.front(class) {
+            let head = match self.lists.front(class) {
                 Some(front) => self.ticks[front as usize],
                 None => self.empty_head(class),
             };
+            self.priorities[class] = self.priority(class, head);
         }
         Some(class)
     }
@@ -396,7 +481,7 @@ impl AdmissionBackend {
     fn take_pending_tail(&mut self) -> Option<u32> {
         let id = self.pending_tail.take()?;
         if self.lists.len(TAIL) == 0 {
-            self.heads[TAIL] = EMPTY_HEAD;
+            self.priorities[TAIL] = self.priority(TAIL, EMPTY_HEAD);
         }
         Some(id)
     }
@@ -421,43 +506,34 @@ impl InactiveBackend for AdmissionBackend {
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         let id = block as u32;
         let count = self.sketch.increment_and_estimate(hash);
-        self.since_decay += 1;
-        if self.since_decay >= SAMPLE_FACTOR * self.capacity as u64 {
-            self.sketch.decay();
-            self.since_decay /= 2;
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.housekeeping();
         }
-        self.since_choice += 1;
-        if self.since_choice >= self.choice_period {
-            self.since_choice = 0;
-            self.choose_scale();
-        }
-        self.tick_refresh();
-        let position = hash.position();
-        let mut class = Self::class_for(count, position);
-        if let Some((previous, previous_hash, previous_position)) = self.last_release {
-            if matches!(class, NEW | DEEP_NEW)
-                && !is_child(previous_hash, previous_position, hash, position)
-            {
+        let released = Released::decode(id, hash);
+        let mut class = Self::class_for(count, released.position);
+        if let Some(previous) = self.last_release {
+            if matches!(class, NEW | DEEP_NEW) && !is_child(&previous, &released) {
                 class = TAIL;
             }
             // The pending tail joins its list now: a tail, unless (released
             // root first) this block is its child after all.
-            if self.pending_tail == Some(previous) {
+            if self.pending_tail == Some(previous.id) {
                 self.pending_tail = None;
-                let tick = self.ticks[previous as usize];
-                if is_child(hash, position, previous_hash, previous_position) {
+                let tick = self.ticks[previous.id as usize];
+                if is_child(&released, &previous) {
                     if self.lists.len(TAIL) == 0 {
-                        self.heads[TAIL] = EMPTY_HEAD;
+                        self.priorities[TAIL] = self.priority(TAIL, EMPTY_HEAD);
                     }
-                    self.push(Self::class_for(1, previous_position), previous, tick);
+                    self.push(Self::class_for(1, previous.position), previous.id, tick);
                 } else {
-                    self.push(TAIL, previous, tick);
+                    self.push(TAIL, previous.id, tick);
                 }
             }
         } else if matches!(class, NEW | DEEP_NEW) {
             class = TAIL;
         }
-        self.last_release = Some((id, hash, position));
+        self.last_release = Some(released);
         let tick = self.next_tick;
         if let Some(mixed) = minisim::sampled(hash, self.sample_mask) {
             self.minis.release(mixed, class, tick);
@@ -466,7 +542,7 @@ impl InactiveBackend for AdmissionBackend {
         self.next_tick += 1;
         if class == TAIL {
             if self.lists.len(TAIL) == 0 {
-                self.heads[TAIL] = tick;
+                self.priorities[TAIL] = self.priority(TAIL, tick);
             }
             self.pending_tail = Some(id);
         } else {
@@ -477,7 +553,13 @@ impl InactiveBackend for AdmissionBackend {
     fn remove(&mut self, block: BlockId, _hash: SequenceHash) {
         let age = (self.next_tick - self.ticks[block]) as f64;
         self.hit_age += (age - self.hit_age) / HIT_AGE_WINDOW;
-        self.tick_refresh();
+        self.sync_counters();
+        self.since_refresh += 1;
+        if self.since_refresh >= REFRESH_EVENTS {
+            self.since_refresh = 0;
+            self.refresh_unit();
+        }
+        self.schedule();
         let id = block as u32;
         if self.pending_tail == Some(id) {
             self.take_pending_tail();
@@ -489,18 +571,19 @@ impl InactiveBackend for AdmissionBackend {
 
     fn pop_victim(&mut self) -> Option<BlockId> {
         // Ticks increase along each list, so the smallest priority is at
-        // one of the fronts; their ticks are cached in `heads`, and empty
-        // lists never win (ties go to the lower class).
-        let class = best_front(&self.heads, &self.offsets);
+        // one of the fronts; their priorities are cached, and empty lists
+        // never win (ties go to the lower class).
+        let class = best_front(&self.priorities);
         let Some(id) = self.lists.front(class) else {
             // An empty tail list wins only through its pending block.
             return self.take_pending_tail().map(|id| id as BlockId);
         };
         // The victim is its list's front: no need for `unlink`'s search.
-        self.heads[class] = match self.lists.remove_front(class, id) {
+        let head = match self.lists.remove_front(class, id) {
             super::NIL => self.empty_head(class),
             front => self.ticks[front as usize],
         };
+        self.priorities[class] = self.priority(class, head);
         Some(id as BlockId)
     }
 
@@ -521,7 +604,7 @@ impl InactiveBackend for AdmissionBackend {
                 Some(front) => self.ticks[front as usize],
                 None => self.empty_head(class),
             };
-            if self.heads[class] != head {
+            if self.priorities[class] != self.priority(class, head) {
                 return Err(format!("admission: stale head tick of class {class}"));
             }
             let mut cur = self.lists.front(class);
@@ -544,11 +627,17 @@ impl InactiveBackend for AdmissionBackend {
             if self.lists.list_of(id).is_some() {
                 return Err(format!("admission: pending tail {id} is also listed"));
             }
-            if self.last_release.map(|(last, _, _)| last) != Some(id) {
+            if self.last_release.map(|last| last.id) != Some(id) {
                 return Err(format!(
                     "admission: pending tail {id} is not the last release"
                 ));
             }
+        }
+        if self.countdown == 0 || self.countdown > self.span || self.span > REFRESH_EVENTS {
+            return Err(format!(
+                "admission: countdown {} of {} out of range",
+                self.countdown, self.span
+            ));
         }
         if !SCALES.contains(&self.scale) {
             return Err(format!(

@@ -329,3 +329,76 @@ mod miniature_model {
         }
     }
 }
+
+mod released_model {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `is_child` as the lineage hash defines it.
+    fn names_as_parent(child: SequenceHash, parent: SequenceHash) -> bool {
+        child.position() == parent.position() + 1
+            && child.parent_hash_fragment()
+                == parent.parent_fragment_for_child_position(child.position())
+    }
+
+    /// Packed values of every mode, including mode 3 (never produced).
+    fn packed() -> impl Strategy<Value = SequenceHash> {
+        prop_oneof![
+            any::<u128>(),
+            (0u8..4, any::<u128>())
+                .prop_map(|(mode, v)| (u128::from(mode) << 126) | (v & ((1 << 126) - 1))),
+        ]
+        .prop_map(SequenceHash::from_u128)
+    }
+
+    /// A parent and a child extending it, at positions around the mode
+    /// boundaries.
+    fn pair() -> impl Strategy<Value = (SequenceHash, SequenceHash)> {
+        (
+            prop_oneof![
+                0u64..300,
+                250u64..260,
+                65_530u64..65_540,
+                (1u64 << 24) - 3..(1u64 << 24) - 1
+            ],
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(|(position, current, parent, child_block)| {
+                let parent_hash = SequenceHash::new(current, Some(parent), position);
+                (parent_hash, parent_hash.extend(child_block))
+            })
+    }
+
+    proptest! {
+        /// The branch-free decoding agrees with the lineage hash's own
+        /// accessors, in every mode.
+        #[test]
+        fn decoding_matches_the_lineage_hash(hash in packed()) {
+            let released = Released::decode(7, hash);
+            prop_assert_eq!(released.id, 7);
+            prop_assert_eq!(released.position, hash.position());
+            prop_assert_eq!(released.current, hash.current_sequence_hash());
+            prop_assert_eq!(released.fragment, hash.parent_hash_fragment());
+        }
+
+        /// `is_child` agrees with the lineage hash's definition, for true
+        /// parent/child pairs, reversed pairs and unrelated values.
+        #[test]
+        fn child_check_matches_the_lineage_hash(
+            (parent, child) in pair(),
+            a in packed(),
+            b in packed(),
+        ) {
+            for (x, y) in [(child, parent), (parent, child), (a, b), (child, a), (a, parent)] {
+                prop_assert_eq!(
+                    is_child(&Released::decode(0, x), &Released::decode(1, y)),
+                    names_as_parent(x, y)
+                );
+            }
+            prop_assert!(is_child(&Released::decode(0, child), &Released::decode(1, parent)));
+        }
+    }
+}
