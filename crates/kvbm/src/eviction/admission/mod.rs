@@ -98,7 +98,7 @@
 mod minisim;
 
 use super::list::IndexLists;
-use super::InactiveBackend;
+use super::{InactiveBackend, NIL};
 use crate::tinylfu::TinyLFUSketch;
 use crate::{BlockId, SequenceHash};
 use minisim::Miniatures;
@@ -186,8 +186,9 @@ pub struct AdmissionBackend {
     /// Release tick of each cached block.
     ticks: Vec<i64>,
     next_tick: i64,
-    /// The block released last, its hash decoded, for tail detection.
-    last_release: Option<Released>,
+    /// The block released last, its hash decoded, for tail detection
+    /// (id `NIL` before the first release).
+    last_release: Released,
     /// The block released last, when it is a tail so far: it stays out of
     /// the lists until the next release says whether it has a child (a
     /// root-first caller would otherwise move nearly every block from the
@@ -310,7 +311,12 @@ impl AdmissionBackend {
             lists: IndexLists::new(capacity),
             ticks: vec![0; capacity],
             next_tick: 0,
-            last_release: None,
+            last_release: Released {
+                id: NIL,
+                position: 0,
+                current: 0,
+                fragment: 0,
+            },
             pending_tail: None,
             credits: CREDITS,
             offsets: [0; CLASSES],
@@ -319,7 +325,7 @@ impl AdmissionBackend {
             hit_age: blocks as f64,
             unit: blocks,
             since_refresh: 0,
-            // Halved by `insert` on the hit-age time scale instead.
+            // Halved by `insert` on its own schedule instead.
             sketch: TinyLFUSketch::with_sample_size(
                 capacity.saturating_mul(SKETCH_FACTOR),
                 u64::MAX,
@@ -505,14 +511,16 @@ impl InactiveBackend for AdmissionBackend {
 
     fn insert(&mut self, block: BlockId, hash: SequenceHash) {
         let id = block as u32;
-        let count = self.sketch.increment_and_estimate(hash);
+        // The sketch is halved below, on the capacity's schedule.
+        let count = self.sketch.increment_and_estimate_unclocked(hash);
         self.countdown -= 1;
         if self.countdown == 0 {
             self.housekeeping();
         }
         let released = Released::decode(id, hash);
         let mut class = Self::class_for(count, released.position);
-        if let Some(previous) = self.last_release {
+        let previous = self.last_release;
+        if previous.id != NIL {
             if matches!(class, NEW | DEEP_NEW) && !is_child(&previous, &released) {
                 class = TAIL;
             }
@@ -533,7 +541,7 @@ impl InactiveBackend for AdmissionBackend {
         } else if matches!(class, NEW | DEEP_NEW) {
             class = TAIL;
         }
-        self.last_release = Some(released);
+        self.last_release = released;
         let tick = self.next_tick;
         if let Some(mixed) = minisim::sampled(hash, self.sample_mask) {
             self.minis.release(mixed, class, tick);
@@ -580,7 +588,7 @@ impl InactiveBackend for AdmissionBackend {
         };
         // The victim is its list's front: no need for `unlink`'s search.
         let head = match self.lists.remove_front(class, id) {
-            super::NIL => self.empty_head(class),
+            NIL => self.empty_head(class),
             front => self.ticks[front as usize],
         };
         self.priorities[class] = self.priority(class, head);
@@ -618,7 +626,7 @@ impl InactiveBackend for AdmissionBackend {
                 }
                 last = tick;
                 cur = match self.lists.next(id) {
-                    super::NIL => None,
+                    NIL => None,
                     next => Some(next),
                 };
             }
@@ -627,7 +635,7 @@ impl InactiveBackend for AdmissionBackend {
             if self.lists.list_of(id).is_some() {
                 return Err(format!("admission: pending tail {id} is also listed"));
             }
-            if self.last_release.map(|last| last.id) != Some(id) {
+            if self.last_release.id != id {
                 return Err(format!(
                     "admission: pending tail {id} is not the last release"
                 ));
