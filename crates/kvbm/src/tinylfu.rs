@@ -283,9 +283,15 @@ impl<K: SketchKey> TinyLFUSketch<K> {
     #[inline(always)]
     fn bump<const CLOCKED: bool>(&mut self, key: K) -> u32 {
         let (indices, shifts) = self.layout.slots(key);
-        // A local slice: its length stays in a register, so the writes
-        // below reuse the reads' bounds checks.
         let table = self.words.as_mut_slice();
+        // The table's length is a power of two (four rows of a power of
+        // two), so masking with it keeps every index as it is, and shows
+        // the compiler that no access needs a bounds check.
+        if table.is_empty() {
+            return 0;
+        }
+        let mask = table.len() - 1;
+        let indices = indices.map(|i| i & mask);
         let (words, counters) = read_counters(|i| table[i], &indices, &shifts);
         // A saturated key adds no information, so it does not advance the
         // decay clock either.
