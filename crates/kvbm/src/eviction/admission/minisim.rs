@@ -120,7 +120,7 @@ struct Mini {
     backs: [u32; CLASSES],
     /// Each list's eviction priority: its front's release tick plus the
     /// class credit ([`EMPTY_HEAD`] plus the credit when empty), kept
-    /// summed so a victim search reads seven numbers, not fourteen.
+    /// summed so a victim search reads eight numbers, not sixteen.
     priorities: [i64; CLASSES],
     /// Each class's credit in ticks at this miniature's scale.
     offsets: [i64; CLASSES],

@@ -20,22 +20,23 @@
 //! after their blocks were evicted, so a prompt that comes back after its
 //! blocks were thrown out is recognised: it is the bounded ghost history.
 //!
-//! On release a block joins one of seven LRU lists by class:
+//! On release a block joins one of eight LRU lists by class:
 //! - *tail*: seen once and never extended — the last block of a prompt,
 //!   which a later prompt shares only if it repeats this one exactly;
 //! - *deep new*: seen once, at position [`DEEP_POSITION`] or deeper (blocks
 //!   near the root are shared by more requests);
 //! - *new*: seen once, nearer the root;
-//! - *seen 2*, *seen 3*, *seen 4*, *hot* (5 or more) by sketch count.
+//! - *seen 2*, *seen 3*, *seen 4*, *hot* (5 to 14) by sketch count;
+//! - *saturated*: the sketch's ceiling, 15 (see below).
 //!
 //! Each class has an age credit ([`CREDITS`], in quarter units): tail and
-//! deep new −1, new +½, seen 2 +2½, seen 3 or 4 +4½, hot +6. Credit grows
-//! roughly with the logarithm of the count: each doubling of the evidence
-//! buys about as much time, so a block that was hot long ago does not
-//! outlive steady reuse by a wide margin. The victim is the block
-//! with the smallest `release tick + scale × credit × unit`, where the tick
-//! counts releases. Within a list ticks increase, so only the seven list
-//! fronts are compared. With `scale` 0 this is exactly LRU.
+//! deep new −1, new +½, seen 2 +2½, seen 3 or 4 +4½, hot +6, saturated
+//! +7½. Credit grows roughly with the logarithm of the count: each doubling
+//! of the evidence buys about as much time, so a block that was hot long
+//! ago does not outlive steady reuse by a wide margin. The victim is the
+//! block with the smallest `release tick + scale × credit × unit`, where
+//! the tick counts releases. Within a list ticks increase, so only the
+//! eight list fronts are compared. With `scale` 0 this is exactly LRU.
 //!
 //! The *unit* is the workload's own reuse time scale: a moving average of
 //! the age (in releases) at which cached blocks are revived, capped at the
@@ -46,7 +47,15 @@
 //! width is a multiple of the capacity, so this bounds how full it gets.
 //! (Halving on the hit-age time scale instead forgot popular prefixes
 //! within a few cache-fulls on workloads that reuse quickly, where
-//! multi-LRU's never-halved counts then won.)
+//! multi-LRU's never-halved counts then won.) Popularity is a property of
+//! the workload, not of the cache, though: a small cache halving every 32
+//! capacities forgot within a few thousand releases which prefixes are
+//! popular for good, where multi-LRU's never-halved counts won again. So
+//! the sketch remembers at least [`MIN_SKETCH_MEMORY`] releases, and is at
+//! least that wide. With that memory the counts of recurring conversation
+//! turns reach *hot* too, so the prefixes that saturate the sketch (stable
+//! system and tool prompts) get a class of their own above it, as
+//! multi-LRU's top tier (15 accesses) separates them.
 //!
 //! A block is a tail when the block released just before it is not its
 //! child (requests release their blocks deepest first) — and, for callers
@@ -78,12 +87,14 @@
 //! counters) and a parent/child check against the previous release; one
 //! release in `rate` also updates the miniatures (one probe of their
 //! shared table, then in each a list splice, and an eviction comparing
-//! seven fronts when it is full).
-//! `pop_victim` compares seven list fronts. Memory, fixed at construction:
+//! eight fronts when it is full).
+//! `pop_victim` compares eight list fronts. Memory, fixed at construction:
 //! per block id 8 bytes of links, 1 tag byte and an 8-byte tick (17 bytes);
 //! the sketch (the ghost history) has [`SKETCH_FACTOR`] × capacity 4-bit
-//! counters (rounded up to a power of two) in each of 4 rows, i.e.
-//! 2 × [`SKETCH_FACTOR`] = 64 bytes per block, up to 128 after rounding.
+//! counters (rounded up to a power of two, at least
+//! [`MIN_SKETCH_MEMORY`]) in each of 4 rows, i.e. 2 × [`SKETCH_FACTOR`] =
+//! 64 bytes per block, up to 128 after rounding; at least 128 KiB (the
+//! floor decides below 2,048 blocks).
 //! It must be that wide: it sees up to [`SAMPLE_FACTOR`] releases per
 //! cached block between two halvings, most of them distinct hashes, and a
 //! narrower sketch mistakes first sightings for reuse. The five
@@ -99,23 +110,25 @@ mod minisim;
 
 use super::list::IndexLists;
 use super::{InactiveBackend, NIL};
-use crate::tinylfu::TinyLFUSketch;
+use crate::tinylfu::{TinyLFUSketch, MAX_COUNT};
 use crate::{BlockId, SequenceHash};
 use minisim::Miniatures;
 
 const TAIL: usize = 0;
 const DEEP_NEW: usize = 1;
 const NEW: usize = 2;
-const CLASSES: usize = 7;
+/// Blocks whose sketch count is at its ceiling.
+const SATURATED: usize = 7;
+const CLASSES: usize = 8;
 
 /// The head tick of an empty list: far above any release tick plus credit,
-/// so the victim search compares all seven fronts without testing which
+/// so the victim search compares all eight fronts without testing which
 /// lists are empty.
 const EMPTY_HEAD: i64 = i64::MAX / 4;
 
 /// Age credit of each class in quarter units: tail, deep new, new, seen 2,
-/// 3, 4, hot.
-pub const CREDITS: [i64; CLASSES] = [-4, -4, 2, 10, 18, 18, 24];
+/// 3, 4, hot, saturated.
+pub const CREDITS: [i64; CLASSES] = [-4, -4, 2, 10, 18, 18, 24, 30];
 
 /// Blocks at this position or deeper count as deep when new.
 pub const DEEP_POSITION: u64 = 8;
@@ -127,6 +140,12 @@ pub const SKETCH_FACTOR: usize = 32;
 /// Releases between two halvings of the sketch, in capacities (see the
 /// module docs).
 pub const SAMPLE_FACTOR: u64 = 32;
+
+/// Fewest releases between two halvings of the sketch, and fewest counters
+/// per row, whatever the capacity: how popular a prefix is does not depend
+/// on the cache size, and small caches forgot it too soon. A floor of
+/// 2^16 counters per row is 128 KiB of sketch.
+pub const MIN_SKETCH_MEMORY: u64 = 1 << 16;
 
 /// Operations between two recomputations of the credit unit.
 const REFRESH_EVENTS: u32 = 32;
@@ -199,7 +218,7 @@ pub struct AdmissionBackend {
     offsets: [i64; CLASSES],
     /// Each list's eviction priority: its front's release tick
     /// ([`EMPTY_HEAD`] for an empty list) plus its class's offset, kept
-    /// summed so the victim search reads seven numbers, not fourteen.
+    /// summed so the victim search reads eight numbers, not sixteen.
     priorities: [i64; CLASSES],
     capacity: i64,
     /// Moving average of the age (in ticks) at which cached blocks are
@@ -213,6 +232,8 @@ pub struct AdmissionBackend {
     sketch: TinyLFUSketch<SequenceHash>,
     /// Sketch increments since its last halving (as of the last sync).
     since_decay: u64,
+    /// Releases between two halvings of the sketch.
+    decay_period: u64,
     /// The share of the class credits applied, in 1/`SCALE_ONE`: one of
     /// [`SCALES`].
     scale: i64,
@@ -327,10 +348,13 @@ impl AdmissionBackend {
             since_refresh: 0,
             // Halved by `insert` on its own schedule instead.
             sketch: TinyLFUSketch::with_sample_size(
-                capacity.saturating_mul(SKETCH_FACTOR),
+                capacity
+                    .saturating_mul(SKETCH_FACTOR)
+                    .max(MIN_SKETCH_MEMORY as usize),
                 u64::MAX,
             ),
             since_decay: 0,
+            decay_period: (SAMPLE_FACTOR * blocks as u64).max(MIN_SKETCH_MEMORY),
             scale: SCALE_ONE,
             minis: Miniatures::new(capacity / rate),
             sample_mask: rate as u64 - 1,
@@ -359,7 +383,8 @@ impl AdmissionBackend {
         self.refresh_offsets();
     }
 
-    /// Cached blocks per class: tail, new, seen 2, seen 3, seen 4, hot.
+    /// Cached blocks per class: tail, deep new, new, seen 2, seen 3, seen
+    /// 4, hot, saturated.
     pub fn class_lens(&self) -> [usize; CLASSES] {
         let mut lens: [usize; CLASSES] = std::array::from_fn(|c| self.lists.len(c));
         lens[TAIL] += usize::from(self.pending_tail.is_some());
@@ -397,7 +422,7 @@ impl AdmissionBackend {
     /// below its threshold, so it is at least 1 (and at most
     /// `REFRESH_EVENTS`).
     fn schedule(&mut self) {
-        let due = (SAMPLE_FACTOR * self.capacity as u64 - self.since_decay)
+        let due = (self.decay_period - self.since_decay)
             .min(self.choice_period - self.since_choice)
             .min(u64::from(REFRESH_EVENTS - self.since_refresh));
         self.countdown = due as u32;
@@ -409,7 +434,7 @@ impl AdmissionBackend {
     /// counted every release itself).
     fn housekeeping(&mut self) {
         self.sync_counters();
-        if self.since_decay >= SAMPLE_FACTOR * self.capacity as u64 {
+        if self.since_decay >= self.decay_period {
             self.sketch.decay();
             self.since_decay /= 2;
         }
@@ -499,7 +524,8 @@ impl AdmissionBackend {
         match count {
             0 | 1 if position >= DEEP_POSITION => DEEP_NEW,
             0 | 1 => NEW,
-            n => (n as usize + 1).min(CLASSES - 1),
+            MAX_COUNT.. => SATURATED,
+            n => (n as usize + 1).min(SATURATED - 1),
         }
     }
 }
