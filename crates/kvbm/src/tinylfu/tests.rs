@@ -249,6 +249,28 @@ fn increment_and_estimate_returns_the_new_estimate() {
     assert_eq!(sketch.increment_and_estimate(ks[0]), MAX_COUNT, "saturated");
 }
 
+#[test]
+fn unclocked_increments_count_alike_and_never_decay() {
+    // A sample size of 16 would halve a clocked sketch many times over.
+    let mut clocked = TinyLFUSketch::<u64>::with_sample_size(64, u64::MAX);
+    let mut unclocked = TinyLFUSketch::<u64>::with_sample_size(64, 16);
+    let ks = keys(5, 100);
+    for (i, &k) in ks.iter().cycle().take(1000).enumerate() {
+        let expected = clocked.increment_and_estimate(k);
+        assert_eq!(
+            unclocked.increment_and_estimate_unclocked(k),
+            expected,
+            "step {i}"
+        );
+    }
+    assert_eq!(unclocked.decays(), 0);
+    unclocked.decay();
+    clocked.decay();
+    for &k in &ks {
+        assert_eq!(unclocked.estimate(k), clocked.estimate(k));
+    }
+}
+
 mod reference {
     use proptest::prelude::*;
 

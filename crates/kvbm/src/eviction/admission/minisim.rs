@@ -1,6 +1,6 @@
 //! Miniature simulations that choose the credit scale.
 //!
-//! Each [`MiniSim`] replays a fixed sample of the released hashes (those
+//! Each miniature replays a fixed sample of the released hashes (those
 //! whose mixed bits fall in one residue class, about one in `rate`) through
 //! the admission ordering at one candidate credit scale, in a cache of
 //! capacity / `rate` blocks. Spatial sampling keeps each hash's whole
@@ -16,11 +16,23 @@
 //! one tick whether sampled or not), so the backend's credit offsets apply
 //! to it unchanged: it turns over about once per capacity of releases,
 //! like the full cache. A release of a sampled hash that the miniature
-//! still caches is a hit. Nothing allocates after construction.
+//! still caches is a hit.
+//!
+//! All miniatures see the same sampled releases and differ only in what
+//! they evict, so they share one table of sampled hashes ([`Miniatures`]):
+//! a release probes once, not once per miniature, and a hash leaves the
+//! table only when the last miniature holding it evicts it. A hash's tick
+//! and class are those of its last release in every miniature that holds
+//! it (each release requeues it in all of them), so they are stored once;
+//! only the list links are per miniature. Nothing allocates after
+//! construction.
 
 use super::{CLASSES, EMPTY_HEAD};
 use crate::eviction::NIL;
 use crate::SequenceHash;
+
+/// How many miniatures share a table: one per candidate scale.
+pub(super) const MINIS: usize = super::SCALES.len();
 
 /// Mixes a hash's 128 bits into 64 (multiply-fold): the sample and the
 /// table slot take different bits of it.
@@ -29,6 +41,14 @@ pub(super) fn mix(hash: SequenceHash) -> u64 {
     let h = hash.as_u128();
     let folded = (h as u64) ^ ((h >> 64) as u64).rotate_left(29);
     folded.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Whether `hash` is in the sample kept by miniatures of sampling `rate`
+/// (a power of two), and its mixed bits.
+#[inline]
+pub(super) fn sampled(hash: SequenceHash, rate_mask: u64) -> Option<u64> {
+    let mixed = mix(hash);
+    ((mixed >> 32) & rate_mask == 0).then_some(mixed)
 }
 
 /// The class whose list has the smallest priority, the lowest class on
@@ -44,78 +64,115 @@ fn lowest(priorities: &[i64; CLASSES]) -> usize {
     best
 }
 
-/// One cached block of a miniature. Everything a release touches sits in
-/// one place, so it costs one bounds check and about one cache line.
+/// Neighbours of an entry in one miniature's class list (`NIL` at the
+/// ends).
 #[derive(Debug, Clone, Copy)]
-struct Slot {
+struct Link {
+    prev: u32,
+    next: u32,
+}
+
+const UNLINKED: Link = Link {
+    prev: NIL,
+    next: NIL,
+};
+
+/// One sampled hash held by at least one miniature.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
     /// The hash, mixed to 64 bits: a miniature only estimates a hit rate,
     /// and two sampled hashes share a mix with odds of 2^-64.
     key: u64,
-    /// Release tick.
+    /// Tick of its last release.
     tick: i64,
-    /// Neighbours in its class list (`NIL` at the ends).
-    prev: u32,
-    next: u32,
-    /// Its position in the table, so an evicted slot's entry is found
-    /// without probing for it.
+    /// Its links in each miniature's list of its class (meaningful where
+    /// its bit in `members` is set). A free entry keeps the next free
+    /// entry in `links[0].next`.
+    links: [Link; MINIS],
+    /// Its position in the table, so an evicted entry is found without
+    /// probing for it.
     position: u32,
+    /// Class of its last release.
     class: u8,
+    /// Bit `m` set while miniature `m` holds it.
+    members: u8,
 }
 
-// Hash, tick, links, position and class fill 32 bytes (the class's
-// padding would be there anyway, so the position costs nothing).
-const _: () = assert!(std::mem::size_of::<Slot>() == 32);
+// Key, tick, five pairs of links, position, class and members: one
+// 64-byte line.
+const _: () = assert!(std::mem::size_of::<Entry>() == 64);
+const _: () = assert!(MINIS <= 8, "members is a byte");
 
-const FREE: Slot = Slot {
+const FREE: Entry = Entry {
     key: 0,
     tick: 0,
-    prev: NIL,
-    next: NIL,
+    links: [UNLINKED; MINIS],
     position: 0,
     class: 0,
+    members: 0,
 };
 
-/// One miniature cache at one credit scale.
-#[derive(Debug, Clone)]
-pub(super) struct MiniSim {
-    slots: Vec<Slot>,
-    /// Open addressing, linear probing: slot id or `NIL`.
-    table: Vec<u32>,
-    table_bits: u32,
-    /// Slots handed out so far (they are reused once all are).
-    used: u32,
-    /// Oldest and newest slot of each class list (`NIL` when empty).
+/// One miniature's class lists, credits and hits.
+#[derive(Debug, Clone, Copy)]
+struct Mini {
+    /// Oldest and newest entry of each class list (`NIL` when empty).
     fronts: [u32; CLASSES],
     backs: [u32; CLASSES],
     /// Each list's eviction priority: its front's release tick plus the
     /// class credit ([`EMPTY_HEAD`] plus the credit when empty), kept
-    /// summed so a victim search reads seven numbers, not fourteen.
+    /// summed so a victim search reads eight numbers, not sixteen.
     priorities: [i64; CLASSES],
     /// Each class's credit in ticks at this miniature's scale.
     offsets: [i64; CLASSES],
-    /// Hits since the last [`take_hits`](Self::take_hits).
+    /// Entries it holds.
+    len: u32,
+    /// Hits since the last [`Miniatures::take_hits`].
     hits: u64,
 }
 
-impl MiniSim {
-    /// An empty miniature of `slots` blocks (at least one).
+/// [`MINIS`] miniature caches of equal size over one table of hashes.
+#[derive(Debug, Clone)]
+pub(super) struct Miniatures {
+    entries: Vec<Entry>,
+    /// Open addressing, linear probing: entry id or `NIL`.
+    table: Vec<u32>,
+    table_bits: u32,
+    /// Entries handed out so far (reused through `free` once all are).
+    used: u32,
+    /// First free entry that was handed out before (`NIL` if none).
+    free: u32,
+    /// Blocks each miniature holds at most.
+    slots: u32,
+    minis: [Mini; MINIS],
+}
+
+impl Miniatures {
+    /// Empty miniatures of `slots` blocks each (at least one).
     ///
     /// # Panics
-    /// If `slots` does not fit 32-bit slot links (a configuration error).
+    /// If the entries do not fit 32-bit links (a configuration error).
     pub(super) fn new(slots: usize) -> Self {
         let slots = slots.max(1);
-        assert!(slots < NIL as usize, "miniature of {slots} slots");
-        let table_bits = (slots * 2).next_power_of_two().trailing_zeros().max(1);
+        // Every miniature may hold different hashes, and a release adds
+        // its hash before any miniature evicts.
+        let entries = slots * MINIS + 1;
+        assert!(entries < NIL as usize, "miniatures of {slots} slots");
+        let table_bits = (entries * 2).next_power_of_two().trailing_zeros().max(1);
         Self {
-            slots: vec![FREE; slots],
+            entries: vec![FREE; entries],
             table: vec![NIL; 1 << table_bits],
             table_bits,
             used: 0,
-            fronts: [NIL; CLASSES],
-            backs: [NIL; CLASSES],
-            priorities: [EMPTY_HEAD; CLASSES],
-            offsets: [0; CLASSES],
-            hits: 0,
+            free: NIL,
+            slots: slots as u32,
+            minis: [Mini {
+                fronts: [NIL; CLASSES],
+                backs: [NIL; CLASSES],
+                priorities: [EMPTY_HEAD; CLASSES],
+                offsets: [0; CLASSES],
+                len: 0,
+                hits: 0,
+            }; MINIS],
         }
     }
 
@@ -134,16 +191,15 @@ impl MiniSim {
         loop {
             match self.table[at] {
                 NIL => return (at, None),
-                id if self.slots[id as usize].key == key => return (at, Some(id)),
+                id if self.entries[id as usize].key == key => return (at, Some(id)),
                 _ => at = (at + 1) & mask,
             }
         }
     }
 
     /// Empties table position `at`, shifting later entries of the probe
-    /// run back so lookups never stop early; returns the position left
-    /// empty.
-    fn erase(&mut self, mut at: usize) -> usize {
+    /// run back so lookups never stop early.
+    fn erase(&mut self, mut at: usize) {
         let mask = self.table.len() - 1;
         let mut next = (at + 1) & mask;
         loop {
@@ -151,206 +207,249 @@ impl MiniSim {
             if id == NIL {
                 break;
             }
-            let home = self.home(self.slots[id as usize].key);
+            let home = self.home(self.entries[id as usize].key);
             // Move the entry back if its home is not in (at, next].
             let distance_here = next.wrapping_sub(home) & mask;
             let distance_gap = next.wrapping_sub(at) & mask;
             if distance_here >= distance_gap {
                 self.table[at] = id;
-                self.slots[id as usize].position = at as u32;
+                self.entries[id as usize].position = at as u32;
                 at = next;
             }
             next = (next + 1) & mask;
         }
         self.table[at] = NIL;
-        at
     }
 
-    /// Takes slot `id` out of its class list, refreshing the list's head
-    /// tick when it was the front.
+    /// Takes entry `id` out of miniature `m`'s list of its class.
     #[inline]
-    fn unlink(&mut self, id: u32) {
-        let Slot {
-            prev, next, class, ..
-        } = self.slots[id as usize];
-        let class = class as usize;
+    fn unlink(&mut self, m: usize, id: u32) {
+        let entry = &self.entries[id as usize];
+        let Link { prev, next } = entry.links[m];
+        let class = entry.class as usize;
+        let mini = &mut self.minis[m];
         if prev == NIL {
-            self.fronts[class] = next;
-            self.priorities[class] = self.offsets[class]
+            mini.fronts[class] = next;
+            mini.priorities[class] = mini.offsets[class]
                 + match next {
                     NIL => EMPTY_HEAD,
-                    next => self.slots[next as usize].tick,
+                    next => self.entries[next as usize].tick,
                 };
         } else {
-            self.slots[prev as usize].next = next;
+            self.entries[prev as usize].links[m].next = next;
         }
         if next == NIL {
-            self.backs[class] = prev;
+            mini.backs[class] = prev;
         } else {
-            self.slots[next as usize].prev = prev;
+            self.entries[next as usize].links[m].prev = prev;
         }
     }
 
-    /// Takes the front of `class` out of it, if there is one.
+    /// Miniature `m` evicts its victim: the front of the list with the
+    /// smallest priority. The entry leaves the table when no other
+    /// miniature holds it.
     #[inline]
-    fn pop_front(&mut self, class: usize) -> Option<u32> {
-        let id = self.fronts[class];
+    fn evict(&mut self, m: usize) {
+        let mini = &mut self.minis[m];
+        let class = lowest(&mini.priorities);
+        // A full miniature has a listed entry, and an empty list never
+        // wins (its head is `EMPTY_HEAD`).
+        let id = mini.fronts[class];
         if id == NIL {
-            return None;
+            return;
         }
-        let next = self.slots[id as usize].next;
-        self.fronts[class] = next;
-        self.priorities[class] = self.offsets[class]
+        let next = self.entries[id as usize].links[m].next;
+        mini.fronts[class] = next;
+        mini.priorities[class] = mini.offsets[class]
             + if next == NIL {
-                self.backs[class] = NIL;
+                mini.backs[class] = NIL;
                 EMPTY_HEAD
             } else {
-                let next = &mut self.slots[next as usize];
-                next.prev = NIL;
+                let next = &mut self.entries[next as usize];
+                next.links[m].prev = NIL;
                 next.tick
             };
-        Some(id)
-    }
-
-    /// Appends slot `id`, released at `tick`, to `class`.
-    #[inline]
-    fn push_back(&mut self, class: usize, id: u32, tick: i64) {
-        let back = self.backs[class];
-        let slot = &mut self.slots[id as usize];
-        slot.prev = back;
-        slot.next = NIL;
-        slot.tick = tick;
-        slot.class = class as u8;
-        if back == NIL {
-            self.fronts[class] = id;
-            self.priorities[class] = tick + self.offsets[class];
-        } else {
-            self.slots[back as usize].next = id;
+        mini.len -= 1;
+        let victim = &mut self.entries[id as usize];
+        victim.members &= !(1 << m);
+        if victim.members == 0 {
+            let position = victim.position as usize;
+            victim.links[0].next = self.free;
+            self.free = id;
+            self.erase(position);
         }
-        self.backs[class] = id;
     }
 
-    /// Sets each class's credit in ticks (this miniature's scale applied).
-    pub(super) fn set_offsets(&mut self, offsets: [i64; CLASSES]) {
-        for (priority, (new, old)) in self
+    /// Appends entry `id` (its tick and class already set) to miniature
+    /// `m`'s list of its class.
+    #[inline]
+    fn push_back(&mut self, m: usize, id: u32) {
+        let entry = &mut self.entries[id as usize];
+        let (class, tick) = (entry.class as usize, entry.tick);
+        let mini = &mut self.minis[m];
+        let back = mini.backs[class];
+        entry.links[m] = Link {
+            prev: back,
+            next: NIL,
+        };
+        entry.members |= 1 << m;
+        if back == NIL {
+            mini.fronts[class] = id;
+            mini.priorities[class] = tick + mini.offsets[class];
+        } else {
+            self.entries[back as usize].links[m].next = id;
+        }
+        mini.backs[class] = id;
+        mini.len += 1;
+    }
+
+    /// Sets miniature `m`'s credit of each class in ticks.
+    pub(super) fn set_offsets(&mut self, m: usize, offsets: [i64; CLASSES]) {
+        let mini = &mut self.minis[m];
+        for (priority, (new, old)) in mini
             .priorities
             .iter_mut()
-            .zip(offsets.iter().zip(&self.offsets))
+            .zip(offsets.iter().zip(&mini.offsets))
         {
             *priority += new - old;
         }
-        self.offsets = offsets;
+        mini.offsets = offsets;
     }
 
-    /// Hits since the last call.
-    pub(super) fn take_hits(&mut self) -> u64 {
-        std::mem::take(&mut self.hits)
-    }
-
-    /// Every slot handed out is listed once, in its class, and found by
-    /// its hash at its recorded position; the lists are in release order
-    /// and their head ticks are current.
-    pub(super) fn validate(&self) -> Result<(), String> {
-        let mut listed = 0usize;
-        for class in 0..CLASSES {
-            let (mut prev, mut cur) = (NIL, self.fronts[class]);
-            let mut last = i64::MIN;
-            while cur != NIL {
-                let Some(slot) = self.slots.get(cur as usize) else {
-                    return Err(format!("admission miniature: link to slot {cur}"));
-                };
-                listed += 1;
-                if cur >= self.used || listed > self.used as usize {
-                    return Err(format!("admission miniature: slot {cur} listed wrongly"));
-                }
-                if slot.class as usize != class || slot.prev != prev {
-                    return Err(format!("admission miniature: slot {cur} badly linked"));
-                }
-                if slot.tick < last {
-                    return Err("admission miniature: list out of order".into());
-                }
-                last = slot.tick;
-                (prev, cur) = (cur, slot.next);
-            }
-            if self.backs[class] != prev {
-                return Err("admission miniature: stale list back".into());
-            }
-            let head = match self.fronts[class] {
-                NIL => EMPTY_HEAD,
-                front => self.slots[front as usize].tick,
-            };
-            if self.priorities[class] != head + self.offsets[class] {
-                return Err("admission miniature: stale head tick".into());
-            }
-        }
-        if listed != self.used as usize {
-            return Err("admission miniature: slot count mismatch".into());
-        }
-        for id in 0..self.used {
-            let slot = &self.slots[id as usize];
-            if self.probe(slot.key).1 != Some(id) {
-                return Err(format!("admission miniature: slot {id} not in its table"));
-            }
-            if self.table[slot.position as usize] != id {
-                return Err(format!(
-                    "admission miniature: slot {id} has a stale position"
-                ));
-            }
-        }
-        let entries = self.table.iter().filter(|&&id| id != NIL).count();
-        if entries != self.used as usize {
-            return Err("admission miniature: table entry count mismatch".into());
-        }
-        Ok(())
+    /// Miniature `m`'s hits since the last call.
+    pub(super) fn take_hits(&mut self, m: usize) -> u64 {
+        std::mem::take(&mut self.minis[m].hits)
     }
 
     /// A sampled release of the hash mixed to `key` in `class` at `tick`:
-    /// a hit if the miniature still caches it, then it is (re)queued at the
-    /// back.
+    /// a hit in each miniature that still holds it, after which every
+    /// miniature holds it at the back of its list (a miniature that did
+    /// not, and is full, evicts first).
     pub(super) fn release(&mut self, key: u64, class: usize, tick: i64) {
-        let (at, found) = self.probe(key);
-        let id = match found {
-            Some(id) => {
-                self.hits += 1;
-                self.unlink(id);
+        let id = match self.probe(key) {
+            (_, Some(id)) => {
+                let members = self.entries[id as usize].members;
+                for m in 0..MINIS {
+                    if members & (1 << m) != 0 {
+                        self.minis[m].hits += 1;
+                        self.unlink(m, id);
+                        self.minis[m].len -= 1;
+                    }
+                }
                 id
             }
-            None => {
-                let (id, at) = if (self.used as usize) < self.slots.len() {
-                    self.used += 1;
-                    (self.used - 1, at)
+            (at, None) => {
+                let id = if self.free != NIL {
+                    let id = self.free;
+                    self.free = self.entries[id as usize].links[0].next;
+                    id
                 } else {
-                    // Full: some list is non-empty, and an empty one never
-                    // wins (its head is `EMPTY_HEAD`).
-                    let Some(victim) = self.pop_front(lowest(&self.priorities)) else {
-                        return;
-                    };
-                    let emptied = self.erase(self.slots[victim as usize].position as usize);
-                    // The erase empties one position: the key's probe run
-                    // now ends there if it comes before `at` on that run.
-                    let mask = self.table.len() - 1;
-                    let home = self.home(key);
-                    if emptied.wrapping_sub(home) & mask < at.wrapping_sub(home) & mask {
-                        (victim, emptied)
-                    } else {
-                        (victim, at)
-                    }
+                    self.used += 1;
+                    self.used - 1
                 };
-                let slot = &mut self.slots[id as usize];
-                slot.key = key;
-                slot.position = at as u32;
+                let entry = &mut self.entries[id as usize];
+                entry.key = key;
+                entry.position = at as u32;
+                entry.members = 0;
                 self.table[at] = id;
                 id
             }
         };
-        self.push_back(class, id, tick);
+        let entry = &mut self.entries[id as usize];
+        entry.tick = tick;
+        entry.class = class as u8;
+        // Every miniature now takes it: one that no longer held it makes
+        // room first (never by evicting it, since it is not listed there).
+        let members = entry.members;
+        for m in 0..MINIS {
+            if members & (1 << m) == 0 && self.minis[m].len == self.slots {
+                self.evict(m);
+            }
+            self.push_back(m, id);
+        }
     }
-}
 
-/// Whether `hash` is in the sample kept by miniatures of sampling `rate`
-/// (a power of two), and its mixed bits.
-#[inline]
-pub(super) fn sampled(hash: SequenceHash, rate_mask: u64) -> Option<u64> {
-    let mixed = mix(hash);
-    ((mixed >> 32) & rate_mask == 0).then_some(mixed)
+    /// Every miniature lists each entry it holds once, in its class, in
+    /// release order, with current head priorities and at most `slots`
+    /// entries; every held entry is found by its hash at its recorded
+    /// position; free entries are neither held nor in the table.
+    pub(super) fn validate(&self) -> Result<(), String> {
+        let mut held = vec![0u8; self.entries.len()];
+        for (m, mini) in self.minis.iter().enumerate() {
+            let mut listed = 0u32;
+            for class in 0..CLASSES {
+                let (mut prev, mut cur) = (NIL, mini.fronts[class]);
+                let mut last = i64::MIN;
+                while cur != NIL {
+                    let Some(entry) = self.entries.get(cur as usize) else {
+                        return Err(format!("admission miniature {m}: link to entry {cur}"));
+                    };
+                    listed += 1;
+                    if cur >= self.used || listed > mini.len || held[cur as usize] & (1 << m) != 0 {
+                        return Err(format!(
+                            "admission miniature {m}: entry {cur} listed wrongly"
+                        ));
+                    }
+                    held[cur as usize] |= 1 << m;
+                    if entry.class as usize != class || entry.links[m].prev != prev {
+                        return Err(format!("admission miniature {m}: entry {cur} badly linked"));
+                    }
+                    if entry.tick < last {
+                        return Err(format!("admission miniature {m}: list out of order"));
+                    }
+                    last = entry.tick;
+                    (prev, cur) = (cur, entry.links[m].next);
+                }
+                if mini.backs[class] != prev {
+                    return Err(format!("admission miniature {m}: stale list back"));
+                }
+                let head = match mini.fronts[class] {
+                    NIL => EMPTY_HEAD,
+                    front => self.entries[front as usize].tick,
+                };
+                if mini.priorities[class] != head + mini.offsets[class] {
+                    return Err(format!("admission miniature {m}: stale head tick"));
+                }
+            }
+            if listed != mini.len || mini.len > self.slots {
+                return Err(format!("admission miniature {m}: count mismatch"));
+            }
+        }
+        let mut live = 0usize;
+        for id in 0..self.used {
+            let entry = &self.entries[id as usize];
+            if entry.members != held[id as usize] {
+                return Err(format!("admission miniatures: entry {id} members mismatch"));
+            }
+            if entry.members == 0 {
+                continue;
+            }
+            live += 1;
+            if self.probe(entry.key).1 != Some(id) {
+                return Err(format!("admission miniatures: entry {id} not in the table"));
+            }
+            if self.table[entry.position as usize] != id {
+                return Err(format!(
+                    "admission miniatures: entry {id} has a stale position"
+                ));
+            }
+        }
+        let mut free = 0usize;
+        let mut cur = self.free;
+        while cur != NIL {
+            free += 1;
+            if free > self.used as usize || self.entries[cur as usize].members != 0 {
+                return Err("admission miniatures: bad free list".into());
+            }
+            cur = self.entries[cur as usize].links[0].next;
+        }
+        if live + free != self.used as usize {
+            return Err("admission miniatures: entries lost".into());
+        }
+        let in_table = self.table.iter().filter(|&&id| id != NIL).count();
+        if in_table != live {
+            return Err("admission miniatures: table entry count mismatch".into());
+        }
+        Ok(())
+    }
 }

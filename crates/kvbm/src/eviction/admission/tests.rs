@@ -176,34 +176,60 @@ fn miniatures_choose_credits_when_popular_hashes_return_late() {
 
 #[test]
 fn a_miniature_finds_what_it_keeps_through_evictions() {
-    let mut mini = minisim::MiniSim::new(16);
-    mini.set_offsets([0; CLASSES]);
+    let mut minis = minisim::Miniatures::new(16);
     let mut tick = 0;
-    let mut release = |mini: &mut minisim::MiniSim, i: u64| {
+    let mut release = |minis: &mut minisim::Miniatures, i: u64| {
         let hash = SequenceHash::root(i);
-        mini.release(minisim::mix(hash), NEW, tick);
+        minis.release(minisim::mix(hash), NEW, tick);
         tick += 1;
-        mini.validate().unwrap();
+        minis.validate().unwrap();
+    };
+    let hits = |minis: &mut minisim::Miniatures| -> Vec<u64> {
+        (0..minisim::MINIS).map(|m| minis.take_hits(m)).collect()
     };
     for i in 0..16 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
-    assert_eq!(mini.take_hits(), 0);
-    // All 16 fit: each comes back as a hit.
+    assert_eq!(hits(&mut minis), [0; minisim::MINIS]);
+    // All 16 fit: each comes back as a hit, in every miniature.
     for i in 0..16 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
-    assert_eq!(mini.take_hits(), 16);
+    assert_eq!(hits(&mut minis), [16; minisim::MINIS]);
     // 1000 more hashes push everything out in LRU order (credits 0).
     for i in 100..1_100 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
     for i in 1_084..1_100 {
-        release(&mut mini, i);
+        release(&mut minis, i);
     }
-    assert_eq!(mini.take_hits(), 16, "the last 16 are kept");
-    release(&mut mini, 0);
-    assert_eq!(mini.take_hits(), 0, "evicted long ago");
+    assert_eq!(
+        hits(&mut minis),
+        [16; minisim::MINIS],
+        "the last 16 are kept"
+    );
+    release(&mut minis, 0);
+    assert_eq!(hits(&mut minis), [0; minisim::MINIS], "evicted long ago");
+}
+
+#[test]
+fn miniatures_with_different_credits_keep_different_hashes() {
+    let mut minis = minisim::Miniatures::new(4);
+    // Miniature 0 is LRU; miniature 1 gives class 3 a long credit.
+    minis.set_offsets(1, [0, 0, 0, 100, 0, 0, 0, 0]);
+    let mut tick = 0;
+    let mut release = |minis: &mut minisim::Miniatures, i: u64, class: usize| {
+        minis.release(minisim::mix(SequenceHash::root(i)), class, tick);
+        tick += 1;
+        minis.validate().unwrap();
+    };
+    release(&mut minis, 0, 3);
+    for i in 1..9 {
+        release(&mut minis, i, NEW);
+    }
+    release(&mut minis, 0, 3);
+    assert_eq!(minis.take_hits(0), 0, "LRU evicted it");
+    assert_eq!(minis.take_hits(1), 1, "the credit kept it");
 }
 
 #[test]
@@ -224,6 +250,54 @@ fn the_unit_follows_the_age_of_hits() {
     }
     assert!((9..=11).contains(&backend.unit), "unit {}", backend.unit);
     backend.validate().unwrap();
+}
+
+#[test]
+fn saturated_prefixes_outlive_hot_ones() {
+    let mut backend = AdmissionBackend::new(64);
+    let saturated = SequenceHash::root(1);
+    let hot = SequenceHash::root(2);
+    // Released (and revived) 17 and 7 times: counts 15 and 7.
+    for (id, hash, times) in [(0, saturated, 16), (1, hot, 6)] {
+        for _ in 0..times {
+            backend.insert(id, hash);
+            backend.remove(id, hash);
+        }
+    }
+    backend.insert(0, saturated);
+    backend.insert(1, hot);
+    backend.validate().unwrap();
+    let lens = backend.class_lens();
+    assert_eq!((lens[SATURATED - 1], lens[SATURATED]), (1, 1), "{lens:?}");
+    assert!(backend.credit_scale() > 0.0);
+    // Released later, but the hot block leaves first.
+    assert_eq!(backend.pop_victim(), Some(1));
+    assert_eq!(backend.pop_victim(), Some(0));
+}
+
+#[test]
+fn small_caches_remember_popularity_for_the_minimum_memory() {
+    let blocks = 64;
+    let mut pool = Pool::new(blocks);
+    let popular = SequenceHash::root(0);
+    for _ in 0..6 {
+        pool.access(popular);
+    }
+    // 32 capacities of one-shot traffic would have halved the sketch
+    // without the floor; it holds for `MIN_SKETCH_MEMORY` releases.
+    let mut fresh = 1;
+    while fresh < MIN_SKETCH_MEMORY - 6 {
+        pool.access(SequenceHash::root(fresh));
+        fresh += 1;
+    }
+    assert_eq!(pool.backend.sketch.decays(), 0);
+    assert!(pool.backend.sketch.estimate(popular) >= 6);
+    for _ in 0..blocks {
+        pool.access(SequenceHash::root(fresh));
+        fresh += 1;
+    }
+    assert_eq!(pool.backend.sketch.decays(), 1);
+    pool.backend.validate().unwrap();
 }
 
 #[test]
@@ -274,27 +348,105 @@ mod miniature_model {
     }
 
     proptest! {
-        /// Hits, evictions and the table (probing, erasing with backward
-        /// shifts, recorded positions) agree with the plain model under
-        /// any credits, classes and key reuse.
+        /// Every miniature's hits and evictions agree with its own plain
+        /// model under any credits, classes and key reuse, and the shared
+        /// table (probing, erasing with backward shifts, recorded
+        /// positions, the free list) stays consistent.
         #[test]
-        fn a_miniature_matches_a_plain_model(
+        fn miniatures_match_plain_models(
             slots in 1usize..12,
-            offsets in prop::array::uniform7(-40i64..40),
+            offsets in prop::array::uniform5(prop::array::uniform8(-40i64..40)),
             releases in prop::collection::vec((0u64..24, 0usize..CLASSES, 1i64..4), 1..300),
         ) {
-            let mut mini = minisim::MiniSim::new(slots);
-            mini.set_offsets(offsets);
-            let mut entries = Vec::new();
+            let mut minis = minisim::Miniatures::new(slots);
+            for (m, offsets) in offsets.iter().enumerate() {
+                minis.set_offsets(m, *offsets);
+            }
+            let mut models = vec![Vec::new(); minisim::MINIS];
             let mut tick = 0;
             for (key, class, step) in releases {
                 tick += step;
                 let mixed = minisim::mix(SequenceHash::root(key));
-                mini.release(mixed, class, tick);
-                let hit = model_release(&mut entries, slots, &offsets, (mixed, class, tick));
-                prop_assert_eq!(mini.take_hits(), u64::from(hit));
-                prop_assert_eq!(mini.validate(), Ok(()));
+                minis.release(mixed, class, tick);
+                for (m, entries) in models.iter_mut().enumerate() {
+                    let hit = model_release(entries, slots, &offsets[m], (mixed, class, tick));
+                    prop_assert_eq!(minis.take_hits(m), u64::from(hit));
+                }
+                prop_assert_eq!(minis.validate(), Ok(()));
             }
+        }
+    }
+}
+
+mod released_model {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `is_child` as the lineage hash defines it.
+    fn names_as_parent(child: SequenceHash, parent: SequenceHash) -> bool {
+        child.position() == parent.position() + 1
+            && child.parent_hash_fragment()
+                == parent.parent_fragment_for_child_position(child.position())
+    }
+
+    /// Packed values of every mode, including mode 3 (never produced).
+    fn packed() -> impl Strategy<Value = SequenceHash> {
+        prop_oneof![
+            any::<u128>(),
+            (0u8..4, any::<u128>())
+                .prop_map(|(mode, v)| (u128::from(mode) << 126) | (v & ((1 << 126) - 1))),
+        ]
+        .prop_map(SequenceHash::from_u128)
+    }
+
+    /// A parent and a child extending it, at positions around the mode
+    /// boundaries.
+    fn pair() -> impl Strategy<Value = (SequenceHash, SequenceHash)> {
+        (
+            prop_oneof![
+                0u64..300,
+                250u64..260,
+                65_530u64..65_540,
+                (1u64 << 24) - 3..(1u64 << 24) - 1
+            ],
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(|(position, current, parent, child_block)| {
+                let parent_hash = SequenceHash::new(current, Some(parent), position);
+                (parent_hash, parent_hash.extend(child_block))
+            })
+    }
+
+    proptest! {
+        /// The branch-free decoding agrees with the lineage hash's own
+        /// accessors, in every mode.
+        #[test]
+        fn decoding_matches_the_lineage_hash(hash in packed()) {
+            let released = Released::decode(7, hash);
+            prop_assert_eq!(released.id, 7);
+            prop_assert_eq!(released.position, hash.position());
+            prop_assert_eq!(released.current, hash.current_sequence_hash());
+            prop_assert_eq!(released.fragment, hash.parent_hash_fragment());
+        }
+
+        /// `is_child` agrees with the lineage hash's definition, for true
+        /// parent/child pairs, reversed pairs and unrelated values.
+        #[test]
+        fn child_check_matches_the_lineage_hash(
+            (parent, child) in pair(),
+            a in packed(),
+            b in packed(),
+        ) {
+            for (x, y) in [(child, parent), (parent, child), (a, b), (child, a), (a, parent)] {
+                prop_assert_eq!(
+                    is_child(&Released::decode(0, x), &Released::decode(1, y)),
+                    names_as_parent(x, y)
+                );
+            }
+            prop_assert!(is_child(&Released::decode(0, child), &Released::decode(1, parent)));
         }
     }
 }
