@@ -1,0 +1,291 @@
+//! One group of an [`IdIndex`](super::IdIndex): twelve ids, their tags
+//! and an overflow count in one 64-byte cache line.
+//!
+//! A lookup reads one line per group it visits (tags and ids together),
+//! where a table with its control bytes apart from its buckets reads two.
+//! Tags are matched twelve at a time with word arithmetic on the group's
+//! first 16 bytes (SWAR), so the table needs no SIMD intrinsics and no
+//! `unsafe`.
+
+/// Ids per group: 12 four-byte ids and 12 tag bytes leave 4 bytes of the
+/// line for the overflow count.
+pub(super) const SLOTS: usize = 12;
+
+/// The tag of an empty slot; a filed id's tag is never 0 (see [`tag`]).
+const EMPTY_TAG: u8 = 0;
+
+/// `0x01` in each of the 12 tag bytes of a group's head.
+const ONES: u128 = 0x0101_0101_0101_0101_0101_0101;
+/// `0x7F` in each tag byte.
+const LOW_SEVEN: u128 = ONES * 0x7F;
+/// `0x80` in each tag byte.
+const HIGH_BIT: u128 = ONES * 0x80;
+/// Where the overflow counts sit in the head: its top 32 bits, count `c`
+/// at bits `96 + 4c`.
+const OVERFLOW_SHIFT: u32 = 96;
+/// A count that has saturated (see [`Group`]).
+const STUCK: u32 = 0xF;
+
+/// The class of a key's overflow count, 0–7: three bits of its mixed hash
+/// that the tag (bits 0–7) and the probe step (bits 8–39) are not taken
+/// from.
+#[inline(always)]
+pub(super) fn class(mixed: u64) -> u32 {
+    (mixed >> 40) as u32 & 7
+}
+
+/// The tag filed with an id: the low byte of its key's mixed hash (the
+/// group is chosen by the high bits), with 0 taken to 1 so that no filed
+/// id looks empty.
+#[inline(always)]
+pub(super) fn tag(mixed: u64) -> u8 {
+    let byte = mixed as u8;
+    byte | u8::from(byte == EMPTY_TAG)
+}
+
+/// `0x80` in every tag byte of `word` that is zero, `0x00` in every other
+/// byte. Exact: a byte's sum never carries into the next (at most
+/// `0x7F + 0x7F`), so unlike the shorter `(x - 0x01..) & !x` form no byte
+/// above a zero byte is reported.
+#[inline(always)]
+fn zero_bytes(word: u128) -> u128 {
+    !(((word & LOW_SEVEN).wrapping_add(LOW_SEVEN)) | word) & HIGH_BIT
+}
+
+/// Slots found by a match, lowest first: one `0x80` bit per slot's byte.
+#[derive(Clone, Copy)]
+pub(super) struct Slots(u128);
+
+impl Iterator for Slots {
+    type Item = usize;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let slot = self.0.trailing_zeros() as usize / 8;
+        self.0 &= self.0 - 1;
+        Some(slot)
+    }
+}
+
+/// Twelve slots of ids with their tags, aligned to a cache line.
+///
+/// `head` holds the tags of slots 0–11 in its bytes 0–11 (byte `i` is
+/// `head >> 8i`, whatever the host's byte order) and, in its top 32 bits,
+/// eight 4-bit overflow counts, one per [`class`] of keys: how many filed
+/// ids of that class had their probe pass through this group (it was
+/// full) to a group further along. A lookup that finds no match in a group
+/// whose count for its key's class is zero stops there. Removing an id
+/// takes back the counts its insertion added, so a deleted slot is a plain
+/// empty slot (no tombstones) and churn does not lengthen probes.
+///
+/// Why eight counts and not one: under churn at a load of 7/8 most new ids
+/// find their home group full (the free slots gather in few groups) and a
+/// third or more of the ids sit past their home, so a single count per
+/// group is nonzero almost everywhere and a miss walked eight groups on
+/// average; split by class, a miss visits about 1.6. A count that reaches
+/// 15 stays there (it no longer knows when it is back to zero): lookups of
+/// its class then always go on past this group, which is slower but never
+/// wrong.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub(super) struct Group {
+    head: u128,
+    ids: [u32; SLOTS],
+}
+
+impl Group {
+    /// A group with every slot empty and no overflow.
+    pub(super) const EMPTY: Group = Group {
+        head: 0,
+        ids: [0; SLOTS],
+    };
+
+    /// The slots whose tag is `tag`, which must not be [`EMPTY_TAG`].
+    #[inline(always)]
+    pub(super) fn matching(&self, tag: u8) -> Slots {
+        Slots(zero_bytes(self.head ^ (ONES * u128::from(tag))))
+    }
+
+    /// The filed slots.
+    #[inline]
+    pub(super) fn filed(&self) -> Slots {
+        Slots(!zero_bytes(self.head) & HIGH_BIT)
+    }
+
+    /// The first empty slot, if any.
+    #[inline(always)]
+    pub(super) fn first_empty(&self) -> Option<usize> {
+        Slots(zero_bytes(self.head)).next()
+    }
+
+    /// The id in `slot`.
+    #[inline(always)]
+    pub(super) fn id(&self, slot: usize) -> u32 {
+        self.ids[slot]
+    }
+
+    /// Files `id` with `tag` in `slot`, which must be empty.
+    #[inline(always)]
+    pub(super) fn fill(&mut self, slot: usize, tag: u8, id: u32) {
+        debug_assert!(tag != EMPTY_TAG && self.tag(slot) == EMPTY_TAG);
+        self.head |= u128::from(tag) << (8 * slot);
+        self.ids[slot] = id;
+    }
+
+    /// Empties `slot`.
+    #[inline(always)]
+    pub(super) fn clear(&mut self, slot: usize) {
+        self.head &= !(0xFF << (8 * slot));
+    }
+
+    /// The tag of `slot` ([`EMPTY_TAG`] if empty).
+    #[inline]
+    fn tag(&self, slot: usize) -> u8 {
+        (self.head >> (8 * slot)) as u8
+    }
+
+    /// The overflow count of class `class`: filed ids of that class whose
+    /// probe passed through this group ([`STUCK`] once saturated).
+    #[inline(always)]
+    pub(super) fn overflow(&self, class: u32) -> u32 {
+        (self.head >> (OVERFLOW_SHIFT + 4 * class)) as u32 & STUCK
+    }
+
+    /// One more id of class `class` passed through this group.
+    #[inline(always)]
+    pub(super) fn add_overflow(&mut self, class: u32) {
+        if self.overflow(class) != STUCK {
+            self.head += 1 << (OVERFLOW_SHIFT + 4 * class);
+        }
+    }
+
+    /// An id of class `class` that passed through this group left the
+    /// index.
+    #[inline(always)]
+    pub(super) fn sub_overflow(&mut self, class: u32) {
+        let count = self.overflow(class);
+        debug_assert!(count > 0);
+        if count != STUCK {
+            self.head -= 1 << (OVERFLOW_SHIFT + 4 * class);
+        }
+    }
+
+    /// Whether class `class`'s count has saturated.
+    #[cfg(test)]
+    pub(super) fn stuck(&self, class: u32) -> bool {
+        self.overflow(class) == STUCK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Group>(), 64);
+        assert_eq!(std::mem::align_of::<Group>(), 64);
+    }
+
+    #[test]
+    fn tags_are_never_empty() {
+        assert_eq!(tag(0), 1);
+        assert_eq!(tag(0x1234_5600), 1);
+        assert_eq!(tag(0xFF), 0xFF);
+        assert_eq!(tag(0xAB01), 1);
+        assert_eq!(tag(0xAB7F), 0x7F);
+    }
+
+    /// Matches are exact for every tag against every neighbour pattern,
+    /// including the bytes (tag ^ 1, 0x80, 0x00) that fool the shorter
+    /// zero-byte test, and the overflow count never shows up as a slot.
+    #[test]
+    fn matching_is_exact() {
+        let fillers = [0x00u8, 0x01, 0x7F, 0x80, 0x81, 0xFE, 0xFF];
+        for tag in 1..=255u8 {
+            for &filler in &fillers {
+                for filler_other in [filler, tag ^ 1, tag.wrapping_add(1)] {
+                    let mut group = Group::EMPTY;
+                    // Slots alternate between the tag and a filler (empty
+                    // slots stay empty), and the overflow count is busy.
+                    let mut expected = Vec::new();
+                    for slot in 0..SLOTS {
+                        let other = if slot % 3 == 0 { filler } else { filler_other };
+                        let byte = if slot % 2 == 0 { tag } else { other };
+                        if byte != EMPTY_TAG {
+                            group.fill(slot, byte, slot as u32 * 7);
+                        }
+                        if byte == tag {
+                            expected.push(slot);
+                        }
+                    }
+                    group.head |= u128::from(u32::MAX - u32::from(tag)) << OVERFLOW_SHIFT;
+                    let found: Vec<usize> = group.matching(tag).collect();
+                    assert_eq!(
+                        found, expected,
+                        "tag {tag:#x}, fillers {filler:#x}/{filler_other:#x}"
+                    );
+                    let filed: Vec<usize> = group.filed().collect();
+                    let expected_filed: Vec<usize> =
+                        (0..SLOTS).filter(|&s| group.tag(s) != EMPTY_TAG).collect();
+                    assert_eq!(filed, expected_filed);
+                    assert_eq!(
+                        group.first_empty(),
+                        (0..SLOTS).find(|&s| group.tag(s) == EMPTY_TAG)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fill_clear_and_overflow_keep_to_their_bytes() {
+        let mut group = Group::EMPTY;
+        for slot in 0..SLOTS {
+            assert_eq!(group.first_empty(), Some(slot));
+            group.fill(slot, 0xFF, 100 + slot as u32);
+        }
+        assert_eq!(group.first_empty(), None);
+        group.add_overflow(3);
+        group.add_overflow(3);
+        group.add_overflow(7);
+        assert_eq!(group.overflow(3), 2);
+        assert_eq!(group.overflow(7), 1);
+        group.clear(5);
+        assert_eq!(group.first_empty(), Some(5));
+        assert_eq!(group.matching(0xFF).count(), SLOTS - 1);
+        group.sub_overflow(3);
+        assert_eq!(group.overflow(3), 1);
+        assert_eq!(group.id(11), 111);
+        group.fill(5, 0x42, 9);
+        assert_eq!(group.matching(0x42).collect::<Vec<_>>(), vec![5]);
+        assert_eq!(
+            (0..8).map(|c| group.overflow(c)).collect::<Vec<_>>(),
+            [0, 0, 0, 1, 0, 0, 0, 1]
+        );
+    }
+
+    #[test]
+    fn a_saturated_count_stays_and_leaves_its_neighbours_alone() {
+        let mut group = Group::EMPTY;
+        for _ in 0..40 {
+            group.add_overflow(7);
+            group.add_overflow(0);
+        }
+        group.add_overflow(6);
+        assert!(group.stuck(7) && group.stuck(0) && !group.stuck(6));
+        assert_eq!(group.overflow(6), 1);
+        for _ in 0..40 {
+            group.sub_overflow(7);
+        }
+        assert_eq!(group.overflow(7), STUCK);
+        group.sub_overflow(6);
+        assert_eq!(group.overflow(6), 0);
+        assert_eq!(group.first_empty(), Some(0));
+        assert_eq!(class(0x0000_0700_0000_0000), 7);
+        assert_eq!(class(0xFFFF_F8FF_FFFF_FFFF), 0);
+    }
+}
