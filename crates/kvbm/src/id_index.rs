@@ -104,7 +104,7 @@ fn max_len(groups: usize) -> usize {
 #[derive(Clone, Copy)]
 struct Probe {
     at: usize,
-    step: usize,
+    mixed: u64,
     groups: usize,
 }
 
@@ -113,17 +113,20 @@ impl Probe {
     fn new(mixed: u64, groups: usize) -> Self {
         Probe {
             at: home(mixed, groups),
-            // 32 bits of the hash that neither the home group (the high
-            // bits) nor the tag (the low byte) is taken from, scaled onto
-            // 1..groups.
-            step: 1 + ((((mixed >> 8) & 0xFFFF_FFFF) * (groups as u64 - 1)) >> 32) as usize,
+            mixed,
             groups,
         }
     }
 
+    /// On to the next group. The step is computed here, not up front: most
+    /// probes end in their home group.
     #[inline(always)]
     fn advance(&mut self) {
-        self.at += self.step;
+        // 32 bits of the hash that neither the home group (the high bits)
+        // nor the tag (the low byte) is taken from, scaled onto 1..groups.
+        let step =
+            1 + ((((self.mixed >> 8) & 0xFFFF_FFFF) * (self.groups as u64 - 1)) >> 32) as usize;
+        self.at += step;
         if self.at >= self.groups {
             self.at -= self.groups;
         }
@@ -214,15 +217,34 @@ impl<K: IndexKey> IdIndex<K> {
         self.find(key, key.mixed(), &key_of)
     }
 
-    /// The id filed under `key`, whose mixed hash is `mixed`.
+    /// The id filed under `key`, whose mixed hash is `mixed`. The home
+    /// group inline, the rest of the probe (rare) out of line: that kept
+    /// the lookups of small caches as fast as before the table was ours.
     #[inline(always)]
     fn find(&self, key: K, mixed: u64, key_of: &impl Fn(u32) -> K) -> Option<u32> {
+        let group = self.groups.get(home(mixed, self.groups.len()))?;
+        for slot in group.matching(tag(mixed)) {
+            let id = group.id(slot);
+            if key_of(id) == key {
+                return Some(id);
+            }
+        }
+        if group.overflow(class(mixed)) == 0 {
+            return None;
+        }
+        self.find_past_home(key, mixed, key_of)
+    }
+
+    /// [`find`](Self::find) in the groups after the home group.
+    #[inline(never)]
+    fn find_past_home(&self, key: K, mixed: u64, key_of: &impl Fn(u32) -> K) -> Option<u32> {
         let (tag, class) = (tag(mixed), class(mixed));
         let mut probe = Probe::new(mixed, self.groups.len());
         // A probe ends at a group no filed id of the key's class passed
         // through; the bound only matters should every group on the way
         // count one.
-        for _ in 0..self.groups.len() {
+        for _ in 1..self.groups.len() {
+            probe.advance();
             let group = &self.groups[probe.at];
             for slot in group.matching(tag) {
                 let id = group.id(slot);
@@ -233,7 +255,6 @@ impl<K: IndexKey> IdIndex<K> {
             if group.overflow(class) == 0 {
                 return None;
             }
-            probe.advance();
         }
         None
     }
@@ -246,7 +267,8 @@ impl<K: IndexKey> IdIndex<K> {
     }
 
     /// The id filed under `key`, or, if there is none, files `id` under it
-    /// and returns `None`. `key_of(id)` must already return `key`.
+    /// and returns `None`: one walk, which remembers the first empty slot
+    /// it passes. `key_of(id)` must already return `key`.
     #[inline]
     pub(crate) fn find_or_insert(
         &mut self,
@@ -255,18 +277,65 @@ impl<K: IndexKey> IdIndex<K> {
         key_of: impl Fn(u32) -> K,
     ) -> Option<u32> {
         let mixed = key.mixed();
-        let found = self.find(key, mixed, &key_of);
-        if found.is_none() {
-            // The second walk finds its groups in cache.
-            self.file(mixed, id, &key_of);
+        let (tag, class) = (tag(mixed), class(mixed));
+        let start = Probe::new(mixed, self.groups.len());
+        let mut probe = start;
+        // The first empty slot on the way: groups passed before it, group
+        // and slot.
+        let mut free = None;
+        for passed in 0..self.groups.len() {
+            let group = &self.groups[probe.at];
+            for slot in group.matching(tag) {
+                let other = group.id(slot);
+                if key_of(other) == key {
+                    return Some(other);
+                }
+            }
+            if free.is_none() {
+                free = group.first_empty().map(|slot| (passed, probe.at, slot));
+            }
+            if group.overflow(class) == 0 {
+                break;
+            }
+            probe.advance();
         }
-        found
+        match free {
+            Some((passed, at, slot)) if self.len < self.max_len => {
+                self.groups[at].fill(slot, tag, id);
+                self.len += 1;
+                let mut back = start;
+                for _ in 0..passed {
+                    self.groups[back.at].add_overflow(class);
+                    back.advance();
+                }
+            }
+            // Full groups all the way (or a table to grow): file it anew.
+            _ => self.file(mixed, id, &key_of),
+        }
+        None
     }
 
     /// Files `id` in the first group along its probe with an empty slot,
     /// counting it as overflow in each full group it passes.
     #[inline(always)]
     fn file(&mut self, mixed: u64, id: u32, key_of: &impl Fn(u32) -> K) {
+        let at = home(mixed, self.groups.len());
+        if self.len < self.max_len {
+            if let Some(group) = self.groups.get_mut(at) {
+                if let Some(slot) = group.first_empty() {
+                    group.fill(slot, tag(mixed), id);
+                    self.len += 1;
+                    return;
+                }
+            }
+        }
+        self.file_past_home(mixed, id, key_of);
+    }
+
+    /// [`file`](Self::file) when the home group is full (or the table
+    /// must grow first).
+    #[inline(never)]
+    fn file_past_home(&mut self, mixed: u64, id: u32, key_of: &impl Fn(u32) -> K) {
         if self.len >= self.max_len {
             self.grow(key_of);
         }
@@ -317,10 +386,32 @@ impl<K: IndexKey> IdIndex<K> {
     #[inline]
     pub(crate) fn remove_id(&mut self, key: K, id: u32) -> bool {
         let mixed = key.mixed();
+        let at = home(mixed, self.groups.len());
+        let Some(group) = self.groups.get_mut(at) else {
+            return false;
+        };
+        if let Some(slot) = group
+            .matching(tag(mixed))
+            .find(|&slot| group.id(slot) == id)
+        {
+            group.clear(slot);
+            self.len -= 1;
+            return true;
+        }
+        if group.overflow(class(mixed)) == 0 {
+            return false;
+        }
+        self.remove_past_home(mixed, id)
+    }
+
+    /// [`remove_id`](Self::remove_id) in the groups after the home group.
+    #[inline(never)]
+    fn remove_past_home(&mut self, mixed: u64, id: u32) -> bool {
         let (tag, class) = (tag(mixed), class(mixed));
         let start = Probe::new(mixed, self.groups.len());
         let mut probe = start;
-        for passed in 0..self.groups.len() {
+        for passed in 1..self.groups.len() {
+            probe.advance();
             let group = &mut self.groups[probe.at];
             if let Some(slot) = group.matching(tag).find(|&slot| group.id(slot) == id) {
                 group.clear(slot);
@@ -337,7 +428,6 @@ impl<K: IndexKey> IdIndex<K> {
             if group.overflow(class) == 0 {
                 return false;
             }
-            probe.advance();
         }
         false
     }

@@ -1,38 +1,24 @@
 //! One group of an [`IdIndex`](super::IdIndex): twelve ids, their tags
-//! and an overflow count in one 64-byte cache line.
+//! and overflow counts in one 64-byte cache line.
 //!
 //! A lookup reads one line per group it visits (tags and ids together),
 //! where a table with its control bytes apart from its buckets reads two.
-//! Tags are matched twelve at a time with word arithmetic on the group's
-//! first 16 bytes (SWAR), so the table needs no SIMD intrinsics and no
-//! `unsafe`.
+//! Tags are matched twelve at a time: with one SSE2 compare on x86_64, with
+//! word arithmetic (SWAR) elsewhere and under miri. The word form alone
+//! made the small-cache workloads measurably slower.
 
 /// Ids per group: 12 four-byte ids and 12 tag bytes leave 4 bytes of the
-/// line for the overflow count.
+/// line for the overflow counts.
 pub(super) const SLOTS: usize = 12;
 
 /// The tag of an empty slot; a filed id's tag is never 0 (see [`tag`]).
 const EMPTY_TAG: u8 = 0;
 
-/// `0x01` in each of the 12 tag bytes of a group's head.
-const ONES: u128 = 0x0101_0101_0101_0101_0101_0101;
-/// `0x7F` in each tag byte.
-const LOW_SEVEN: u128 = ONES * 0x7F;
-/// `0x80` in each tag byte.
-const HIGH_BIT: u128 = ONES * 0x80;
-/// Where the overflow counts sit in the head: its top 32 bits, count `c`
-/// at bits `96 + 4c`.
-const OVERFLOW_SHIFT: u32 = 96;
-/// A count that has saturated (see [`Group`]).
-const STUCK: u32 = 0xF;
+/// Bits of the slots in a match's bitmask.
+const SLOT_BITS: u32 = (1 << SLOTS) - 1;
 
-/// The class of a key's overflow count, 0–7: three bits of its mixed hash
-/// that the tag (bits 0–7) and the probe step (bits 8–39) are not taken
-/// from.
-#[inline(always)]
-pub(super) fn class(mixed: u64) -> u32 {
-    (mixed >> 40) as u32 & 7
-}
+/// A count that has saturated (see [`Group`]).
+const STUCK: u8 = 0xF;
 
 /// The tag filed with an id: the low byte of its key's mixed hash (the
 /// group is chosen by the high bits), with 0 taken to 1 so that no filed
@@ -43,18 +29,17 @@ pub(super) fn tag(mixed: u64) -> u8 {
     byte | u8::from(byte == EMPTY_TAG)
 }
 
-/// `0x80` in every tag byte of `word` that is zero, `0x00` in every other
-/// byte. Exact: a byte's sum never carries into the next (at most
-/// `0x7F + 0x7F`), so unlike the shorter `(x - 0x01..) & !x` form no byte
-/// above a zero byte is reported.
+/// The class of a key's overflow count, 0–7: three bits of its mixed hash
+/// that the tag (bits 0–7) and the probe step (bits 8–39) are not taken
+/// from.
 #[inline(always)]
-fn zero_bytes(word: u128) -> u128 {
-    !(((word & LOW_SEVEN).wrapping_add(LOW_SEVEN)) | word) & HIGH_BIT
+pub(super) fn class(mixed: u64) -> u32 {
+    (mixed >> 40) as u32 & 7
 }
 
-/// Slots found by a match, lowest first: one `0x80` bit per slot's byte.
+/// Slots found by a match, lowest first: bit `i` for slot `i`.
 #[derive(Clone, Copy)]
-pub(super) struct Slots(u128);
+pub(super) struct Slots(u32);
 
 impl Iterator for Slots {
     type Item = usize;
@@ -64,16 +49,62 @@ impl Iterator for Slots {
         if self.0 == 0 {
             return None;
         }
-        let slot = self.0.trailing_zeros() as usize / 8;
+        let slot = self.0.trailing_zeros() as usize;
         self.0 &= self.0 - 1;
         Some(slot)
     }
 }
 
+/// The slots of `ctrl` whose byte is `byte`, as a bitmask (bits 12–15,
+/// the overflow counts' bytes, are dropped by the caller).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn bytes_equal(ctrl: &[u8; 16], byte: u8) -> u32 {
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    // SAFETY: the four intrinsics are SSE2, which every x86_64 target has
+    // (it is part of the architecture's baseline), so they are available
+    // in every build of this function. `_mm_loadu_si128` reads 16 bytes
+    // from `ctrl`, which is a `[u8; 16]` borrowed for the call: in bounds,
+    // initialized and (as `loadu` allows) of any alignment. The others
+    // only compute on registers. Checked against the portable form by
+    // `group::tests::matching_is_exact`; miri runs the portable form
+    // (`cargo +nightly miri test -p kvbm --lib id_index`).
+    unsafe {
+        let word = _mm_loadu_si128(ctrl.as_ptr().cast::<__m128i>());
+        _mm_movemask_epi8(_mm_cmpeq_epi8(word, _mm_set1_epi8(byte as i8))) as u32
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", not(miri))))]
+#[inline(always)]
+fn bytes_equal(ctrl: &[u8; 16], byte: u8) -> u32 {
+    portable_bytes_equal(ctrl, byte)
+}
+
+/// [`bytes_equal`] with word arithmetic (SWAR): exact, since no byte's sum
+/// carries into the next (at most `0x7F + 0x7F`), unlike the shorter
+/// `(x - 0x01..) & !x` form, which reports some bytes above a zero byte.
+#[cfg_attr(all(target_arch = "x86_64", not(miri)), allow(dead_code))]
+#[inline(always)]
+fn portable_bytes_equal(ctrl: &[u8; 16], byte: u8) -> u32 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let half = |word: u64| {
+        let x = word ^ (ONES * u64::from(byte));
+        // 0x80 in each zero byte of x, gathered to one bit per byte.
+        let zero = !(((x & (ONES * 0x7F)) + ONES * 0x7F) | x) & (ONES * 0x80);
+        ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    };
+    let (low, high) = ctrl.split_at(8);
+    let low = u64::from_le_bytes(low.try_into().unwrap_or([0; 8]));
+    let high = u64::from_le_bytes(high.try_into().unwrap_or([0; 8]));
+    half(low) | half(high) << 8
+}
+
 /// Twelve slots of ids with their tags, aligned to a cache line.
 ///
-/// `head` holds the tags of slots 0–11 in its bytes 0–11 (byte `i` is
-/// `head >> 8i`, whatever the host's byte order) and, in its top 32 bits,
+/// `ctrl` holds the tags of slots 0–11 in bytes 0–11 and, in bytes 12–15,
 /// eight 4-bit overflow counts, one per [`class`] of keys: how many filed
 /// ids of that class had their probe pass through this group (it was
 /// full) to a group further along. A lookup that finds no match in a group
@@ -92,33 +123,39 @@ impl Iterator for Slots {
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 pub(super) struct Group {
-    head: u128,
+    ctrl: [u8; 16],
     ids: [u32; SLOTS],
 }
 
 impl Group {
     /// A group with every slot empty and no overflow.
     pub(super) const EMPTY: Group = Group {
-        head: 0,
+        ctrl: [0; 16],
         ids: [0; SLOTS],
     };
 
     /// The slots whose tag is `tag`, which must not be [`EMPTY_TAG`].
     #[inline(always)]
     pub(super) fn matching(&self, tag: u8) -> Slots {
-        Slots(zero_bytes(self.head ^ (ONES * u128::from(tag))))
+        Slots(bytes_equal(&self.ctrl, tag) & SLOT_BITS)
+    }
+
+    /// The empty slots.
+    #[inline(always)]
+    fn empty(&self) -> Slots {
+        Slots(bytes_equal(&self.ctrl, EMPTY_TAG) & SLOT_BITS)
     }
 
     /// The filed slots.
     #[inline]
     pub(super) fn filed(&self) -> Slots {
-        Slots(!zero_bytes(self.head) & HIGH_BIT)
+        Slots(!self.empty().0 & SLOT_BITS)
     }
 
     /// The first empty slot, if any.
     #[inline(always)]
     pub(super) fn first_empty(&self) -> Option<usize> {
-        Slots(zero_bytes(self.head)).next()
+        self.empty().next()
     }
 
     /// The id in `slot`.
@@ -130,35 +167,38 @@ impl Group {
     /// Files `id` with `tag` in `slot`, which must be empty.
     #[inline(always)]
     pub(super) fn fill(&mut self, slot: usize, tag: u8, id: u32) {
-        debug_assert!(tag != EMPTY_TAG && self.tag(slot) == EMPTY_TAG);
-        self.head |= u128::from(tag) << (8 * slot);
+        debug_assert!(tag != EMPTY_TAG && slot < SLOTS && self.ctrl[slot] == EMPTY_TAG);
+        self.ctrl[slot] = tag;
         self.ids[slot] = id;
     }
 
     /// Empties `slot`.
     #[inline(always)]
     pub(super) fn clear(&mut self, slot: usize) {
-        self.head &= !(0xFF << (8 * slot));
+        debug_assert!(slot < SLOTS);
+        self.ctrl[slot] = EMPTY_TAG;
     }
 
-    /// The tag of `slot` ([`EMPTY_TAG`] if empty).
-    #[inline]
-    fn tag(&self, slot: usize) -> u8 {
-        (self.head >> (8 * slot)) as u8
+    /// The byte holding class `class`'s count and the count's shift in it.
+    #[inline(always)]
+    fn count_at(class: u32) -> (usize, u32) {
+        (SLOTS + (class as usize & 7) / 2, 4 * (class & 1))
     }
 
     /// The overflow count of class `class`: filed ids of that class whose
     /// probe passed through this group ([`STUCK`] once saturated).
     #[inline(always)]
     pub(super) fn overflow(&self, class: u32) -> u32 {
-        (self.head >> (OVERFLOW_SHIFT + 4 * class)) as u32 & STUCK
+        let (byte, shift) = Self::count_at(class);
+        u32::from(self.ctrl[byte] >> shift & STUCK)
     }
 
     /// One more id of class `class` passed through this group.
     #[inline(always)]
     pub(super) fn add_overflow(&mut self, class: u32) {
-        if self.overflow(class) != STUCK {
-            self.head += 1 << (OVERFLOW_SHIFT + 4 * class);
+        if self.overflow(class) != u32::from(STUCK) {
+            let (byte, shift) = Self::count_at(class);
+            self.ctrl[byte] += 1 << shift;
         }
     }
 
@@ -168,15 +208,16 @@ impl Group {
     pub(super) fn sub_overflow(&mut self, class: u32) {
         let count = self.overflow(class);
         debug_assert!(count > 0);
-        if count != STUCK {
-            self.head -= 1 << (OVERFLOW_SHIFT + 4 * class);
+        if count != u32::from(STUCK) && count > 0 {
+            let (byte, shift) = Self::count_at(class);
+            self.ctrl[byte] -= 1 << shift;
         }
     }
 
     /// Whether class `class`'s count has saturated.
     #[cfg(test)]
     pub(super) fn stuck(&self, class: u32) -> bool {
-        self.overflow(class) == STUCK
+        self.overflow(class) == u32::from(STUCK)
     }
 }
 
@@ -222,19 +263,27 @@ mod tests {
                             expected.push(slot);
                         }
                     }
-                    group.head |= u128::from(u32::MAX - u32::from(tag)) << OVERFLOW_SHIFT;
+                    group.ctrl[SLOTS..].copy_from_slice(&(u32::MAX - u32::from(tag)).to_le_bytes());
                     let found: Vec<usize> = group.matching(tag).collect();
+                    for byte in [tag, EMPTY_TAG, filler, filler_other] {
+                        assert_eq!(
+                            bytes_equal(&group.ctrl, byte),
+                            portable_bytes_equal(&group.ctrl, byte),
+                            "byte {byte:#x}, ctrl {:x?}",
+                            group.ctrl
+                        );
+                    }
                     assert_eq!(
                         found, expected,
                         "tag {tag:#x}, fillers {filler:#x}/{filler_other:#x}"
                     );
                     let filed: Vec<usize> = group.filed().collect();
                     let expected_filed: Vec<usize> =
-                        (0..SLOTS).filter(|&s| group.tag(s) != EMPTY_TAG).collect();
+                        (0..SLOTS).filter(|&s| group.ctrl[s] != EMPTY_TAG).collect();
                     assert_eq!(filed, expected_filed);
                     assert_eq!(
                         group.first_empty(),
-                        (0..SLOTS).find(|&s| group.tag(s) == EMPTY_TAG)
+                        (0..SLOTS).find(|&s| group.ctrl[s] == EMPTY_TAG)
                     );
                 }
             }
@@ -281,7 +330,7 @@ mod tests {
         for _ in 0..40 {
             group.sub_overflow(7);
         }
-        assert_eq!(group.overflow(7), STUCK);
+        assert_eq!(group.overflow(7), u32::from(STUCK));
         group.sub_overflow(6);
         assert_eq!(group.overflow(6), 0);
         assert_eq!(group.first_empty(), Some(0));
