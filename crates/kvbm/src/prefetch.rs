@@ -32,7 +32,7 @@ pub(crate) fn prefetch<T>(addr: *const T) {
     // (as the no-op that miri runs) by
     // `prefetch::tests::prefetching_any_address_changes_nothing` and
     // `id_index::tests::prefetch_loads_the_home_group` under
-    // `cargo +nightly miri test -p kvbm --lib prefetch` and `... id_index`.
+    // `cargo +nightly miri test -p kvbm --lib prefetch id_index` (.ci/run).
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr.cast());
     }
