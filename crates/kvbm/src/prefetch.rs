@@ -31,8 +31,8 @@ pub(crate) fn prefetch<T>(addr: *const T) {
     // so no address, valid or not, makes it undefined behaviour. Exercised
     // (as the no-op that miri runs) by
     // `prefetch::tests::prefetching_any_address_changes_nothing` and
-    // `id_index::tests::probe_addresses_follow_the_table_layout` under
-    // `cargo +nightly miri test -p kvbm --lib prefetch`.
+    // `id_index::tests::prefetch_loads_the_home_group` under
+    // `cargo +nightly miri test -p kvbm --lib prefetch id_index` (.ci/run).
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr.cast());
     }

@@ -584,7 +584,13 @@ impl Tree {
         // back to its own ghost, left when it was revived with cached
         // descendants.
         let mut counted = false;
-        let is_leaf = if self.filed_under(key, hashes).is_none() {
+        // One probe finds a block filed under the key or files this one
+        // (its hash is readable through `hashes` already).
+        let filed_now = self
+            .filed
+            .find_or_insert(key, id, |other| own_key_of(hashes, other))
+            .is_none();
+        let is_leaf = if filed_now {
             node.file(0);
             // Children released before it were counted under its key.
             if let Some(ghost) = self.ghosts.remove(&key) {
@@ -598,8 +604,6 @@ impl Tree {
                 }
             }
             self.nodes.set(id, node);
-            self.filed
-                .insert(key, id, |other| own_key_of(hashes, other));
             node.children() == 0
         } else {
             self.nodes.set(id, node);
