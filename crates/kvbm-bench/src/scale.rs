@@ -13,7 +13,8 @@
 //! prompts (16 blocks for chains, 1 block for singles) plus 4–28 fresh
 //! blocks, matching the prompt and filling the rest (evicting), with 16
 //! requests in flight; time per request, median of `--rounds` samples of
-//! [`CHURN_SAMPLE`] requests each, after one untimed sample of warm-up.
+//! [`CHURN_SAMPLE`] requests each, after untimed warm-up samples until the
+//! churn has replaced the whole cache once.
 //! Requests are generated before each sample, outside the timer.
 //!
 //! Memory: a child process per library and family builds a manager of
@@ -33,6 +34,9 @@ const CHAIN_BLOCKS: usize = 32;
 const CHURN_SAMPLE: usize = 4096;
 /// Requests in flight during churn.
 const IN_FLIGHT: usize = 16;
+/// The most untimed churn samples before timing: enough to replace a
+/// cache of 4M blocks once (about 16 fresh blocks per request).
+const WARM_UP_SAMPLES: usize = 80;
 /// Shared prompts of the churn requests.
 const PROMPTS: usize = 8;
 /// Blocks of a shared prompt in the `chains` family.
@@ -184,17 +188,31 @@ fn measure<P: Pool>(backend: Backend, family: Family, blocks: usize, rounds: usi
     let fill_time = fill(&pool, family, blocks, &mut rng);
     let prompts = family.prompts::<P>(&mut rng);
     let mut churner = Churner::<P>::new();
-    let mut samples = Vec::with_capacity(rounds);
-    for round in 0..=rounds {
-        let requests: Vec<Vec<P::Hash>> = (0..CHURN_SAMPLE)
-            .map(|_| family.request::<P>(&mut rng, &prompts))
-            .collect();
-        let took = churner.run(&pool, &requests);
-        if round > 0 {
-            samples.push(took.as_nanos() as f64 / CHURN_SAMPLE as f64);
+    let sample = |rng: &mut Rng| -> Vec<Vec<P::Hash>> {
+        (0..CHURN_SAMPLE)
+            .map(|_| family.request::<P>(rng, &prompts))
+            .collect()
+    };
+    // Warm-up, untimed: until the churn has replaced the whole cache once
+    // (at most WARM_UP_SAMPLES samples). Hash tables that leave tombstones
+    // on deletion slow down as they pile up, so a cache only just filled
+    // is not yet in its steady state.
+    for _ in 0..WARM_UP_SAMPLES {
+        let requests = sample(&mut rng);
+        churner.run(&pool, &requests);
+        if churner.filled >= blocks as u64 {
+            break;
         }
     }
-    let reuse = churner.reused as f64 / (churner.reused + churner.filled).max(1) as f64;
+    let (reused, filled) = (churner.reused, churner.filled);
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let requests = sample(&mut rng);
+        let took = churner.run(&pool, &requests);
+        samples.push(took.as_nanos() as f64 / CHURN_SAMPLE as f64);
+    }
+    let (reused, filled) = (churner.reused - reused, churner.filled - filled);
+    let reuse = reused as f64 / (reused + filled).max(1) as f64;
     drop(churner);
     drop(pool);
     Measured {

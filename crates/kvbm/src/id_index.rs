@@ -54,11 +54,14 @@ impl IndexKey for u64 {
 }
 
 /// Tables for fewer ids than this are sized for a load of 1/2 instead of
-/// 4/5. They fit in the CPU caches, where a probe's cost is the groups it
-/// visits, not their cache misses: at 1/2 a lookup under churn visits one
-/// group, at 4/5 about 1.2 (a hit) or 1.3 (a miss). A table of 2^16 ids at 1/2 takes
-/// 680 KB, so memory is not the concern there.
-const ROOMY_BELOW: usize = 1 << 16;
+/// 4/5. At 1/2 a lookup under churn visits one group, at 4/5 about 1.2 (a
+/// hit) or 1.3 (a miss); while a table fits in the CPU's last-level cache
+/// a probe's cost is the groups it visits, and churn at 100K–400K blocks
+/// measured 20–27% slower at 4/5 (about as fast as hashbrown at 1/2). From
+/// 2^19 ids on, where a table at 1/2 would take over 5 MB and every group
+/// is a miss to memory that prefetching overlaps, the bytes count more:
+/// 4/5 saves 4 bytes per id.
+const ROOMY_BELOW: usize = 1 << 19;
 
 /// The groups a table sized for `capacity` ids has: enough slots for a
 /// load of at most 4/5 (1/2 below [`ROOMY_BELOW`] ids), rounded up to a
@@ -509,8 +512,20 @@ mod tests {
     }
 
     #[test]
-    fn group_counts_are_prime_and_keep_the_load_at_seven_eighths() {
-        for capacity in [0, 1, 11, 12, 100, 4096, 65_535, 65_536, 1 << 20, 3_000_001] {
+    fn group_counts_are_prime_and_keep_the_load_in_bounds() {
+        for capacity in [
+            0,
+            1,
+            11,
+            12,
+            100,
+            4096,
+            65_536,
+            (1 << 19) - 1,
+            1 << 19,
+            1 << 20,
+            3_000_001,
+        ] {
             let groups = groups_for(capacity);
             let dense = capacity >= ROOMY_BELOW;
             assert_eq!(groups, groups_at_load(capacity, dense));
@@ -564,7 +579,8 @@ mod tests {
     fn assert_spreads(family: &str, keys: Vec<SequenceHash>) {
         let n = keys.len();
         let key_of = |id: u32| keys[id as usize];
-        let mut index = IdIndex::<SequenceHash>::with_capacity(n);
+        // Dense whatever `n`: the load of a large table.
+        let mut index = IdIndex::<SequenceHash>::with_groups(groups_at_load(n, true));
         for id in 0..n as u32 {
             index.insert(keys[id as usize], id, key_of);
         }
