@@ -40,6 +40,28 @@ struct Options {
     filters: Vec<String>,
 }
 
+/// What `--help` prints.
+pub const USAGE: &str = "\
+kvbm-bench: kvbm against kvbm-logical 1.6.1, side by side
+
+usage:
+  kvbm-bench [--rounds N] [--ms M] [--lib kvbm|logical] [--batch-release] [FILTER...]
+      the standard workloads (FILTER: substrings of workload names)
+  kvbm-bench scale [--rounds N] [--sizes N,N,...] [--family chains|singles]
+                   [--backend POLICY] [--mem-blocks N] [--no-memory]
+                   [--lib kvbm|logical] [--batch-release]
+      fill and steady-state churn from 4K to 4M blocks, and memory per block
+  kvbm-bench mem --lib kvbm|kvbm-events|logical [--backend POLICY]
+                 [--family chains|singles] [--mem-blocks N]
+      resident set growth per cached block (two decimals)
+";
+
+/// Prints `problem` and the usage to stderr and exits with status 2.
+pub fn usage_error(problem: &str) -> ! {
+    eprintln!("kvbm-bench: {problem}\n\n{USAGE}");
+    std::process::exit(2)
+}
+
 fn parse_options() -> Options {
     let mut options = Options {
         rounds: 9,
@@ -51,12 +73,24 @@ fn parse_options() -> Options {
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
             args.next()
-                .unwrap_or_else(|| panic!("{name} needs a value"))
+                .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
         };
         match arg.as_str() {
-            "--rounds" => options.rounds = value("--rounds").parse().expect("--rounds N"),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0)
+            }
+            "--rounds" => {
+                options.rounds = value("--rounds")
+                    .parse()
+                    .unwrap_or_else(|_| usage_error("--rounds needs a number"))
+            }
             "--ms" => {
-                options.run_time = Duration::from_millis(value("--ms").parse().expect("--ms M"))
+                options.run_time = Duration::from_millis(
+                    value("--ms")
+                        .parse()
+                        .unwrap_or_else(|_| usage_error("--ms needs a number")),
+                )
             }
             "--lib" => options.lib = Some(value("--lib")),
             "--bench" => {} // passed by `cargo bench`
@@ -154,7 +188,7 @@ fn main() {
             let mut runner = match lib.as_str() {
                 "kvbm" => Runner::new::<Kvbm>(spec, options.run_time),
                 "logical" | "kvbm-logical" => Runner::new::<Logical>(spec, options.run_time),
-                other => panic!("unknown --lib {other}: kvbm or logical"),
+                other => usage_error(&format!("unknown --lib {other}: kvbm or logical")),
             };
             for _ in 0..options.rounds {
                 runner.sample();

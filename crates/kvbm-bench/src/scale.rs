@@ -67,7 +67,7 @@ impl Family {
         match s {
             "chains" => Family::Chains,
             "singles" => Family::Singles,
-            other => panic!("unknown family {other}: chains or singles"),
+            other => crate::usage_error(&format!("unknown family {other}: chains or singles")),
         }
     }
 
@@ -291,25 +291,42 @@ fn parse(args: impl Iterator<Item = String>) -> ScaleOptions {
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
             args.next()
-                .unwrap_or_else(|| panic!("{name} needs a value"))
+                .unwrap_or_else(|| crate::usage_error(&format!("{name} needs a value")))
         };
         match arg.as_str() {
-            "--rounds" => options.rounds = value("--rounds").parse().expect("--rounds N"),
+            "--rounds" => {
+                options.rounds = value("--rounds")
+                    .parse()
+                    .unwrap_or_else(|_| crate::usage_error("--rounds needs N"))
+            }
             "--sizes" => {
                 options.sizes = value("--sizes")
                     .split(',')
-                    .map(|s| s.parse().expect("--sizes N,N,…"))
+                    .map(|s| {
+                        s.parse()
+                            .unwrap_or_else(|_| crate::usage_error("--sizes needs N,N,…"))
+                    })
                     .collect()
             }
             "--family" => options.families = vec![Family::parse(&value("--family"))],
-            "--backend" => options.backend = value("--backend").parse().expect("--backend POLICY"),
+            "--backend" => {
+                options.backend = value("--backend")
+                    .parse()
+                    .unwrap_or_else(|_| crate::usage_error("--backend needs POLICY"))
+            }
             "--mem-blocks" => {
-                options.mem_blocks = value("--mem-blocks").parse().expect("--mem-blocks N")
+                options.mem_blocks = value("--mem-blocks")
+                    .parse()
+                    .unwrap_or_else(|_| crate::usage_error("--mem-blocks needs N"))
             }
             "--lib" => options.lib = Some(value("--lib")),
             "--no-memory" => options.skip_memory = true,
             "--batch-release" => crate::workloads::BATCH_RELEASE.store(true, Ordering::Relaxed),
-            other => panic!("unknown scale option {other}"),
+            "-h" | "--help" => {
+                print!("{}", crate::USAGE);
+                std::process::exit(0)
+            }
+            other => crate::usage_error(&format!("unknown option {other}")),
         }
     }
     options
@@ -338,7 +355,7 @@ pub fn scale_main(args: impl Iterator<Item = String>) {
                     "logical" | "kvbm-logical" => {
                         measure::<Logical>(options.backend, family, blocks, options.rounds)
                     }
-                    other => panic!("unknown --lib {other}: kvbm or logical"),
+                    other => crate::usage_error(&format!("unknown --lib {other}: kvbm or logical")),
                 };
                 println!(
                     "| {} | {} | {lib}: {} | | | {lib}: {} | | | {:.1}% |",
@@ -435,7 +452,9 @@ pub fn mem_main(args: impl Iterator<Item = String>) {
         Some("logical" | "kvbm-logical") => {
             memory_per_block(|| Logical::build(backend, blocks), family, blocks)
         }
-        other => panic!("mem needs --lib kvbm, kvbm-events or logical, got {other:?}"),
+        other => crate::usage_error(&format!(
+            "mem needs --lib kvbm, kvbm-events or logical, got {other:?}"
+        )),
     };
     // Two decimals: a figure near a budget must not be rounded into it.
     println!("{per_block:.2}");
