@@ -11,7 +11,8 @@
 //! backend's block count), and is laid out for that: groups of twelve
 //! slots, each group one cache line holding its ids, a tag byte per slot
 //! and an overflow count ([`group`]). Its group count is the smallest
-//! prime that keeps the load at 4/5 or less, not a power of two, so a
+//! prime that keeps the load at 4/5 or less (1/2 for tables under 2^19
+//! ids, see [`ROOMY_BELOW`]), not a power of two, so a
 //! table of 1M ids takes about 6.7 bytes per id where hashbrown's
 //! power-of-two table (load at most 7/8) took 10: 1M ids need 2^21
 //! five-byte buckets there.
