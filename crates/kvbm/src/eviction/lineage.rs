@@ -391,13 +391,7 @@ impl Tree {
                 return;
             }
         }
-        if let Some(filed) = self.parent_by_hint(parent, node.parent_hint(), hashes) {
-            if self.nodes.remove_child(filed) {
-                self.requeue(filed, gap);
-            }
-            return;
-        }
-        self.release_child(parent, gap, hashes);
+        self.release_child(parent, node.parent_hint(), gap, hashes);
     }
 
     /// Removes the deferred victims from the key table.
@@ -420,20 +414,28 @@ impl Tree {
 
     /// Counts one child less under `key`. A filed parent left without
     /// children becomes a leaf; a ghost left without children goes, and
-    /// its own parent loses a child in turn.
+    /// its own parent loses a child in turn. `hint` is the child's parent
+    /// hint (see [`parent_by_hint`](Self::parent_by_hint)), or [`NIL`]:
+    /// checked first, it spares the key-table probe.
     fn release_child(
         &mut self,
         mut key: NodeKey,
+        mut hint: u32,
         gap: Option<(u32, u32)>,
         hashes: BlockHashes<'_>,
     ) {
         while key != NO_PARENT {
-            if let Some(parent) = self.filed_under(key, hashes) {
+            let filed = self
+                .parent_by_hint(key, hint, hashes)
+                .or_else(|| self.filed_under(key, hashes));
+            if let Some(parent) = filed {
                 if self.nodes.remove_child(parent) {
                     self.requeue(parent, gap);
                 }
                 return;
             }
+            // A ghost's own parent is known by key only.
+            hint = NIL;
             let Some(ghost) = self.ghosts.get_mut(&key) else {
                 debug_assert!(false, "child of an unknown parent key");
                 return;
@@ -600,7 +602,7 @@ impl Tree {
                 } else {
                     // Another block under the same key (a fragment
                     // collision): the ghost's link to its parent goes.
-                    self.release_child(ghost.parent, None, hashes);
+                    self.release_child(ghost.parent, NIL, None, hashes);
                 }
             }
             self.nodes.set(id, node);

@@ -4,8 +4,9 @@
 //! One 16-byte record per block holds everything the backend keeps about
 //! it — its release tick, either its links in the leaf queue or its count
 //! of cached children, and where its parent was last seen — so handling a
-//! block touches one record and nothing else is allocated per block. The block's own and parent keys
-//! are not kept: both are cut from its sequence hash, which the store holds
+//! block touches one record and nothing else is allocated per block. The
+//! block's own and parent keys are not kept: both are cut from its
+//! sequence hash, which the store holds
 //! (see [`BlockHashes`](crate::eviction::BlockHashes)). A block is a leaf
 //! exactly when it has no cached children, so a record never needs both
 //! links and count: an *inner* block (one with cached children) keeps its
