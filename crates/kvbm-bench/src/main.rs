@@ -62,6 +62,13 @@ pub fn usage_error(problem: &str) -> ! {
     std::process::exit(2)
 }
 
+/// `text`, the value of `option`, parsed; a usage error naming the
+/// `expected` shape if it does not parse.
+pub fn parse_value<T: std::str::FromStr>(text: &str, option: &str, expected: &str) -> T {
+    text.parse()
+        .unwrap_or_else(|_| usage_error(&format!("{option} needs {expected}, got {text:?}")))
+}
+
 fn parse_options() -> Options {
     let mut options = Options {
         rounds: 9,
@@ -80,17 +87,9 @@ fn parse_options() -> Options {
                 print!("{USAGE}");
                 std::process::exit(0)
             }
-            "--rounds" => {
-                options.rounds = value("--rounds")
-                    .parse()
-                    .unwrap_or_else(|_| usage_error("--rounds needs a number"))
-            }
+            "--rounds" => options.rounds = parse_value(&value("--rounds"), "--rounds", "N"),
             "--ms" => {
-                options.run_time = Duration::from_millis(
-                    value("--ms")
-                        .parse()
-                        .unwrap_or_else(|_| usage_error("--ms needs a number")),
-                )
+                options.run_time = Duration::from_millis(parse_value(&value("--ms"), "--ms", "M"))
             }
             "--lib" => options.lib = Some(value("--lib")),
             "--bench" => {} // passed by `cargo bench`

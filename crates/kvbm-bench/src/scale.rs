@@ -26,6 +26,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::logical::Logical;
+use crate::parse_value;
 use crate::workloads::{lineage, Backend, Kvbm, Pool, Rng};
 
 /// Blocks per lineage chain of the `chains` family, and per fill batch.
@@ -294,30 +295,19 @@ fn parse(args: impl Iterator<Item = String>) -> ScaleOptions {
                 .unwrap_or_else(|| crate::usage_error(&format!("{name} needs a value")))
         };
         match arg.as_str() {
-            "--rounds" => {
-                options.rounds = value("--rounds")
-                    .parse()
-                    .unwrap_or_else(|_| crate::usage_error("--rounds needs N"))
-            }
+            "--rounds" => options.rounds = parse_value(&value("--rounds"), "--rounds", "N"),
             "--sizes" => {
                 options.sizes = value("--sizes")
                     .split(',')
-                    .map(|s| {
-                        s.parse()
-                            .unwrap_or_else(|_| crate::usage_error("--sizes needs N,N,…"))
-                    })
+                    .map(|s| parse_value(s, "--sizes", "N,N,…"))
                     .collect()
             }
             "--family" => options.families = vec![Family::parse(&value("--family"))],
             "--backend" => {
-                options.backend = value("--backend")
-                    .parse()
-                    .unwrap_or_else(|_| crate::usage_error("--backend needs POLICY"))
+                options.backend = parse_value(&value("--backend"), "--backend", "POLICY")
             }
             "--mem-blocks" => {
-                options.mem_blocks = value("--mem-blocks")
-                    .parse()
-                    .unwrap_or_else(|_| crate::usage_error("--mem-blocks needs N"))
+                options.mem_blocks = parse_value(&value("--mem-blocks"), "--mem-blocks", "N")
             }
             "--lib" => options.lib = Some(value("--lib")),
             "--no-memory" => options.skip_memory = true,
