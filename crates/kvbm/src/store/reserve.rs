@@ -21,24 +21,25 @@ impl Reserved {
     /// Reserves everything a store of `n` blocks needs; `Err` describes the
     /// allocation that failed.
     pub(crate) fn try_new(n: usize) -> Result<Self, String> {
-        fn reserve<V>(what: &str, n: usize) -> Result<Vec<V>, String> {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n)
-                .map_err(|e| format!("cannot reserve the {what} of {n} blocks: {e}"))?;
-            Ok(v)
+        /// `huge` for arrays filled here that every operation reaches at
+        /// random: backed by huge pages where the kernel allows (see
+        /// `huge_pages`). Not for the batch buffers, of which a call
+        /// touches only the start.
+        fn reserve<V>(what: &str, n: usize, huge: bool) -> Result<Vec<V>, String> {
+            let reserved = if huge {
+                crate::huge_pages::try_reserve_huge(n)
+            } else {
+                let mut v = Vec::new();
+                v.try_reserve_exact(n).map(|()| v)
+            };
+            reserved.map_err(|e| format!("cannot reserve the {what} of {n} blocks: {e}"))
         }
-        // The two arrays every operation reaches at random, filled here:
-        // backed by huge pages where the kernel allows (see `huge_pages`).
-        fn reserve_huge<V>(what: &str, n: usize) -> Result<Vec<V>, String> {
-            crate::huge_pages::try_reserve_huge(n)
-                .map_err(|e| format!("cannot reserve the {what} of {n} blocks: {e}"))
-        }
-        let mut slots = reserve_huge("slots", n)?;
+        let mut slots = reserve("slots", n, true)?;
         slots.resize(n, Slot::FREE);
         let free = FreeList::all(&mut slots);
-        let pending = reserve("registry batch", n)?;
-        let ids = reserve("block id batch", n)?;
-        let mut shares = reserve_huge("share counts", n)?;
+        let pending = reserve("registry batch", n, false)?;
+        let ids = reserve("block id batch", n, false)?;
+        let mut shares = reserve("share counts", n, true)?;
         shares.resize_with(n, ShareCount::default);
         let index = IdIndex::try_with_capacity(n)
             .map_err(|e| format!("cannot reserve the hash index of {n} blocks: {e}"))?;
